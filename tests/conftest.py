@@ -1,0 +1,6 @@
+"""Shared fixtures. Area-specific fixtures live in tests/plugins/ and are listed here."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = [
+]
