@@ -3,4 +3,6 @@
 from __future__ import annotations
 
 pytest_plugins: list[str] = [
+    "tests.plugins.store",
+    "tests.plugins.pbx_emulator",
 ]

@@ -13,6 +13,8 @@ from emulators.pbx.state import PbxState, Tenant
 
 STATE_KEY = web.AppKey("pbx_state", PbxState)
 AUTH_KEY = web.AppKey("pbx_auth", Authenticator)
+TENANT_KEY = web.RequestKey("pbx_tenant", Tenant)
+PRINCIPAL_KEY = web.RequestKey("pbx_principal", Principal)
 _PUBLIC_PREFIX = "/rest/system/session"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,8 +38,7 @@ async def json_object(request: web.Request) -> dict[str, Any]:
 
 
 def tenant_of(request: web.Request) -> Tenant:
-    tenant: Tenant = request["tenant"]
-    return tenant
+    return request[TENANT_KEY]
 
 
 def json_reply(payload: Any) -> web.Response:
@@ -59,12 +60,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     principal = request.app[AUTH_KEY].from_request(request)
     if principal is None:
         raise unauthorized()
-    request["principal"] = principal
+    request[PRINCIPAL_KEY] = principal
     segments = path.split("/")
     if segments[2] == "system" and not principal.may_use_system():
         raise forbidden("Tenant scope cannot access system endpoints")
     if segments[2] == "domain" and len(segments) > 3:
-        request["tenant"] = _authorised_tenant(request, principal, segments[3])
+        request[TENANT_KEY] = _authorised_tenant(request, principal, segments[3])
     return await handler(request)
 
 

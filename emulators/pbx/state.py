@@ -31,6 +31,8 @@ class Tenant:
     settings: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
+    # Kept up to date by PbxState so that the max_extensions check stays O(1).
+    extensions_total: int = 0
 
     @property
     def max_extensions(self) -> int:
@@ -38,7 +40,7 @@ class Tenant:
         return int(raw) if raw.isdigit() else 0
 
     def extension_count(self) -> int:
-        return sum(1 for account in self.accounts.values() if account.is_extension)
+        return self.extensions_total
 
     def extensions(self) -> list[Account]:
         return [account for account in self.accounts.values() if account.is_extension]
@@ -133,7 +135,11 @@ class PbxState:
         return account
 
     def remove_account(self, number: str, domain: str | None = None) -> bool:
-        return self.tenant(domain).accounts.pop(number, None) is not None
+        tenant = self.tenant(domain)
+        account = tenant.accounts.pop(number, None)
+        if account is not None and account.is_extension:
+            tenant.extensions_total -= 1
+        return account is not None
 
     def set_disabled(self, numbers: list[str], disabled: bool, domain: str | None = None) -> int:
         tenant, changed = self.tenant(domain), 0
@@ -169,6 +175,8 @@ class PbxState:
     def _new_account(self, tenant: Tenant, number: str, usertype: str) -> Account:
         account = Account.new(next(self._ids), number, usertype)
         tenant.accounts[number] = account
+        if account.is_extension:
+            tenant.extensions_total += 1
         return account
 
 
