@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-m365sync
 PACKAGES := worker webhook store emulators
 
+SHELL := /bin/bash
+
 .PHONY: test lint typecheck unit demo bench venv clean
 
 venv: $(STAMP)
@@ -32,7 +34,8 @@ demo: $(STAMP)
 	$(BIN)/m365sync demo
 
 bench: $(STAMP)
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in $(filter-out bench/__init__.py,$(wildcard bench/*.py)); do \
+		m=$${b%.py}; echo "== $$m"; $(BIN)/python -m $${m//\//.} || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""The SQLite database: one writer connection, one reader connection, WAL mode.
+
+All writes go through `atomic()`, which takes an asyncio lock (one transaction at a
+time on the shared writer connection) and then `BEGIN IMMEDIATE` (one writer at a
+time across processes, waiting up to the busy timeout). Reads use a second
+connection so they never see another coroutine's uncommitted transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from store.crypto import SecretBox
+from store.errors import StoreError
+from store.migrations import apply_migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+Row = sqlite3.Row
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Database:
+    """An open m365sync database. Create with `await Database.open(...)`."""
+
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        box: SecretBox,
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self.box = box
+        self._write_lock = asyncio.Lock()
+        self._in_transaction = False
+
+    @classmethod
+    async def open(cls, path: Path | str, box: SecretBox, *, synchronous: str = "full") -> Database:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, synchronous)
+        try:
+            # Changing the journal mode commits any open transaction as a side
+            # effect, so it happens here, before anything else runs.
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await apply_migrations(writer)
+            reader = await _connect(path, synchronous)
+        except BaseException:
+            await writer.close()
+            raise
+        db = cls(path, writer, reader, box)
+        try:
+            await db._check_key()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Transaction]:
+        """A write transaction on `BEGIN IMMEDIATE`; commits on success, rolls back on error."""
+        if self._in_transaction:
+            raise StoreError("atomic() does not nest; pass the Transaction down instead")
+        async with self._write_lock:
+            self._in_transaction = True
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Transaction(self._writer)
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+                await self._writer.commit()
+            finally:
+                self._in_transaction = False
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """One statement in its own transaction; returns the last row id."""
+        async with self.atomic() as tx:
+            return await tx.execute(sql, params)
+
+    async def backup_to(self, target: Path) -> None:
+        """SQLite's online backup API: a consistent copy while others keep writing."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with aiosqlite.connect(target) as dest:
+            await self._reader.backup(dest)
+
+    async def _check_key(self) -> None:
+        row = await self.fetchone("SELECT value FROM meta WHERE key = 'key_check'")
+        if row is None:
+            token = self.box.encrypt(b"m365sync")
+            await self.write(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)", (token,)
+            )
+            return
+        self.box.decrypt(row["value"], what="the database's key check")
+
+
+class Transaction:
+    """The statements of one `atomic()` block."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._conn.execute(sql, params)
+        rowid = cursor.lastrowid or 0
+        await cursor.close()
+        return rowid
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def rowcount(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._conn.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+
+async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # FULL survives power loss as well as a killed process; NORMAL only the latter.
+    await conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    return conn

@@ -1,0 +1,247 @@
+"""The durable event queue.
+
+Events are enqueued in one transaction per batch, claimed per link with a lease,
+then completed, or failed with a next-attempt time. A claim whose worker died
+becomes claimable again once its lease runs out. An unfinished event is never
+deleted: past the attempt cap it is marked `failed`, kept, and can be retried.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from store.db import Database, Row, Transaction
+from store.models import Event, EventStatus, NewEvent
+
+_COLUMNS = (
+    "id, link_id, kind, user_id, payload, status, attempts, due_at, lease_until, claimed_by,"
+    " last_error, created_at"
+)
+
+
+def _event(row: Row) -> Event:
+    return Event(
+        id=row["id"],
+        link_id=row["link_id"],
+        kind=row["kind"],
+        user_id=row["user_id"],
+        payload=json.loads(row["payload"]),
+        status=EventStatus(row["status"]),
+        attempts=row["attempts"],
+        due_at=row["due_at"],
+        lease_until=row["lease_until"],
+        claimed_by=row["claimed_by"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+    )
+
+
+async def enqueue_events(db: Database, events: Sequence[NewEvent], now: float | None = None) -> int:
+    """Insert all events in one transaction. Returns how many were inserted."""
+    if not events:
+        return 0
+    async with db.atomic() as tx:
+        await enqueue_in(tx, events, now)
+    return len(events)
+
+
+async def enqueue_in(tx: Transaction, events: Iterable[NewEvent], now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    await tx.executemany(
+        "INSERT INTO events (link_id, kind, user_id, payload, due_at, created_at)"
+        " VALUES (?,?,?,?,?,?)",
+        [
+            (
+                e.link_id,
+                e.kind,
+                e.user_id,
+                json.dumps(dict(e.payload), separators=(",", ":")),
+                now if e.due_at is None else e.due_at,
+                now,
+            )
+            for e in events
+        ],
+    )
+
+
+_CLAIMABLE = (
+    "link_id = :link AND ((status = 'pending' AND due_at <= :now)"
+    " OR (status = 'claimed' AND lease_until <= :now))"
+)
+
+
+async def claim_events(
+    db: Database,
+    link_id: int,
+    worker_id: str,
+    *,
+    lease_s: float,
+    now: float | None = None,
+    limit: int = 100_000,
+) -> list[Event]:
+    """Atomically claim every due event of one link (coalescing), with a lease.
+
+    The attempt counter goes up at claim time, so an event that keeps killing
+    its worker still reaches the cap.
+    """
+    now = time.time() if now is None else now
+    params = {"link": link_id, "now": now, "lease": now + lease_s, "worker": worker_id}
+    async with db.atomic() as tx:
+        claimed = await tx.fetchall(
+            "UPDATE events SET status = 'claimed', lease_until = :lease, claimed_by = :worker,"
+            " attempts = attempts + 1"
+            f" WHERE id IN (SELECT id FROM events WHERE {_CLAIMABLE} ORDER BY id LIMIT :limit)"
+            f" RETURNING {_COLUMNS}",
+            {**params, "limit": limit},
+        )
+    claimed.sort(key=lambda row: row["id"])
+    return [_event(r) for r in claimed]
+
+
+async def complete_events(db: Database, ids: Sequence[int], worker_id: str) -> int:
+    async with db.atomic() as tx:
+        return await complete_in(tx, ids, worker_id)
+
+
+async def complete_in(
+    tx: Transaction, ids: Sequence[int], worker_id: str, now: float | None = None
+) -> int:
+    """Mark claimed events done, only if this worker still holds them."""
+    now = time.time() if now is None else now
+    count = 0
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        count += await tx.rowcount(
+            f"UPDATE events SET status = 'done', done_at = ?, lease_until = NULL"
+            f" WHERE id IN ({marks}) AND status = 'claimed' AND claimed_by = ?",
+            (now, *chunk, worker_id),
+        )
+    return count
+
+
+async def fail_events(
+    db: Database,
+    ids: Sequence[int],
+    worker_id: str,
+    *,
+    error: str,
+    retry_at: float,
+    max_attempts: int,
+) -> int:
+    """Give claimed events back: pending again at `retry_at`, or `failed` past the cap."""
+    count = 0
+    async with db.atomic() as tx:
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            count += await tx.rowcount(
+                "UPDATE events SET"
+                " status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END,"
+                f" due_at = ?, lease_until = NULL, last_error = ?"
+                f" WHERE id IN ({marks}) AND status = 'claimed' AND claimed_by = ?",
+                (max_attempts, retry_at, error[:2000], *chunk, worker_id),
+            )
+    return count
+
+
+async def release_events(db: Database, ids: Sequence[int], worker_id: str) -> int:
+    """Hand claimed events back without counting the attempt (shutdown, setup required)."""
+    count = 0
+    async with db.atomic() as tx:
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            count += await tx.rowcount(
+                "UPDATE events SET status = 'pending', lease_until = NULL,"
+                f" attempts = MAX(attempts - 1, 0) WHERE id IN ({marks})"
+                " AND status = 'claimed' AND claimed_by = ?",
+                (*chunk, worker_id),
+            )
+    return count
+
+
+async def retry_failed(db: Database, link_id: int, now: float | None = None) -> int:
+    """Put a link's failed events back in the queue, attempts reset (the admin's retry)."""
+    now = time.time() if now is None else now
+    async with db.atomic() as tx:
+        return await tx.rowcount(
+            "UPDATE events SET status = 'pending', attempts = 0, due_at = ?, last_error = NULL"
+            " WHERE link_id = ? AND status = 'failed'",
+            (now, link_id),
+        )
+
+
+async def due_link_ids(db: Database, now: float | None = None) -> list[int]:
+    """Links with at least one claimable event."""
+    now = time.time() if now is None else now
+    rows = await db.fetchall(
+        "SELECT DISTINCT link_id FROM events WHERE (status = 'pending' AND due_at <= ?)"
+        " OR (status = 'claimed' AND lease_until <= ?) ORDER BY link_id",
+        (now, now),
+    )
+    return [r["link_id"] for r in rows]
+
+
+async def next_due_at(db: Database) -> float | None:
+    """When the next pending event or lease expiry falls due, if any."""
+    row = await db.fetchone(
+        "SELECT MIN(t) AS t FROM (SELECT MIN(due_at) AS t FROM events WHERE status = 'pending'"
+        " UNION ALL SELECT MIN(lease_until) FROM events WHERE status = 'claimed')"
+    )
+    return None if row is None else row["t"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    pending: int
+    claimed: int
+    failed: int
+    oldest_pending_at: float | None
+
+
+async def queue_stats(db: Database, link_id: int) -> QueueStats:
+    row = await db.fetchone(
+        "SELECT SUM(status = 'pending') AS pending, SUM(status = 'claimed') AS claimed,"
+        " SUM(status = 'failed') AS failed,"
+        " MIN(CASE WHEN status IN ('pending', 'claimed') THEN created_at END) AS oldest"
+        " FROM events WHERE link_id = ? AND status != 'done'",
+        (link_id,),
+    )
+    assert row is not None
+    return QueueStats(
+        pending=row["pending"] or 0,
+        claimed=row["claimed"] or 0,
+        failed=row["failed"] or 0,
+        oldest_pending_at=row["oldest"],
+    )
+
+
+async def list_events(
+    db: Database, link_id: int, status: EventStatus | None = None, limit: int = 100
+) -> list[Event]:
+    if status is None:
+        rows = await db.fetchall(
+            f"SELECT {_COLUMNS} FROM events WHERE link_id = ? ORDER BY id DESC LIMIT ?",
+            (link_id, limit),
+        )
+    else:
+        rows = await db.fetchall(
+            f"SELECT {_COLUMNS} FROM events WHERE link_id = ? AND status = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (link_id, status.value, limit),
+        )
+    return [_event(r) for r in rows]
+
+
+async def purge_done_events(db: Database, older_than: float) -> int:
+    """Finished events are history; only they are ever deleted."""
+    async with db.atomic() as tx:
+        return await tx.rowcount(
+            "DELETE FROM events WHERE status = 'done' AND done_at < ?", (older_than,)
+        )
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

@@ -1,0 +1,190 @@
+"""Named migrations, each applied in the same transaction as its record.
+
+Append new migrations to MIGRATIONS; never edit or reorder an applied one.
+"""
+
+from __future__ import annotations
+
+import time
+
+import aiosqlite
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        );
+        CREATE TABLE links (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            tenant_id TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            auth_mode TEXT NOT NULL CHECK (auth_mode IN ('application', 'delegated')),
+            authority_url TEXT NOT NULL,
+            graph_url TEXT NOT NULL,
+            pbx_url TEXT NOT NULL,
+            pbx_domain TEXT NOT NULL,
+            pbx_user TEXT NOT NULL,
+            ca_bundle TEXT,
+            settings TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'setup_required',
+            state_reason TEXT NOT NULL DEFAULT 'not set up yet',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE secrets (
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            ciphertext BLOB NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (link_id, name)
+        );
+        CREATE TABLE token_caches (
+            link_id INTEGER PRIMARY KEY REFERENCES links(id) ON DELETE CASCADE,
+            ciphertext BLOB NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE subscriptions (
+            id TEXT PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            resource TEXT NOT NULL,
+            client_state_hash BLOB NOT NULL,
+            notification_url TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX subscriptions_link ON subscriptions(link_id);
+        CREATE TABLE delta_state (
+            link_id INTEGER PRIMARY KEY REFERENCES links(id) ON DELETE CASCADE,
+            delta_link TEXT,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE directory_users (
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            data TEXT NOT NULL,
+            removed TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (link_id, id)
+        ) WITHOUT ROWID;
+        CREATE TABLE extensions (
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            number TEXT NOT NULL,
+            first_name TEXT NOT NULL,
+            last_name TEXT NOT NULL,
+            email TEXT NOT NULL,
+            cell TEXT NOT NULL,
+            disabled INTEGER NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (link_id, number)
+        ) WITHOUT ROWID;
+        CREATE TABLE bindings (
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            number TEXT NOT NULL,
+            disabled_by_us INTEGER NOT NULL DEFAULT 0,
+            bound_at REAL NOT NULL,
+            PRIMARY KEY (link_id, user_id),
+            UNIQUE (link_id, number)
+        ) WITHOUT ROWID;
+        CREATE TABLE released_numbers (
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            number TEXT NOT NULL,
+            released_at REAL NOT NULL,
+            PRIMARY KEY (link_id, number)
+        ) WITHOUT ROWID;
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            user_id TEXT,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'claimed', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            due_at REAL NOT NULL,
+            lease_until REAL,
+            claimed_by TEXT,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            done_at REAL
+        );
+        CREATE INDEX events_due ON events(link_id, status, due_at);
+        CREATE INDEX events_status ON events(status, due_at);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            user_id TEXT,
+            number TEXT,
+            before TEXT NOT NULL DEFAULT '{}',
+            after TEXT NOT NULL DEFAULT '{}',
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_link_at ON audit(link_id, at);
+        CREATE TABLE held_actions (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'held'
+                CHECK (status IN ('held', 'approved', 'rejected', 'applied')),
+            created_at REAL NOT NULL,
+            decided_by TEXT,
+            decided_at REAL
+        );
+        CREATE INDEX held_link_status ON held_actions(link_id, status);
+        CREATE TABLE rounds (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            stats TEXT NOT NULL DEFAULT '{}',
+            error TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX rounds_link ON rounds(link_id, kind, finished_at);
+        """,
+    ),
+]
+
+
+async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
+    """Apply pending migrations in order; returns the names applied now."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    applied_now: list[str] = []
+    for name, sql in MIGRATIONS:
+        # BEGIN IMMEDIATE first, then the check: two processes starting at once
+        # must not both decide a migration is pending.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            async with conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)) as cur:
+                done = await cur.fetchone() is not None
+            if not done:
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+                )
+                applied_now.append(name)
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+    return applied_now
+
+
+def _statements(sql: str) -> list[str]:
+    # executescript() would COMMIT the open transaction first, so split instead;
+    # the schema has no semicolons inside literals.
+    return [s.strip() for s in sql.split(";") if s.strip()]

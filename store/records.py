@@ -1,0 +1,218 @@
+"""History: the audit trail, actions held by the brakes, and finished rounds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from store.db import Database, Row, Transaction
+from store.models import AuditEntry, HeldAction, HeldStatus, RoundRecord
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+async def add_audit(tx: Transaction, entries: Iterable[AuditEntry]) -> None:
+    now = time.time()
+    await tx.executemany(
+        "INSERT INTO audit (link_id, at, actor, trigger, action, outcome, user_id, number,"
+        " before, after, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                e.link_id,
+                e.at or now,
+                e.actor,
+                e.trigger,
+                e.action,
+                e.outcome,
+                e.user_id,
+                e.number,
+                _dumps(e.before),
+                _dumps(e.after),
+                e.reason,
+            )
+            for e in entries
+        ],
+    )
+
+
+def _audit(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        link_id=row["link_id"],
+        at=row["at"],
+        actor=row["actor"],
+        trigger=row["trigger"],
+        action=row["action"],
+        outcome=row["outcome"],
+        user_id=row["user_id"],
+        number=row["number"],
+        before=json.loads(row["before"]),
+        after=json.loads(row["after"]),
+        reason=row["reason"],
+    )
+
+
+async def list_audit(
+    db: Database,
+    link_id: int,
+    *,
+    action: str | None = None,
+    outcome: str | None = None,
+    text: str | None = None,
+    since: float | None = None,
+    limit: int = 200,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    """Newest first; filters combine with AND. `text` matches number, user id or reason."""
+    where = ["link_id = ?"]
+    params: list[Any] = [link_id]
+    if action:
+        where.append("action = ?")
+        params.append(action)
+    if outcome:
+        where.append("outcome = ?")
+        params.append(outcome)
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since)
+    if before_id is not None:
+        where.append("id < ?")
+        params.append(before_id)
+    if text:
+        where.append(
+            "(number LIKE ? OR user_id LIKE ? OR reason LIKE ? OR before LIKE ? OR after LIKE ?)"
+        )
+        pattern = f"%{text}%"
+        params.extend([pattern] * 5)
+    rows = await db.fetchall(
+        f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        (*params, limit),
+    )
+    return [_audit(r) for r in rows]
+
+
+# --- held actions -------------------------------------------------------------------
+
+
+def _held(row: Row) -> HeldAction:
+    return HeldAction(
+        id=row["id"],
+        link_id=row["link_id"],
+        action=json.loads(row["action"]),
+        reason=row["reason"],
+        status=HeldStatus(row["status"]),
+        created_at=row["created_at"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+    )
+
+
+async def hold_actions(
+    tx: Transaction, link_id: int, actions: Iterable[Mapping[str, Any]], reason: str
+) -> None:
+    """Hold actions for approval, skipping any identical action already held."""
+    now = time.time()
+    for action in actions:
+        payload = _dumps(action)
+        existing = await tx.fetchone(
+            "SELECT id FROM held_actions WHERE link_id = ? AND status = 'held' AND action = ?",
+            (link_id, payload),
+        )
+        if existing is None:
+            await tx.execute(
+                "INSERT INTO held_actions (link_id, action, reason, created_at) VALUES (?,?,?,?)",
+                (link_id, payload, reason, now),
+            )
+
+
+async def list_held(
+    db: Database, link_id: int, status: HeldStatus | None = HeldStatus.HELD
+) -> list[HeldAction]:
+    if status is None:
+        rows = await db.fetchall(
+            "SELECT * FROM held_actions WHERE link_id = ? ORDER BY id", (link_id,)
+        )
+    else:
+        rows = await db.fetchall(
+            "SELECT * FROM held_actions WHERE link_id = ? AND status = ? ORDER BY id",
+            (link_id, status.value),
+        )
+    return [_held(r) for r in rows]
+
+
+async def decide_held(
+    db: Database, link_id: int, ids: Iterable[int] | None, status: HeldStatus, who: str
+) -> list[HeldAction]:
+    """Approve or reject held actions (all held ones when `ids` is None)."""
+    now = time.time()
+    async with db.atomic() as tx:
+        if ids is None:
+            rows = await tx.fetchall(
+                "UPDATE held_actions SET status = ?, decided_by = ?, decided_at = ?"
+                " WHERE link_id = ? AND status = 'held' RETURNING *",
+                (status.value, who, now, link_id),
+            )
+        else:
+            id_list = list(ids)
+            rows = await tx.fetchall(
+                "UPDATE held_actions SET status = ?, decided_by = ?, decided_at = ?"
+                f" WHERE link_id = ? AND status = 'held' AND id IN ({','.join('?' * len(id_list))})"
+                " RETURNING *",
+                (status.value, who, now, link_id, *id_list),
+            )
+    return sorted((_held(r) for r in rows), key=lambda h: h.id)
+
+
+async def mark_held_applied(tx: Transaction, ids: Iterable[int]) -> None:
+    await tx.executemany(
+        "UPDATE held_actions SET status = 'applied' WHERE id = ?", [(i,) for i in ids]
+    )
+
+
+# --- rounds ---------------------------------------------------------------------------
+
+
+async def add_round(tx: Transaction, record: RoundRecord) -> int:
+    return await tx.execute(
+        "INSERT INTO rounds (link_id, kind, started_at, finished_at, outcome, stats, error)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (
+            record.link_id,
+            record.kind,
+            record.started_at,
+            record.finished_at,
+            record.outcome,
+            _dumps(record.stats),
+            record.error,
+        ),
+    )
+
+
+def _round(row: Row) -> RoundRecord:
+    return RoundRecord(
+        id=row["id"],
+        link_id=row["link_id"],
+        kind=row["kind"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        stats=json.loads(row["stats"]),
+        error=row["error"],
+    )
+
+
+async def last_round(db: Database, link_id: int, kind: str | None = None) -> RoundRecord | None:
+    if kind is None:
+        row = await db.fetchone(
+            "SELECT * FROM rounds WHERE link_id = ? ORDER BY finished_at DESC LIMIT 1", (link_id,)
+        )
+    else:
+        row = await db.fetchone(
+            "SELECT * FROM rounds WHERE link_id = ? AND kind = ? ORDER BY finished_at DESC LIMIT 1",
+            (link_id, kind),
+        )
+    return None if row is None else _round(row)

@@ -1,0 +1,33 @@
+"""Run in a child process by the store tests: claims and completes events until none are left,
+printing each claimed id on its own line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from store import Database, SecretBox
+from store.events import claim_events, complete_events
+
+
+async def claim_all(path: Path, key: str, link_id: int, worker_id: str, start_at: float) -> None:
+    db = await Database.open(path, SecretBox([key.encode()]))
+    # Both processes wait for the same wall-clock instant so their claims overlap.
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    try:
+        while True:
+            events = await claim_events(db, link_id, worker_id, lease_s=300, limit=7)
+            if not events:
+                return
+            for event in events:
+                print(event.id, flush=True)
+            await complete_events(db, [e.id for e in events], worker_id)
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    path, key, link, worker, start = sys.argv[1:6]
+    asyncio.run(claim_all(Path(path), key, int(link), worker, float(start)))

@@ -1,0 +1,76 @@
+"""Logging: JSON lines, redaction of secrets wherever they appear."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from worker.logs import REDACTED, configure_logging, redact
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = []
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_json_lines_with_iso_utc_timestamps_and_context() -> None:
+    """Not a TTY: one JSON object per line, ISO UTC time, bound context variables included."""
+    stream = io.StringIO()
+    configure_logging(None, "info", stream=stream)
+    structlog.contextvars.bind_contextvars(link="contoso")
+    try:
+        structlog.get_logger("t").info("round finished", actions=3)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (line,) = _lines(stream)
+    assert line["event"] == "round finished"
+    assert line["link"] == "contoso"
+    assert line["actions"] == 3
+    assert str(line["timestamp"]).endswith("Z")
+
+
+def test_secrets_are_redacted_at_any_depth() -> None:
+    """Known secret keys are masked in nested dicts, lists and query strings."""
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    structlog.get_logger("t").info(
+        "token",
+        client_secret="s3cr3t",
+        response={"access_token": "eyJ.a.b", "nested": [{"refresh_token": "rt", "ok": 1}]},
+        headers={"Authorization": "Bearer eyJabc"},
+        url="https://x/cb?code=abc123&state=1",
+        clientState="cs-secret",
+    )
+    text = stream.getvalue()
+    for secret in ("s3cr3t", "eyJ.a.b", 'rt"', "eyJabc", "abc123", "cs-secret"):
+        assert secret not in text
+    (line,) = _lines(stream)
+    assert line["client_secret"] == REDACTED
+    assert line["url"] == f"https://x/cb?code={REDACTED}&state=1"
+
+
+def test_stdlib_loggers_go_through_the_same_pipeline() -> None:
+    """A stdlib logger (aiohttp's, MSAL's) comes out as JSON with redaction too."""
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    logging.getLogger("aiohttp.access").warning("GET /cb?code=xyz987")
+    (line,) = _lines(stream)
+    assert "xyz987" not in line["event"]
+    assert line["level"] == "warning"
+
+
+def test_redact_leaves_ordinary_values_alone() -> None:
+    """Redaction only touches secrets."""
+    value = {"user": "ann@contoso.example", "count": 3, "items": ["a", "b"]}
+    assert redact(value) == value

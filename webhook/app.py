@@ -1,0 +1,57 @@
+"""The aiohttp application factory. Each resource is owned by a cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from store import Database, open_store
+from webhook.keys import DB, SETTINGS
+from webhook.routes import setup_routes
+from worker.engine import run_engine
+from worker.settings import Settings
+
+
+def create_app(
+    settings: Settings, *, db: Database | None = None, run_worker: bool = False
+) -> web.Application:
+    """Build the app. A given `db` is used as is (and not closed); otherwise one is opened.
+
+    With `run_worker`, the worker engine runs in the same process (`m365sync serve`),
+    so one process owns the SQLite file.
+    """
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    if db is not None:
+        app[DB] = db
+    else:
+        app.cleanup_ctx.append(_store_ctx)
+    if run_worker:
+        app.cleanup_ctx.append(_worker_ctx)
+    setup_routes(app)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = await open_store(
+        settings.database,
+        secret_key=settings.secret_key,
+        key_file=settings.key_file,
+        synchronous=settings.sqlite_synchronous,
+    )
+    app[DB] = db
+    yield
+    await db.close()
+
+
+async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_engine(app[DB], app[SETTINGS], stop), name="worker-engine")
+    yield
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

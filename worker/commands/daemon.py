@@ -1,0 +1,93 @@
+"""`serve`, `web` and `worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import ssl
+
+import structlog
+from aiohttp import web
+
+from store import open_store
+from webhook.app import create_app
+from worker.logs import AccessLogger
+from worker.settings import Settings
+
+log = structlog.get_logger("m365sync")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve", help="run the daemon: web endpoints and the worker in one process"
+    )
+    serve.set_defaults(handler=run_serve)
+    web_only = sub.add_parser("web", help="run only the web endpoints (split deployments)")
+    web_only.set_defaults(handler=run_web)
+    worker = sub.add_parser("worker", help="run only the worker (split deployments)")
+    worker.set_defaults(handler=run_worker)
+
+
+def _server_ssl(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+def _run_app(app: web.Application, settings: Settings) -> int:
+    ssl_context = _server_ssl(settings)
+    scheme = "https" if ssl_context else "http"
+    log.info(
+        "listening",
+        url=f"{scheme}://{settings.listen_host}:{settings.listen_port}",
+        database=str(settings.database),
+    )
+    web.run_app(
+        app,
+        host=settings.listen_host,
+        port=settings.listen_port,
+        ssl_context=ssl_context,
+        access_log_class=AccessLogger,
+        print=None,
+        shutdown_timeout=10.0,
+    )
+    log.info("stopped")
+    return 0
+
+
+def run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    return _run_app(create_app(settings, run_worker=True), settings)
+
+
+def run_web(args: argparse.Namespace, settings: Settings) -> int:
+    return _run_app(create_app(settings, run_worker=False), settings)
+
+
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_worker_main(settings))
+    return 0
+
+
+async def _worker_main(settings: Settings) -> None:
+    from worker.engine import run_engine
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    db = await open_store(
+        settings.database,
+        secret_key=settings.secret_key,
+        key_file=settings.key_file,
+        synchronous=settings.sqlite_synchronous,
+    )
+    try:
+        log.info("worker started", database=str(settings.database))
+        await run_engine(db, settings, stop)
+    finally:
+        await db.close()
+        log.info("worker stopped")

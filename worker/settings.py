@@ -1,0 +1,175 @@
+"""Process settings, read once from the environment in `main()`.
+
+Link settings (ranges, policy, credentials) live in the database; these are only
+what the process needs to start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SQLITE_SYNC_MODES = ("full", "normal")
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names it and says what is expected."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        super().__init__(f"{name}={value!r} is invalid: expected {expected}")
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database: Path = Path("data/m365sync.db")
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    public_url: str | None = None
+    secret_key: str | None = None
+    log_format: str | None = None  # None: console on a TTY, JSON lines otherwise
+    log_level: str = "info"
+    ca_bundle: Path | None = None
+    smtp_url: str | None = None
+    alert_from: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    sqlite_synchronous: str = "full"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(_get(env, "M365SYNC_DATA_DIR") or "data")
+        database = Path(_get(env, "M365SYNC_DATABASE") or data_dir / "m365sync.db")
+        host, port = _listen(env)
+        tls_cert = _optional_file(env, "M365SYNC_TLS_CERT")
+        tls_key = _optional_file(env, "M365SYNC_TLS_KEY")
+        if (tls_cert is None) != (tls_key is None):
+            missing = "M365SYNC_TLS_KEY" if tls_key is None else "M365SYNC_TLS_CERT"
+            raise SettingsError(
+                missing, "", "both M365SYNC_TLS_CERT and M365SYNC_TLS_KEY, or neither"
+            )
+        return cls(
+            data_dir=data_dir,
+            database=database,
+            listen_host=host,
+            listen_port=port,
+            public_url=_public_url(env),
+            secret_key=_get(env, "M365SYNC_SECRET_KEY"),
+            log_format=_choice(env, "M365SYNC_LOG_FORMAT", LOG_FORMATS, None),
+            log_level=_choice(env, "M365SYNC_LOG_LEVEL", LOG_LEVELS, "info") or "info",
+            ca_bundle=_optional_file(env, "M365SYNC_CA_BUNDLE"),
+            smtp_url=_smtp_url(env),
+            alert_from=_email(env, "M365SYNC_ALERT_FROM"),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            sqlite_synchronous=_choice(
+                env, "M365SYNC_SQLITE_SYNCHRONOUS", SQLITE_SYNC_MODES, "full"
+            )
+            or "full",
+        )
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _listen(env: Mapping[str, str]) -> tuple[str, int]:
+    raw = _get(env, "M365SYNC_LISTEN")
+    port_env = _get(env, "PORT")
+    if raw is None:
+        # Platforms that set PORT (Heroku and friends) route from outside the
+        # container, so the daemon must listen on all interfaces there.
+        if port_env is not None:
+            return "0.0.0.0", _port("PORT", port_env)  # noqa: S104
+        return "127.0.0.1", 8080
+    host, sep, port_text = raw.rpartition(":")
+    if not sep or not host:
+        raise SettingsError("M365SYNC_LISTEN", raw, "HOST:PORT, e.g. 127.0.0.1:8080")
+    port = _port("M365SYNC_LISTEN", port_text, raw)
+    if port_env is not None:
+        port = _port("PORT", port_env)
+    return host.strip("[]"), port
+
+
+def _port(name: str, text: str, shown: str | None = None) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SettingsError(name, shown or text, "a TCP port between 1 and 65535")
+    return int(text)
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    raw = _get(env, "M365SYNC_PUBLIC_URL")
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(
+            "M365SYNC_PUBLIC_URL",
+            raw,
+            "an absolute https:// URL without query, e.g. https://sync.example.com",
+        )
+    return raw.rstrip("/")
+
+
+def _choice(
+    env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str | None
+) -> str | None:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    if raw.lower() not in allowed:
+        raise SettingsError(name, raw, "one of " + ", ".join(allowed))
+    return raw.lower()
+
+
+def _optional_file(env: Mapping[str, str], name: str) -> Path | None:
+    raw = _get(env, name)
+    if raw is None:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise SettingsError(name, raw, "the path of a readable file")
+    return path
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    raw = _get(env, "M365SYNC_SMTP_URL")
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+        raise SettingsError(
+            "M365SYNC_SMTP_URL",
+            _without_password(raw),
+            "smtp://, smtp+starttls:// or smtps://[user:password@]host[:port]",
+        )
+    return raw
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _email(env: Mapping[str, str], name: str) -> str | None:
+    raw = _get(env, name)
+    if raw is None:
+        return None
+    local, at, domain = raw.rpartition("@")
+    if not at or not local or "." not in domain:
+        raise SettingsError(name, raw, "an e-mail address such as m365sync@example.com")
+    return raw
