@@ -1,0 +1,133 @@
+"""What a plan is made from, and the indexes every planner function shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from store.models import Binding, DirectoryUser, Extension
+from worker.planner.actions import Reason
+from worker.planner.directory import (
+    Profile,
+    clean_email,
+    profile_of,
+    standing_of,
+    usable_email,
+    user_email,
+)
+from worker.planner.numbering import NumberPool, spec_contains
+from worker.planner.policy import Policy
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PlanInput:
+    """Everything one plan depends on. Immutable; indexes are built on first use and kept.
+
+    users: every directory user known for the link, removed ones included, by Graph id.
+    extensions: the PBX's extensions by number; must be complete, since free numbers are
+        computed from it.
+    bindings: the link's Graph id <-> number pairs.
+    in_scope_ids: None when the policy does not scope by group; else the transitive members
+        of the chosen groups (None with scope "groups" means the group read failed: nobody
+        is created, bound or disabled for scope reasons).
+    released: number -> when it was freed (epoch seconds), for the cool-off.
+    now: epoch seconds.
+    directory_complete: False when the directory read failed or was partial: no disables.
+    """
+
+    users: Mapping[str, DirectoryUser]
+    extensions: Mapping[str, Extension]
+    bindings: Sequence[Binding]
+    policy: Policy
+    now: float
+    in_scope_ids: frozenset[str] | None = None
+    released: Mapping[str, float] = field(default_factory=dict)
+    directory_complete: bool = True
+
+    @cached_property
+    def binding_by_user(self) -> dict[str, Binding]:
+        return {b.user_id: b for b in sorted(self.bindings, key=lambda b: b.number, reverse=True)}
+
+    @cached_property
+    def binding_by_number(self) -> dict[str, Binding]:
+        return {b.number: b for b in sorted(self.bindings, key=lambda b: b.user_id, reverse=True)}
+
+    @cached_property
+    def numbers_by_email(self) -> dict[str, tuple[str, ...]]:
+        """Extension numbers per email (trimmed, lower case) as the PBX holds them now."""
+        found: dict[str, list[str]] = {}
+        for number, ext in self.extensions.items():
+            email = clean_email(ext.email)
+            if email:
+                found.setdefault(email, []).append(number)
+        return {e: tuple(sorted(ns, key=lambda n: (len(n), n))) for e, ns in found.items()}
+
+    @cached_property
+    def present_emails(self) -> frozenset[str]:
+        """Every mail and UPN of a user not removed from the directory (any type or scope)."""
+        emails: set[str] = set()
+        for user in self.users.values():
+            if user.removed is None:
+                for value in (user.mail, user.user_principal_name):
+                    email = usable_email(value)
+                    if email:
+                        emails.add(email)
+        return frozenset(emails)
+
+    @cached_property
+    def unbound_users_by_email(self) -> dict[str, tuple[str, ...]]:
+        """Active users without a binding, per email: two or more is an email conflict."""
+        found: dict[str, list[str]] = {}
+        bound = self.binding_by_user
+        for user_id, user in self.users.items():
+            if user_id in bound or self.standing(user_id) is not Reason.ACTIVE:
+                continue
+            email = user_email(user, self.policy)
+            if email:
+                found.setdefault(email, []).append(user_id)
+        return {e: tuple(sorted(ids)) for e, ids in found.items()}
+
+    @cached_property
+    def directory_usable(self) -> bool:
+        """False when disables must not happen: a failed read, or no users while bindings exist."""
+        if not self.directory_complete:
+            return False
+        if not self.bindings:
+            return True
+        return any(user.removed is None for user in self.users.values())
+
+    @cached_property
+    def _profiles(self) -> dict[str, Profile]:
+        return {}
+
+    @cached_property
+    def _standings(self) -> dict[str, Reason]:
+        return {}
+
+    def profile(self, user_id: str) -> Profile:
+        cached = self._profiles.get(user_id)
+        if cached is None:
+            cached = self._profiles[user_id] = profile_of(self.users[user_id], self.policy)
+        return cached
+
+    def standing(self, user_id: str) -> Reason:
+        cached = self._standings.get(user_id)
+        if cached is None:
+            user = self.users[user_id]
+            cached = standing_of(user, self.policy, self.in_scope_ids)
+            self._standings[user_id] = cached
+        return cached
+
+    def is_blocked(self, number: str) -> bool:
+        """May `number` not be given to a new extension (in use, bound, reserved, cooling off)?"""
+        if number in self.extensions or number in self.binding_by_number:
+            return True
+        if spec_contains(self.policy.reserved, number):
+            return True
+        freed_at = self.released.get(number)
+        return freed_at is not None and self.now - freed_at < self.policy.cooloff_s
+
+    def number_pool(self) -> NumberPool:
+        """A fresh pool for one plan: numbers it hands out are not handed out again."""
+        return NumberPool(self.policy.ranges, self.is_blocked)

@@ -1,0 +1,45 @@
+"""Phone numbers from the directory, normalised to E.164 for Vodia's `cell_dis`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+
+# Parsing costs ~15 us a number; a sweep of 100,000 users re-reads the same numbers every
+# 12 hours, so remembering results makes every sweep after the first cheap. The bound keeps
+# memory flat (~40 MB at most) whatever the directory holds.
+_CACHE_SIZE = 1 << 18
+_MAX_PHONE_CHARS = 64
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def normalise_phone(raw: str, region: str) -> tuple[str, bool]:
+    """(E.164 form, True), or (the text as written, False) when it is not a phone number.
+
+    National formats are read in `region` ("(425) 555-0101" in US). A leading "00" that the
+    region does not dial as its exit code is still read as "+" ("0049 30 1234567" from US is
+    +49301234567): people write numbers that way whatever their tenant's country is.
+    """
+    text = raw.strip()
+    if not text or len(text) > _MAX_PHONE_CHARS:
+        return text, not text
+    e164 = _e164(text, region)
+    if e164 is None and text.startswith("00"):
+        e164 = _e164("+" + text[2:], region)
+    return (text, False) if e164 is None else (e164, True)
+
+
+def _e164(text: str, region: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def clear_phone_cache() -> None:
+    """Forget remembered numbers (the benchmark uses it to measure a cold first sweep)."""
+    normalise_phone.cache_clear()

@@ -1,0 +1,305 @@
+"""Plans for a round (the users that changed) and a sweep (everyone): the rules of DESIGN.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from store.models import Binding, Extension
+from worker.planner.actions import Action, ActionKind, ConflictKind, FieldChange, Plan, Reason
+from worker.planner.brakes import hold_if_over_limit
+from worker.planner.directory import EMAIL, changes_for, disables_for
+from worker.planner.emails import EmailMoves, describe_holders
+from worker.planner.inputs import PlanInput
+from worker.planner.numbering import NumberPool, format_number_spec
+from worker.planner.unmatched import unmatched_extensions
+
+_LEAVING_WORDS = {
+    Reason.HARD_DELETED: "was deleted",
+    Reason.SOFT_DELETED: "was deleted (restorable for 30 days)",
+    Reason.ACCOUNT_DISABLED: "has a disabled account",
+    Reason.GUEST: "is a guest",
+    Reason.NOT_A_MEMBER: "is not a member",
+    Reason.OUT_OF_SCOPE: "is not in the chosen groups",
+    Reason.SCOPE_UNKNOWN: "has unknown group membership (the group read failed)",
+}
+
+
+def plan_round(inp: PlanInput, changed_user_ids: Iterable[str]) -> Plan:
+    """Plan for the users Graph told us about; everyone else is left as is."""
+    return _Reconciler(inp).run("round", sorted(set(changed_user_ids)))
+
+
+def plan_sweep(inp: PlanInput) -> Plan:
+    """Plan for every known user and binding (drift repair); also reports unmatched and left."""
+    ids = sorted(set(inp.users) | set(inp.binding_by_user))
+    return _Reconciler(inp).run("sweep", ids)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A bound user's write, waiting for the email moves of the whole plan to be settled."""
+
+    kind: ActionKind
+    binding: Binding
+    email: str | None
+    changes: tuple[FieldChange, ...]
+    reason: Reason
+    message: str
+    notes: tuple[str, ...]
+
+
+class _Reconciler:
+    def __init__(self, inp: PlanInput) -> None:
+        self.inp = inp
+        self.actions: list[Action] = []
+        self.left: list[str] = []
+        self._pool: NumberPool | None = None
+
+    @property
+    def pool(self) -> NumberPool:
+        if self._pool is None:
+            self._pool = self.inp.number_pool()
+        return self._pool
+
+    def run(self, kind: str, user_ids: list[str]) -> Plan:
+        bound = self.inp.binding_by_user
+        pending = [p for uid in user_ids if uid in bound for p in self._bound(bound[uid])]
+        moves = EmailMoves(self.inp, {p.binding.number: p.email for p in pending if _moves(p)})
+        for p in pending:
+            self._settle(p, moves)
+        unbound = [uid for uid in user_ids if uid not in bound and uid in self.inp.users]
+        unbound.sort(key=lambda uid: (self.inp.profile(uid).email or "", uid))
+        for uid in unbound:
+            self._unbound(uid, moves)
+        for uid in user_ids:
+            if uid not in bound and uid not in self.inp.users:
+                self._skip(uid, None, Reason.UNKNOWN_USER, f"user {uid} is not in the directory")
+        base = len(self.inp.bindings)
+        actions, limit = hold_if_over_limit(self.actions, self.inp.policy, base, "bound extensions")
+        unmatched: list[str] = []
+        if kind == "sweep":
+            unmatched = [ext.number for ext, _ in unmatched_extensions(self.inp)]
+        return Plan.of(kind, actions, disable_limit=limit, unmatched=unmatched, left=self.left)
+
+    # bound users
+
+    def _bound(self, binding: Binding) -> list[_Pending]:
+        uid, number = binding.user_id, binding.number
+        if uid not in self.inp.users:
+            self._skip(
+                uid, number, Reason.UNKNOWN_USER, f"bound user {uid} has no directory record"
+            )
+            return []
+        ext = self.inp.extensions.get(number)
+        standing = self.inp.standing(uid)
+        if standing is Reason.ACTIVE:
+            return self._bound_active(binding, ext)
+        if standing is not Reason.SCOPE_UNKNOWN:
+            self.left.append(uid)
+        self._leaving(binding, ext, standing)
+        return []
+
+    def _bound_active(self, binding: Binding, ext: Extension | None) -> list[_Pending]:
+        profile = self.inp.profile(binding.user_id)
+        changes = changes_for(profile, ext)
+        if ext is None:
+            if not self.inp.policy.auto_create:
+                msg = f"extension {binding.number} is gone from the PBX; automatic creation is off"
+                self._skip(binding.user_id, binding.number, Reason.EXTENSION_MISSING, msg)
+                return []
+            msg = f"extension {binding.number} is gone from the PBX; re-creating it"
+            return [
+                _Pending(
+                    ActionKind.CREATE,
+                    binding,
+                    profile.email,
+                    changes,
+                    Reason.EXTENSION_MISSING,
+                    msg,
+                    profile.notes,
+                )
+            ]
+        if ext.disabled and binding.disabled_by_us:
+            msg = f"user is back; re-enabling extension {binding.number} that this link disabled"
+            return [
+                _Pending(
+                    ActionKind.ENABLE,
+                    binding,
+                    profile.email,
+                    changes,
+                    Reason.RETURNED,
+                    msg,
+                    profile.notes,
+                )
+            ]
+        if not changes:
+            return []
+        fields = ", ".join(c.field for c in changes)
+        return [
+            _Pending(
+                ActionKind.UPDATE,
+                binding,
+                profile.email,
+                changes,
+                Reason.FIELDS_CHANGED,
+                f"directory changed {fields}",
+                profile.notes,
+            )
+        ]
+
+    def _settle(self, p: _Pending, moves: EmailMoves) -> None:
+        number, uid = p.binding.number, p.binding.user_id
+        clash = moves.rejected.get(number)
+        if clash is None:
+            self.actions.append(
+                Action(p.kind, p.reason, uid, number, p.email, p.changes, p.message, notes=p.notes)
+            )
+            return
+        self.actions.append(self._email_conflict(uid, number, p.email, clash))
+        kept = tuple(c for c in p.changes if c.field != EMAIL)
+        if p.kind is ActionKind.ENABLE or (p.kind is ActionKind.UPDATE and kept):
+            self.actions.append(
+                Action(p.kind, p.reason, uid, number, p.email, kept, p.message, notes=p.notes)
+            )
+
+    def _leaving(self, binding: Binding, ext: Extension | None, standing: Reason) -> None:
+        uid, number = binding.user_id, binding.number
+        words = _LEAVING_WORDS[standing]
+        if ext is None or ext.disabled:
+            return
+        email = self.inp.profile(uid).email
+        if standing is Reason.SCOPE_UNKNOWN:
+            self._skip(uid, number, standing, f"user {words}; extension {number} is left as is")
+        elif not disables_for(standing, self.inp.policy):
+            msg = f"user {words}; the link's policy keeps extension {number} enabled"
+            self._skip(uid, number, Reason.KEPT_BY_POLICY, msg, email)
+        elif not self.inp.directory_usable:
+            msg = (
+                f"user {words}, but the directory read failed or returned nobody, "
+                f"so extension {number} is not disabled"
+            )
+            self._skip(uid, number, Reason.DIRECTORY_INCOMPLETE, msg, email)
+        else:
+            msg = f"user {words}; disabling extension {number}"
+            self.actions.append(
+                Action(ActionKind.DISABLE, standing, uid, number, email, message=msg)
+            )
+
+    # unbound users
+
+    def _unbound(self, uid: str, moves: EmailMoves) -> None:
+        standing = self.inp.standing(uid)
+        if standing is not Reason.ACTIVE:
+            if self.inp.users[uid].removed is None:
+                self._skip(uid, None, standing, f"user {_LEAVING_WORDS[standing]}")
+            return
+        email = self.inp.profile(uid).email
+        if email is None:
+            self._no_email(uid)
+            return
+        twins = [other for other in self.inp.unbound_users_by_email[email] if other != uid]
+        if twins:
+            msg = f"{email} is also the email of user {', '.join(twins)}; none of them is linked"
+            self._conflict(uid, None, email, ConflictKind.EMAIL, msg)
+            return
+        holders = moves.holders_after(email)
+        if len(holders) == 1 and holders[0] not in self.inp.binding_by_number:
+            self._bind(uid, self.inp.extensions[holders[0]])
+        elif holders:
+            self.actions.append(self._email_conflict(uid, None, email, holders))
+        elif self.inp.policy.auto_create:
+            self._create(uid, email)
+        else:
+            msg = "no extension has this user's email and automatic creation is off"
+            self._skip(uid, None, Reason.AUTO_CREATE_OFF, msg, email)
+
+    def _bind(self, uid: str, ext: Extension) -> None:
+        profile = self.inp.profile(uid)
+        notes = profile.notes
+        if ext.disabled:
+            notes += (
+                f"extension {ext.number} is disabled and this link did not disable it, "
+                "so it stays disabled",
+            )
+        msg = f"linking to extension {ext.number}, which has the user's email"
+        self.actions.append(
+            Action(
+                ActionKind.BIND,
+                Reason.EMAIL_MATCH,
+                uid,
+                ext.number,
+                profile.email,
+                changes_for(profile, ext),
+                msg,
+                notes=notes,
+            )
+        )
+
+    def _create(self, uid: str, email: str) -> None:
+        number = self.pool.next_free()
+        if number is None:
+            msg = _range_full_message(self.inp)
+            self._conflict(uid, None, email, ConflictKind.RANGE_FULL, msg)
+            return
+        profile = self.inp.profile(uid)
+        self.actions.append(
+            Action(
+                ActionKind.CREATE,
+                Reason.NEW_USER,
+                uid,
+                number,
+                email,
+                changes_for(profile, None),
+                f"new extension {number}",
+                notes=profile.notes,
+            )
+        )
+
+    def _no_email(self, uid: str) -> None:
+        msg = "the user has no usable email (mail or user principal name)"
+        if self.inp.policy.auto_create:
+            self._conflict(uid, None, None, ConflictKind.NO_EMAIL, msg)
+        else:
+            self._skip(uid, None, Reason.NO_EMAIL, msg)
+
+    # small builders
+
+    def _email_conflict(
+        self, uid: str, number: str | None, email: str | None, holders: Iterable[str]
+    ) -> Action:
+        where = describe_holders(self.inp, holders)
+        return Action(
+            ActionKind.CONFLICT,
+            Reason.CONFLICT,
+            uid,
+            number,
+            email,
+            message=f"{email} is already on {where}",
+            conflict=ConflictKind.EMAIL,
+        )
+
+    def _conflict(
+        self, uid: str, number: str | None, email: str | None, kind: ConflictKind, msg: str
+    ) -> None:
+        self.actions.append(
+            Action(
+                ActionKind.CONFLICT, Reason.CONFLICT, uid, number, email, message=msg, conflict=kind
+            )
+        )
+
+    def _skip(
+        self, uid: str, number: str | None, reason: Reason, msg: str, email: str | None = None
+    ) -> None:
+        self.actions.append(Action(ActionKind.SKIP, reason, uid, number, email, message=msg))
+
+
+def _moves(p: _Pending) -> bool:
+    return p.email is not None and any(c.field == EMAIL for c in p.changes)
+
+
+def _range_full_message(inp: PlanInput) -> str:
+    ranges = format_number_spec(inp.policy.ranges)
+    if not ranges:
+        return "no number range is configured for this link"
+    return f"no free number left in {ranges}"

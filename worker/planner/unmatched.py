@@ -1,0 +1,64 @@
+""" "Disable Unmatched Extensions": unbound extensions whose email matches no directory user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from store.models import Extension
+from worker.planner.actions import Action, ActionKind, Plan, Reason
+from worker.planner.brakes import hold_if_over_limit
+from worker.planner.directory import clean_email
+from worker.planner.inputs import PlanInput
+from worker.planner.numbering import spec_contains
+
+
+def unmatched_extensions(inp: PlanInput) -> Iterator[tuple[Extension, bool]]:
+    """(extension, protected) for each enabled, unbound extension no present user claims.
+
+    Bound extensions are left to the leave rules; an extension without an email only counts
+    when the policy opts in, since it may be a fax, a door phone or a hunt group.
+    """
+    for number in sorted(inp.extensions, key=lambda n: (len(n), n)):
+        ext = inp.extensions[number]
+        if ext.disabled or number in inp.binding_by_number:
+            continue
+        email = clean_email(ext.email)
+        if email in inp.present_emails:
+            continue
+        if not email and not inp.policy.unmatched_without_email:
+            continue
+        yield ext, spec_contains(inp.policy.protected, number)
+
+
+def plan_disable_unmatched(inp: PlanInput) -> Plan:
+    """Disable unmatched extensions (protected ones are skipped), behind the brake."""
+    actions: list[Action] = []
+    for ext, protected in unmatched_extensions(inp):
+        email = clean_email(ext.email) or None
+        what = f"extension {ext.number} ({email or 'no email'}) matches no directory user"
+        if protected:
+            actions.append(_skip(ext.number, email, Reason.PROTECTED, f"{what}; it is protected"))
+        elif not inp.directory_usable:
+            why = "the directory read failed or returned nobody, so nothing is disabled"
+            actions.append(_skip(ext.number, email, Reason.DIRECTORY_INCOMPLETE, f"{what}; {why}"))
+        else:
+            actions.append(
+                Action(
+                    ActionKind.DISABLE,
+                    Reason.UNMATCHED,
+                    number=ext.number,
+                    email=email,
+                    message=what,
+                )
+            )
+    held, limit = hold_if_over_limit(actions, inp.policy, len(inp.extensions), "extensions")
+    return Plan.of(
+        "disable_unmatched",
+        held,
+        disable_limit=limit,
+        unmatched=(a.number for a in actions if a.number),
+    )
+
+
+def _skip(number: str, email: str | None, reason: Reason, message: str) -> Action:
+    return Action(ActionKind.SKIP, reason, number=number, email=email, message=message)
