@@ -1,17 +1,17 @@
 """The worker's error tree.
 
-    SyncError
-    ├── TransientError          network, 429, 5xx: retried with backoff, honouring Retry-After
-    │   └── ThrottledError      429/503 with a Retry-After the caller may want to see
-    └── PermanentError          4xx other than 401/429, bad configuration: recorded, not retried
-        ├── SetupRequired       the link needs an admin (revoked/expired grant, consent missing)
-        ├── ResyncRequired      Graph dropped our delta state (410, syncStateNotFound, ...)
-        ├── GraphError          any other Graph 4xx, with Graph's code, message and request-id
-        └── PbxError            a Vodia PBX refusal
-            ├── PbxAuthError        401: wrong credentials
-            ├── PbxForbiddenError   403: right credentials, wrong scope or API access off
-            ├── PbxNotFoundError    404
-            └── PbxWriteNotApplied  the PBX said 200 but the read-back shows nothing changed
+SyncError
+├── TransientError          network, 429, 5xx: retried with backoff, honouring Retry-After
+│   └── ThrottledError      429/503 with a Retry-After the caller may want to see
+└── PermanentError          4xx other than 401/429, bad configuration: recorded, not retried
+    ├── SetupRequired       the link needs an admin (revoked/expired grant, consent missing)
+    ├── ResyncRequired      Graph dropped our delta state (410, syncStateNotFound, ...)
+    ├── GraphError          any other Graph 4xx, with Graph's code, message and request-id
+    └── PbxError            a Vodia PBX refusal
+        ├── PbxAuthError        401: wrong credentials
+        ├── PbxForbiddenError   403: right credentials, wrong scope or API access off
+        ├── PbxNotFoundError    404
+        └── PbxWriteNotApplied  the PBX said 200 but the read-back shows nothing changed
 """
 
 from __future__ import annotations
