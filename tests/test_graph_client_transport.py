@@ -68,7 +68,7 @@ class Step:
     payload: Any = None
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    kind: str = "respond"  # "respond" | "reset_mid_body" | "drop"
+    kind: str = "respond"  # "respond" | "reset_mid_body" | "drop" | "hang"
     repeat: bool = False
 
 
@@ -87,6 +87,7 @@ class ScriptedGraph:
         self.steps: list[Step] = []
         self.seen: list[Seen] = []
         self.url = ""
+        self.release = asyncio.Event()  # ends "hang" steps
 
     def add(self, method: str, path: str, **answer: Any) -> None:
         self.steps.append(Step(method, path, **answer))
@@ -110,6 +111,8 @@ class ScriptedGraph:
             return web.json_response({"error": {"code": "unscripted"}}, status=418)
         if step.kind == "drop":
             _abort(request)
+        if step.kind == "hang":
+            await self.release.wait()
         if step.kind == "reset_mid_body":
             response = web.StreamResponse(headers={"Content-Length": "1000"})
             await response.prepare(request)
@@ -127,13 +130,14 @@ def _abort(request: web.Request) -> None:
 
 
 @pytest.fixture(name="graph")
-async def _graph(aiohttp_server: AiohttpServer) -> ScriptedGraph:
+async def _graph(aiohttp_server: AiohttpServer) -> AsyncIterator[ScriptedGraph]:
     graph = ScriptedGraph()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", graph.handle)
     server = await aiohttp_server(app)
     graph.url = str(server.make_url("")).rstrip("/")
-    return graph
+    yield graph
+    graph.release.set()
 
 
 @pytest.fixture(name="tokens")
@@ -255,6 +259,17 @@ class TestNetworkFailures:
         graph.add("GET", USERS, kind="drop")
         graph.add("GET", USERS, payload=users_page("u1"))
         assert await all_users(client) == ["u1"]
+
+    async def test_read_timeout_is_retried(
+        self, graph: ScriptedGraph, tokens: StaticTokens, waits: Waits
+    ) -> None:
+        """A server that stops answering trips read_timeout_s, and the GET is retried."""
+        graph.add("GET", USERS, kind="hang")
+        graph.add("GET", USERS, payload=users_page("u1"))
+        async with GraphClient(graph.url, tokens, read_timeout_s=0.2, sleep=waits) as client:
+            assert await all_users(client) == ["u1"]
+        assert len(graph.seen) == 2
+        assert len(waits) == 1
 
     async def test_persistent_network_failure_raises_transient(
         self, client: GraphClient, graph: ScriptedGraph, waits: Waits
