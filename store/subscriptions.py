@@ -84,3 +84,18 @@ async def set_subscription_expiry(db: Database, subscription_id: str, expires_at
 
 async def delete_subscription(db: Database, subscription_id: str) -> None:
     await db.write("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+
+async def subscriptions_with_tenants(
+    db: Database, ids: list[str]
+) -> dict[str, tuple[Subscription, str]]:
+    """Subscriptions by id with their link's tenant id, for checking a notification batch."""
+    if not ids:
+        return {}
+    cols = ", ".join(f"s.{c.strip()}" for c in _COLUMNS.split(","))
+    rows = await db.fetchall(
+        f"SELECT {cols}, l.tenant_id AS tenant_id FROM subscriptions s"
+        f" JOIN links l ON l.id = s.link_id WHERE s.id IN ({','.join('?' * len(ids))})",
+        ids,
+    )
+    return {r["id"]: (_subscription(r), r["tenant_id"]) for r in rows}

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from store import Database, open_store
-from webhook.keys import DB, SETTINGS
+from webhook.keys import DB, SETTINGS, WAKER
 from webhook.routes import setup_routes
 from worker.engine import run_engine
 from worker.settings import Settings
+from worker.wake import Waker
 
 
 def create_app(
@@ -25,6 +26,7 @@ def create_app(
     """
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
+    app[WAKER] = Waker()
     if db is not None:
         app[DB] = db
     else:

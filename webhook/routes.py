@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webhook import health
+from webhook import health, notifications
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
+    app.router.add_post("/graph/notifications", notifications.change_notifications)
+    app.router.add_post("/graph/lifecycle", notifications.lifecycle_notifications)

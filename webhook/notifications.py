@@ -1,0 +1,202 @@
+"""Microsoft Graph change and lifecycle notifications.
+
+The handlers only check, persist and answer. They never call Graph or the PBX and
+never trust a notification's content beyond "something about this user changed":
+the worker re-reads everything from Graph.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from store.events import enqueue_events
+from store.models import NewEvent
+from store.subscriptions import client_state_matches, subscriptions_with_tenants
+from webhook.keys import DB, WAKER
+
+log = structlog.get_logger("m365sync.webhook")
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_VALIDATION_TOKEN_BYTES = 1024
+MAX_ITEMS = 1000
+# Graph object ids are GUIDs; anything else in a resource is not from Graph.
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RESOURCE = re.compile(r"^/?users/(?P<id>[^/?#]+)$", re.IGNORECASE)
+LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+
+
+class BadPayload(ValueError):
+    """The body is not a Graph notification collection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    accepted: list[NewEvent]
+    rejected: dict[str, int]
+
+
+async def change_notifications(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, lifecycle=False)
+
+
+async def lifecycle_notifications(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, lifecycle=True)
+
+
+async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamResponse:
+    if "validationToken" in request.query:
+        return _validation_answer(request.query["validationToken"])
+    try:
+        body = await read_capped(request, MAX_BODY_BYTES)
+    except web.HTTPRequestEntityTooLarge:
+        log.warning("notification too large", path=request.path)
+        raise
+    try:
+        items = parse_collection(body)
+    except BadPayload as exc:
+        log.warning("notification rejected", reason=str(exc), path=request.path)
+        return web.json_response({"error": "bad notification payload"}, status=400)
+    verdict = await _judge(request, items, lifecycle=lifecycle)
+    if verdict.accepted:
+        try:
+            await enqueue_events(request.app[DB], verdict.accepted)
+        except Exception:
+            # Not persisted: answer 5xx so Graph delivers it again.
+            log.exception("notification not stored")
+            return web.json_response({"error": "temporarily unavailable"}, status=503)
+        request.app[WAKER].wake({e.link_id for e in verdict.accepted})
+    log.info(
+        "notifications received",
+        kind="lifecycle" if lifecycle else "change",
+        accepted=len(verdict.accepted),
+        rejected=verdict.rejected or None,
+    )
+    return web.Response(status=202)
+
+
+def _validation_answer(token: str) -> web.Response:
+    # aiohttp has already URL-decoded the query value, as Graph requires.
+    if len(token.encode()) > MAX_VALIDATION_TOKEN_BYTES:
+        return web.Response(status=400, text="validationToken too long")
+    return web.Response(
+        status=200,
+        text=token,
+        content_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """Read the body, refusing (413) as soon as it is known to exceed `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_collection(body: bytes) -> list[Mapping[str, Any]]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadPayload("not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("value"), list):
+        raise BadPayload('expected an object with a "value" array')
+    items: list[Mapping[str, Any]] = data["value"]
+    if not items or len(items) > MAX_ITEMS:
+        raise BadPayload(f"expected 1 to {MAX_ITEMS} notifications")
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("subscriptionId"), str):
+            raise BadPayload("each notification needs a subscriptionId")
+        if not isinstance(item.get("clientState") or "", str):
+            raise BadPayload("clientState must be a string")
+    return items
+
+
+async def _judge(
+    request: web.Request, items: list[Mapping[str, Any]], *, lifecycle: bool
+) -> Verdict:
+    ids = sorted({str(item["subscriptionId"]) for item in items})
+    known = await subscriptions_with_tenants(request.app[DB], ids)
+    accepted: list[NewEvent] = []
+    rejected: dict[str, int] = {}
+
+    def reject(reason: str) -> None:
+        rejected[reason] = rejected.get(reason, 0) + 1
+
+    for item in items:
+        found = known.get(str(item["subscriptionId"]))
+        if found is None:
+            reject("unknown_subscription")
+            continue
+        subscription, tenant_id = found
+        if not client_state_matches(subscription, str(item.get("clientState") or "")):
+            reject("client_state_mismatch")
+            continue
+        tenant = item.get("tenantId")
+        if tenant is not None and str(tenant).lower() != tenant_id.lower():
+            reject("tenant_mismatch")
+            continue
+        event = _lifecycle_event(item, subscription.link_id) if lifecycle else None
+        if lifecycle and event is None:
+            reject("bad_lifecycle_event")
+            continue
+        if not lifecycle:
+            event = _change_event(item, subscription.link_id)
+            if event is None:
+                reject("bad_resource")
+                continue
+        assert event is not None
+        accepted.append(event)
+    return Verdict(accepted, rejected)
+
+
+def _change_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
+    user_id = _user_id(item)
+    change_type = str(item.get("changeType") or "updated")
+    if user_id is None or change_type not in ("updated", "deleted", "created"):
+        return None
+    return NewEvent(
+        link_id=link_id,
+        kind="notification",
+        user_id=user_id,
+        payload={"changeType": change_type, "subscriptionId": str(item["subscriptionId"])},
+    )
+
+
+def _user_id(item: Mapping[str, Any]) -> str | None:
+    data = item.get("resourceData")
+    candidate: str | None = None
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        candidate = data["id"]
+    else:
+        match = _RESOURCE.match(str(item.get("resource") or ""))
+        candidate = match.group("id") if match else None
+    if candidate is None or not _GUID.match(candidate):
+        return None
+    return candidate.lower()
+
+
+def _lifecycle_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
+    name = item.get("lifecycleEvent")
+    if name == "removed":  # the name in older drafts of the docs
+        name = "subscriptionRemoved"
+    if name not in LIFECYCLE_EVENTS:
+        return None
+    return NewEvent(
+        link_id=link_id,
+        kind="lifecycle",
+        payload={"lifecycleEvent": name, "subscriptionId": str(item["subscriptionId"])},
+    )
