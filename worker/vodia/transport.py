@@ -1,0 +1,156 @@
+"""HTTP to one Vodia PBX: Basic auth, bounded concurrency, retries, typed errors.
+
+Only GET and POST exist here. The product never deletes an extension, so the
+transport cannot send any other method: there is no code path that could.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import ssl as ssl_module
+from typing import Any, Literal
+
+import aiohttp
+import structlog
+
+from worker.errors import (
+    PbxAuthError,
+    PbxError,
+    PbxForbiddenError,
+    PbxNotFoundError,
+    TransientError,
+)
+
+Method = Literal["GET", "POST"]
+ALLOWED_METHODS: frozenset[str] = frozenset({"GET", "POST"})
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_NETWORK_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+_MAX_RETRY_AFTER_S = 60.0
+
+log = structlog.get_logger(__name__)
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+class PbxTransport:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        ssl: ssl_module.SSLContext | bool | None = None,
+        max_in_flight: int = 8,
+        timeout_s: float = 30.0,
+        retries: int = 4,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._base_url = base_url.rstrip("/")
+        self._authorization = aiohttp.encode_basic_auth(username, password)
+        self._ssl: ssl_module.SSLContext | bool = True if ssl is None else ssl
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 10.0))
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._backoff_max_s = backoff_max_s
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl),
+                timeout=self._timeout,
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
+                # Basic auth on every request: a session cookie would only add state to lose.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(self, path: str) -> Any:
+        return await self._send("GET", path, None)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self._send("POST", path, body)
+
+    async def _send(self, method: Method, path: str, body: Any) -> Any:
+        if method not in ALLOWED_METHODS:
+            raise ValueError(f"the Vodia client only reads and writes, never {method}")
+        attempt = 0
+        while True:
+            try:
+                async with self._in_flight:
+                    return await self._once(method, path, body)
+            except _Retryable as exc:
+                if attempt >= self._retries:
+                    raise TransientError(f"PBX {method} {path}: {exc}") from exc
+                delay_s = self._delay_s(attempt, exc.retry_after_s)
+                log.info("pbx_retry", method=method, path=path, reason=str(exc), delay_s=delay_s)
+                attempt += 1
+                await asyncio.sleep(delay_s)
+
+    async def _once(self, method: Method, path: str, body: Any) -> Any:
+        if self._session is None:
+            raise RuntimeError("use the Vodia client as an async context manager")
+        try:
+            async with self._session.request(
+                method, f"{self._base_url}{path}", json=body
+            ) as response:
+                text = await response.text()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except _NETWORK_ERRORS as exc:
+            raise _Retryable(type(exc).__name__) from exc
+        if status in _RETRY_STATUSES:
+            raise _Retryable(f"HTTP {status}", _parse_retry_after(retry_after))
+        if status >= 400:
+            raise _error_for(status, method, path)
+        return _parse_json(text, method, path)
+
+    def _delay_s(self, attempt: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return min(retry_after_s, _MAX_RETRY_AFTER_S)
+        ceiling = min(self._backoff_max_s, self._backoff_s * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def _error_for(status: int, method: str, path: str) -> PbxError:
+    # The PBX's error bodies are undocumented; the status alone decides.
+    message = f"PBX {method} {path} answered {status}"
+    if status == 401:
+        return PbxAuthError(f"{message}: wrong PBX credentials", status=status)
+    if status == 403:
+        return PbxForbiddenError(f"{message}: no access (scope or API access)", status=status)
+    if status == 404:
+        return PbxNotFoundError(message, status=status)
+    return PbxError(message, status=status)
+
+
+def _parse_json(text: str, method: str, path: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise PbxError(f"PBX {method} {path} answered non-JSON", status=200) from None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
