@@ -1,0 +1,89 @@
+"""`m365sync emulate`: run the Graph and PBX emulators until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from emulators.harness import running_emulators
+
+DEFAULT_STATE_DIR = Path("data/emulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="m365sync emulate",
+        description="Run loopback emulators of Microsoft Graph and a Vodia PBX.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where ca.pem and emulator.json are written (default: %(default)s)",
+    )
+    parser.add_argument("--graph-port", type=_port, default=0, help="0 picks a free port")
+    parser.add_argument("--pbx-port", type=_port, default=0, help="0 picks a free port")
+    parser.add_argument("--users", type=_count, default=0, help="directory users to seed")
+    parser.add_argument("--extensions", type=_count, default=0, help="PBX extensions to seed")
+    parser.add_argument("--seed", type=int, default=1, help="seed for deterministic data")
+    parser.add_argument(
+        "--pbx-latency-ms",
+        type=_count,
+        default=0,
+        help="added to every PBX request (a real PBX: about 20)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        return 130
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with running_emulators(
+            args.state_dir,
+            graph_port=args.graph_port,
+            pbx_port=args.pbx_port,
+            users=args.users,
+            extensions=args.extensions,
+            seed=args.seed,
+            pbx_latency_s=args.pbx_latency_ms / 1000,
+        ) as emus:
+            sys.stdout.write(json.dumps(emus.info, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0..65535")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
