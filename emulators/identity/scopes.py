@@ -1,0 +1,109 @@
+"""Scope strings as Entra reads them: OIDC scopes plus permissions of one resource (Graph).
+
+`https://graph.microsoft.com/User.Read.All`, `00000003-…/User.Read.All` and a bare
+`User.Read.All` all mean the same Graph permission; `/.default` means "whatever was consented".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emulators.identity import aad_errors
+from emulators.identity.aad_errors import AadError
+from emulators.identity.tokens import APP_ROLES, GRAPH_APP_ID, GRAPH_RESOURCE
+
+OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
+_GRAPH_PREFIXES = (f"{GRAPH_RESOURCE}/", f"{GRAPH_APP_ID}/")
+
+
+@dataclass(frozen=True, slots=True)
+class DelegatedScopes:
+    permissions: tuple[str, ...]  # Graph permission names, e.g. ("User.Read.All",)
+    oidc: tuple[str, ...]  # the OIDC scopes that were asked for
+
+    @property
+    def offline_access(self) -> bool:
+        return "offline_access" in self.oidc
+
+    @property
+    def openid(self) -> bool:
+        return "openid" in self.oidc
+
+    def scp(self) -> tuple[str, ...]:
+        """The access token's `scp`: OIDC scopes (bar offline_access) and permissions."""
+        oidc = tuple(scope for scope in self.oidc if scope != "offline_access")
+        return oidc + self.permissions
+
+    def response_scope(self) -> str:
+        """The token response's `scope`: permissions as full URIs, then the OIDC ones."""
+        graph = [f"{GRAPH_RESOURCE}/{name}" for name in self.permissions]
+        return " ".join(graph + [scope for scope in self.oidc if scope != "offline_access"])
+
+
+def parse_delegated(raw: str) -> DelegatedScopes:
+    permissions: list[str] = []
+    oidc: list[str] = []
+    for scope in raw.split():
+        if scope.lower() in OIDC_SCOPES:
+            oidc.append(scope.lower())
+            continue
+        name = _graph_permission(scope)
+        if name is None:
+            raise _invalid_scope(scope)
+        names = APP_ROLES if name == ".default" else (name,)
+        permissions.extend(n for n in names if n not in permissions)
+    if not permissions and not oidc:
+        raise aad_errors.invalid_request(
+            "The request body must contain the following parameter: 'scope'.", 900144
+        )
+    return DelegatedScopes(permissions=tuple(permissions), oidc=tuple(oidc))
+
+
+def check_client_credentials_scope(raw: str) -> None:
+    """Client credentials need exactly `{resource}/.default`, and the resource must be Graph."""
+    scopes = raw.split()
+    if not scopes:
+        raise aad_errors.invalid_request(
+            "The request body must contain the following parameter: 'scope'.", 900144
+        )
+    for scope in scopes:
+        if scope.lower() in OIDC_SCOPES:
+            continue
+        resource, _, permission = scope.rpartition("/")
+        if permission != ".default":
+            raise AadError(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {scope} is not valid. Client credential flows "
+                "must have a scope value with /.default suffixed to the resource identifier "
+                "(application ID URI).",
+            )
+        if f"{resource}/" not in _GRAPH_PREFIXES:
+            raise AadError(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {resource} was not found in the tenant named "
+                "the emulated tenant. This can happen if the application has not been installed "
+                "by the administrator of the tenant or consented to by any user in the tenant.",
+            )
+
+
+def _graph_permission(scope: str) -> str | None:
+    for prefix in _GRAPH_PREFIXES:
+        if scope.lower().startswith(prefix):
+            return scope[len(prefix) :] or None
+    if "/" in scope or ":" in scope:
+        return None
+    return scope
+
+
+def _invalid_scope(scope: str) -> AadError:
+    return AadError(
+        400,
+        "invalid_scope",
+        70011,
+        f"The provided request must include a 'scope' input parameter. The provided value for "
+        f"the input parameter 'scope' is not valid. The scope {scope} is not valid.",
+    )
