@@ -154,6 +154,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX rounds_link ON rounds(link_id, kind, finished_at);
         """,
     ),
+    (
+        "0002_link_leases",
+        """
+        CREATE TABLE link_leases (
+            link_id INTEGER PRIMARY KEY REFERENCES links(id) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            until REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 

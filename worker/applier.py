@@ -1,0 +1,166 @@
+"""Carries out a plan's writes on the PBX, recording each one as it happens.
+
+Each applied action is followed at once by its binding change and audit entry in
+one small transaction, so a crash between actions loses nothing that was written:
+the next round re-plans from what the PBX and the bindings say, and every action is
+idempotent (a create checks the number first, a bind by email finds the extension
+created before the crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import structlog
+
+from store import Database, Transaction
+from store.directory import put_binding, put_extensions, set_disabled_by_us
+from store.models import AuditEntry, Binding, Extension
+from store.records import add_audit
+from worker.errors import PermanentError, TransientError
+from worker.planner import Action, ActionKind
+
+log = structlog.get_logger("m365sync.applier")
+
+Progress = Callable[[int, int], None]
+
+
+class PbxWriter(Protocol):
+    """The part of the Vodia client the applier uses. It has no delete, by design."""
+
+    async def create_extension(self, number: str, fields: Mapping[str, str]) -> Extension: ...
+
+    async def update_extension(self, number: str, fields: Mapping[str, str]) -> Extension: ...
+
+    async def disable(self, numbers: Iterable[str]) -> None: ...
+
+    async def enable(self, numbers: Iterable[str]) -> None: ...
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    applied: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+
+    @property
+    def ok_count(self) -> int:
+        return sum(self.applied.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyContext:
+    db: Database
+    link_id: int
+    pbx: PbxWriter
+    extensions: Mapping[str, Extension]
+    trigger: str
+    actor: str = "worker"
+    concurrency: int = 8
+
+
+async def apply_actions(
+    ctx: ApplyContext, actions: Iterable[Action], progress: Progress | None = None
+) -> ApplyResult:
+    """Apply the write actions with bounded concurrency.
+
+    A permanent failure of one action is recorded and the others go on. A transient
+    failure (the PBX unreachable after its retries) stops the whole batch and is raised,
+    so the round is retried later.
+    """
+    writes = [a for a in actions if a.writes]
+    result = ApplyResult()
+    if not writes:
+        return result
+    gate = asyncio.Semaphore(ctx.concurrency)
+    done = 0
+
+    async def run(action: Action) -> None:
+        nonlocal done
+        async with gate:
+            await _apply_one(ctx, action, result)
+        done += 1
+        if progress is not None:
+            progress(done, len(writes))
+
+    async with asyncio.TaskGroup() as group:
+        for action in writes:
+            group.create_task(run(action))
+    return result
+
+
+async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> None:
+    number = action.number or ""
+    before = ctx.extensions.get(number)
+    try:
+        after = await _write(ctx, action, before)
+    except TransientError:
+        raise
+    except PermanentError as exc:
+        reason = str(exc)
+        result.failed.append((action, reason))
+        log.warning("action failed", action=action.kind.value, number=number, error=reason)
+        async with ctx.db.atomic() as tx:
+            await add_audit(tx, [_audit(ctx, action, "failed", reason)])
+        return
+    async with ctx.db.atomic() as tx:
+        await _record(ctx, tx, action, after)
+        await add_audit(tx, [_audit(ctx, action, "ok", action.message)])
+    result.applied[action.kind.value] = result.applied.get(action.kind.value, 0) + 1
+
+
+async def _write(ctx: ApplyContext, action: Action, before: Extension | None) -> Extension | None:
+    number = action.number or ""
+    values = action.new_values()
+    if action.kind is ActionKind.CREATE:
+        return await ctx.pbx.create_extension(number, values)
+    if action.kind in (ActionKind.BIND, ActionKind.UPDATE):
+        return await ctx.pbx.update_extension(number, values) if values else before
+    if action.kind is ActionKind.ENABLE:
+        await ctx.pbx.enable([number])
+        after = await ctx.pbx.update_extension(number, values) if values else before
+        return replace(after, disabled=False) if after else None
+    if action.kind is ActionKind.DISABLE:
+        await ctx.pbx.disable([number])
+        return replace(before, disabled=True) if before else None
+    raise ValueError(f"not a write action: {action.kind}")
+
+
+async def _record(
+    ctx: ApplyContext, tx: Transaction, action: Action, after: Extension | None
+) -> None:
+    number = action.number or ""
+    if after is not None:
+        await put_extensions(tx, ctx.link_id, [after])
+    if action.kind in (ActionKind.CREATE, ActionKind.BIND) and action.user_id:
+        await put_binding(
+            tx, ctx.link_id, Binding(user_id=action.user_id, number=number, bound_at=time.time())
+        )
+    elif action.kind is ActionKind.ENABLE:
+        await set_disabled_by_us(tx, ctx.link_id, [number], False)
+    elif action.kind is ActionKind.DISABLE:
+        await set_disabled_by_us(tx, ctx.link_id, [number], True)
+
+
+def _audit(ctx: ApplyContext, action: Action, outcome: str, reason: str) -> AuditEntry:
+    changes = action.change_map()
+    before = {k: old for k, (old, _) in changes.items()}
+    after = {k: new for k, (_, new) in changes.items()}
+    if action.kind in (ActionKind.ENABLE, ActionKind.DISABLE):
+        before["disabled"] = "true" if action.kind is ActionKind.ENABLE else "false"
+        after["disabled"] = "false" if action.kind is ActionKind.ENABLE else "true"
+    return AuditEntry(
+        link_id=ctx.link_id,
+        action=action.kind.value,
+        outcome=outcome,
+        trigger=ctx.trigger,
+        actor=ctx.actor,
+        user_id=action.user_id,
+        number=action.number,
+        before=before,
+        after=after,
+        reason=f"{action.reason.value}: {reason}" if reason else action.reason.value,
+    )

@@ -1,0 +1,291 @@
+"""One round: read what changed in Graph, re-read the PBX, plan, apply, record.
+
+The deltaLink moves forward only in the transaction that records the round (and, via
+`on_commit`, completes the events that asked for it). A crash anywhere before that
+re-runs the round from the old deltaLink; every action is idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+
+from store import Database, Transaction
+from store.directory import (
+    get_bindings,
+    get_delta_link,
+    get_directory_users,
+    get_extensions,
+    get_released_numbers,
+    put_directory_users,
+    put_extensions,
+    replace_extensions,
+    set_delta_link,
+)
+from store.models import DirectoryUser, Extension, Removal, RoundRecord
+from store.records import add_round, hold_actions
+from worker.applier import ApplyContext, ApplyResult, apply_actions
+from worker.directory import merge_item, user_id_of
+from worker.errors import GraphError, PermanentError, ResyncRequired
+from worker.linkctx import LinkClients
+from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
+
+log = structlog.get_logger("m365sync.round")
+
+ROUND = "round"
+SWEEP = "sweep"
+FULL = "full"
+KINDS = (ROUND, SWEEP, FULL)
+
+OnCommit = Callable[[Transaction], Awaitable[None]]
+
+
+class Progress:
+    """Hooks for a progress display; the defaults do nothing."""
+
+    def pages(self, pages: int, users: int) -> None:
+        """Called after each delta page."""
+
+    def applying(self, done: int, total: int) -> None:
+        """Called after each applied action."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRequest:
+    kind: str = ROUND  # round | sweep | full
+    trigger: str = "notification"
+    notified_ids: frozenset[str] = frozenset()
+    dry_run: bool = False
+    actor: str = "worker"
+
+
+@dataclass(slots=True)
+class RoundOutcome:
+    kind: str
+    plan: Plan
+    applied: ApplyResult | None
+    missing_ids: frozenset[str]
+    pages: int = 0
+    users_changed: int = 0
+    resynced: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _DeltaRead:
+    changed: dict[str, DirectoryUser]
+    delta_link: str
+    pages: int
+    full: bool
+    resynced: bool
+
+
+def link_policy(settings: Mapping[str, Any]) -> Policy:
+    try:
+        return Policy.from_settings(settings)
+    except PolicyError as exc:
+        raise PermanentError(f"the link's settings are invalid: {exc}") from exc
+
+
+async def run_round(
+    db: Database,
+    clients: LinkClients,
+    request: RoundRequest,
+    *,
+    progress: Progress | None = None,
+    on_commit: OnCommit | None = None,
+    known_users: dict[str, DirectoryUser] | None = None,
+) -> RoundOutcome:
+    """Run one round (or sweep, or full round) for the clients' link."""
+    progress = progress or Progress()
+    link = clients.link
+    started = time.time()
+    policy = link_policy(link.settings)
+    known = known_users if known_users is not None else await get_directory_users(db, link.id)
+    stored_link = None if request.kind == FULL else await get_delta_link(db, link.id)
+    read = await _read_delta(clients, stored_link, known, started, progress)
+    bindings = await get_bindings(db, link.id)
+    complete = _directory_complete(read, known, bindings_exist=bool(bindings))
+    if read.full and complete:
+        _mark_absent_as_deleted(read, known, started)
+    users = {**known, **read.changed}
+    sweep = request.kind == SWEEP
+    extensions = await _read_pbx(db, clients, full=sweep)
+    inp = PlanInput(
+        users=users,
+        extensions=extensions,
+        bindings=bindings,
+        policy=policy,
+        now=started,
+        in_scope_ids=await _scope(clients, policy),
+        released=await get_released_numbers(db, link.id),
+        directory_complete=complete,
+    )
+    changed_ids = set(read.changed) | set(request.notified_ids)
+    plan = plan_sweep(inp) if sweep else plan_round(inp, sorted(changed_ids))
+    outcome = RoundOutcome(
+        kind=request.kind,
+        plan=plan,
+        applied=None,
+        missing_ids=frozenset(request.notified_ids - set(read.changed)),
+        pages=read.pages,
+        users_changed=len(read.changed),
+        resynced=read.resynced,
+        started_at=started,
+    )
+    if request.dry_run:
+        outcome.finished_at = time.time()
+        return outcome
+    async with db.atomic() as tx:
+        # The PBX as just read, before we change it; the applier updates it per action.
+        if sweep:
+            await replace_extensions(tx, link.id, extensions.values())
+        else:
+            await put_extensions(tx, link.id, extensions.values())
+        if plan.held:
+            await hold_actions(
+                tx, link.id, [a.to_json() for a in plan.held], "over the disable threshold"
+            )
+    ctx = ApplyContext(db, link.id, clients.pbx, extensions, request.trigger, request.actor)
+    outcome.applied = await apply_actions(ctx, plan.writes, progress.applying)
+    outcome.finished_at = time.time()
+    outcome.stats = _stats(outcome)
+    async with db.atomic() as tx:
+        await put_directory_users(tx, link.id, read.changed.values())
+        await set_delta_link(tx, link.id, read.delta_link)
+        await add_round(
+            tx,
+            RoundRecord(
+                link_id=link.id,
+                kind=request.kind,
+                started_at=started,
+                finished_at=outcome.finished_at,
+                outcome="ok" if not outcome.applied.failed else "partial",
+                stats=outcome.stats,
+            ),
+        )
+        if on_commit is not None:
+            await on_commit(tx)
+    if known_users is not None:
+        known_users.update(read.changed)
+    log.info("round finished", link=link.name, **outcome.stats)
+    return outcome
+
+
+async def _read_delta(
+    clients: LinkClients,
+    delta_link: str | None,
+    known: Mapping[str, DirectoryUser],
+    now: float,
+    progress: Progress,
+) -> _DeltaRead:
+    try:
+        return await _read_delta_once(clients, delta_link, known, now, progress)
+    except ResyncRequired as exc:
+        if delta_link is None:
+            raise
+        log.warning(
+            "delta state lost; running a full round", link=clients.link.name, error=str(exc)
+        )
+        read = await _read_delta_once(clients, None, known, now, progress)
+        read.resynced = True
+        return read
+
+
+async def _read_delta_once(
+    clients: LinkClients,
+    delta_link: str | None,
+    known: Mapping[str, DirectoryUser],
+    now: float,
+    progress: Progress,
+) -> _DeltaRead:
+    changed: dict[str, DirectoryUser] = {}
+    round_ = clients.graph.delta_round(delta_link)
+    async for page in round_:
+        for item in page:
+            user_id = user_id_of(item)
+            if user_id is None:
+                continue
+            merged = merge_item(changed.get(user_id) or known.get(user_id), item, now)
+            if merged is not None:
+                changed[user_id] = merged
+        progress.pages(round_.pages_read, len(changed))
+    return _DeltaRead(changed, round_.delta_link, round_.pages_read, delta_link is None, False)
+
+
+def _directory_complete(read: _DeltaRead, known: Mapping[str, Any], bindings_exist: bool) -> bool:
+    # A full read that finds nobody while we have bindings is a broken read (wrong
+    # tenant, missing permission), not an empty company: never disable on it.
+    return not (read.full and not read.changed and (known or bindings_exist))
+
+
+def _mark_absent_as_deleted(
+    read: _DeltaRead, known: Mapping[str, DirectoryUser], now: float
+) -> None:
+    """After a complete full round, users we knew that it did not return are gone."""
+    for user_id, user in known.items():
+        if user_id not in read.changed and user.removed is not Removal.HARD:
+            read.changed[user_id] = replace(user, removed=Removal.HARD, updated_at=now)
+
+
+async def _read_pbx(db: Database, clients: LinkClients, *, full: bool) -> dict[str, Extension]:
+    """The PBX's extensions now. Rounds read the two list endpoints and keep the cached
+    cell numbers (no list carries them); sweeps read every extension's cell too."""
+    listed = await clients.pbx.list_extensions(with_cell=full)
+    if full:
+        return {e.number: e for e in listed}
+    cached = await get_extensions(db, clients.link.id)
+    return {
+        e.number: replace(e, cell=cached[e.number].cell) if e.number in cached else e
+        for e in listed
+    }
+
+
+async def _scope(clients: LinkClients, policy: Policy) -> frozenset[str] | None:
+    if policy.scope != "groups":
+        return None
+    members: set[str] = set()
+    try:
+        for group_id in policy.group_ids:
+            async for member_id in clients.graph.iter_transitive_member_ids(group_id):
+                members.add(member_id.lower())
+    except GraphError as exc:
+        # Unknown scope: the planner creates, binds and disables nobody for scope reasons.
+        log.warning("group scope unreadable", link=clients.link.name, error=str(exc))
+        return None
+    return frozenset(members)
+
+
+def _stats(outcome: RoundOutcome) -> dict[str, Any]:
+    applied = outcome.applied
+    conflicts = [
+        {
+            "conflict": a.conflict.value if a.conflict else None,
+            "user_id": a.user_id,
+            "email": a.email,
+            "number": a.number,
+            "message": a.message,
+        }
+        for a in outcome.plan.by_kind("conflict")
+    ]
+    return {
+        "kind": outcome.kind,
+        "pages": outcome.pages,
+        "users_changed": outcome.users_changed,
+        "planned": outcome.plan.counts(),
+        "applied": dict(applied.applied) if applied else {},
+        "failed": [
+            {"action": a.kind.value, "number": a.number, "user_id": a.user_id, "error": err}
+            for a, err in (applied.failed if applied else [])
+        ][:100],
+        "conflicts": conflicts[:100],
+        "missing": sorted(outcome.missing_ids)[:100],
+        "resynced": outcome.resynced,
+        "duration_s": round(outcome.finished_at - outcome.started_at, 3),
+    }
