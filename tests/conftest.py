@@ -6,5 +6,4 @@ pytest_plugins: list[str] = [
     "tests.plugins.identity",
     "tests.plugins.store",
     "tests.plugins.pbx_emulator",
-    "tests.plugins.graph_emulator",
 ]
