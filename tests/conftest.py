@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "tests.plugins.identity",
     "tests.plugins.store",
     "tests.plugins.pbx_emulator",
+    "tests.plugins.graph_emulator",
 ]

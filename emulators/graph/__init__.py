@@ -1,0 +1,1 @@
+"""Microsoft Graph v1.0 emulator: users, groups, delta, subscriptions and delivery."""

@@ -1,0 +1,27 @@
+"""Settings of one Graph emulator instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulators.tenant import EmulatedTenant
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEmulatorConfig:
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    tenant: EmulatedTenant = field(default_factory=EmulatedTenant)
+    seed_users: int = 0
+    seed: int = 1
+    # Graph wants HTTPS notification URLs; tests and the demo receive on http://127.0.0.1.
+    allow_http_loopback_notifications: bool = True
+    control_enabled: bool = True
+    delivery_timeout_s: float = 3.0
+    validation_timeout_s: float = 10.0
+    delivery_horizon_s: float = 4 * 3600.0
+    delivery_retry_base_s: float = 0.05
+    delivery_retry_max_s: float = 600.0
+    latency_s: float = 0.0

@@ -1,0 +1,91 @@
+"""`/v1.0/groups`: list, create, get, members (direct and transitive) and `$ref` edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .context import context
+from .errors import bad_request
+from .query import decode_skiptoken, metadata_context, next_page_link, page_size
+from .routes_users import read_json
+from .users import parse_select
+
+
+def _page(request: web.Request, ids: list[str], entity_set: str, render: Any) -> web.Response:
+    """Offset paging over an ordered list of ids (groups and memberships are small)."""
+    size = page_size(request)
+    after = decode_skiptoken(request)
+    start = int(after) if after is not None and after.isdigit() else 0
+    chunk = ids[start : start + size]
+    body: dict[str, Any] = {
+        "@odata.context": metadata_context(request, entity_set),
+        "value": [render(object_id) for object_id in chunk],
+    }
+    if start + size < len(ids):
+        body["@odata.nextLink"] = next_page_link(request, str(start + size))
+    return web.json_response(body)
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    groups = context(request).directory.groups
+    return _page(request, groups.ids(), "groups", lambda gid: dict(groups.by_id[gid].props))
+
+
+async def create_group(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("Empty Payload. JSON content expected.", "BadRequest")
+    group = context(request).directory.groups.create(**body)
+    response = {"@odata.context": metadata_context(request, "groups/$entity")}
+    response.update(group)
+    return web.json_response(response, status=201)
+
+
+async def get_group(request: web.Request) -> web.Response:
+    group = context(request).directory.groups.get(request.match_info["group_id"])
+    body = {"@odata.context": metadata_context(request, "groups/$entity")}
+    body.update(group.props)
+    return web.json_response(body)
+
+
+async def list_members(request: web.Request) -> web.Response:
+    groups = context(request).directory.groups
+    select = parse_select(request.query.get("$select"))
+    ids = groups.direct_members(request.match_info["group_id"])
+    return _page(request, ids, "directoryObjects", lambda mid: groups.member_object(mid, select))
+
+
+async def list_transitive_members(request: web.Request) -> web.Response:
+    groups = context(request).directory.groups
+    select = parse_select(request.query.get("$select"))
+    ids = groups.transitive_members(request.match_info["group_id"])
+    return _page(request, ids, "directoryObjects", lambda mid: groups.member_object(mid, select))
+
+
+async def add_member(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    ref = body.get("@odata.id") if isinstance(body, dict) else None
+    if not isinstance(ref, str) or "/" not in ref:
+        raise bad_request("Invalid object identifier '@odata.id'.", "Request_BadRequest")
+    member_id = ref.rstrip("/").rsplit("/", 1)[-1]
+    context(request).directory.groups.add_member(request.match_info["group_id"], member_id)
+    return web.Response(status=204)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    groups = context(request).directory.groups
+    groups.remove_member(request.match_info["group_id"], request.match_info["member_id"])
+    return web.Response(status=204)
+
+
+def add_group_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/v1.0/groups", list_groups)
+    r.add_post("/v1.0/groups", create_group)
+    r.add_get("/v1.0/groups/{group_id}", get_group)
+    r.add_get("/v1.0/groups/{group_id}/members", list_members)
+    r.add_get("/v1.0/groups/{group_id}/transitiveMembers", list_transitive_members)
+    r.add_post("/v1.0/groups/{group_id}/members/$ref", add_member)
+    r.add_delete("/v1.0/groups/{group_id}/members/{member_id}/$ref", remove_member)
