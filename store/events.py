@@ -245,3 +245,24 @@ async def purge_done_events(db: Database, older_than: float) -> int:
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+async def has_unfinished_event(db: Database, link_id: int, kind: str) -> bool:
+    """Whether an event of this kind is already waiting (so schedulers don't pile up)."""
+    row = await db.fetchone(
+        "SELECT 1 FROM events WHERE link_id = ? AND kind = ? AND status IN ('pending', 'claimed')"
+        " LIMIT 1",
+        (link_id, kind),
+    )
+    return row is not None
+
+
+async def get_events(db: Database, ids: Sequence[int]) -> list[Event]:
+    found: list[Event] = []
+    for chunk in _chunks(ids):
+        rows = await db.fetchall(
+            f"SELECT {_COLUMNS} FROM events WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+            tuple(chunk),
+        )
+        found.extend(_event(r) for r in rows)
+    return found

@@ -52,7 +52,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(run_engine(app[DB], app[SETTINGS], stop), name="worker-engine")
+    task = asyncio.create_task(
+        run_engine(app[DB], app[SETTINGS], stop, waker=app[WAKER]), name="worker-engine"
+    )
     yield
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):

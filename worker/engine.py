@@ -1,13 +1,161 @@
-"""The worker engine: claims events and runs rounds until told to stop."""
+"""The worker engine: claims events per link, runs rounds, schedules sweeps and keeps
+subscriptions alive, until told to stop.
+
+One round at a time per link (an asyncio lock here, a lease row across processes);
+links run concurrently. Shutdown is three steps: stop claiming, give running rounds a
+grace period, cancel what is left (their events are handed back, not lost).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
 
 from store import Database
+from store.events import due_link_ids, next_due_at
+from store.links import get_link
+from worker.alerts import Alerts
+from worker.linkctx import LinkClients, open_link_clients
+from worker.linkwork import LinkWorker
+from worker.metrics import WORKER_HEARTBEAT
+from worker.scheduler import Scheduler
 from worker.settings import Settings
+from worker.wake import Waker
+
+log = structlog.get_logger("m365sync.engine")
 
 
-async def run_engine(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Run until `stop` is set. (Rounds arrive with the event pipeline.)"""
-    await stop.wait()
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    lease_s: float = 300.0
+    max_attempts: int = 8
+    retry_base_s: float = 5.0
+    retry_max_s: float = 900.0
+    poll_s: float = 2.0
+    maintenance_every_s: float = 60.0
+    recheck_delays_s: tuple[float, ...] = (5.0, 15.0, 40.0)
+    shutdown_grace_s: float = 20.0
+    apply_concurrency: int = 8
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        waker: Waker | None = None,
+        config: EngineConfig | None = None,
+        alerts: Alerts | None = None,
+        clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
+        clock: Callable[[], float] = time.time,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.config = config or EngineConfig()
+        self.waker = waker or Waker()
+        self.alerts = alerts or Alerts()
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.links = LinkWorker(self, clients_factory)
+        self.scheduler = Scheduler(self)
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._claiming = True
+        self.last_loop_at = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, then shut down in three steps."""
+        log.info("engine started", worker=self.worker_id)
+        next_maintenance = 0.0
+        try:
+            while not stop.is_set():
+                self.last_loop_at = self.clock()
+                WORKER_HEARTBEAT.set(self.last_loop_at)
+                if self.last_loop_at >= next_maintenance:
+                    await self._guarded(self.scheduler.maintain())
+                    next_maintenance = self.last_loop_at + self.config.maintenance_every_s
+                await self._guarded(self._start_due())
+                await self._sleep(stop)
+        finally:
+            await self.shutdown()
+
+    async def run_until_idle(self, *, maintain: bool = False) -> None:
+        """Process every event that is due now, then return (tests drain with this)."""
+        if maintain:
+            await self.scheduler.maintain()
+        while True:
+            due = await self._due_links()
+            if not due:
+                return
+            for link_id in due:
+                await self.links.process(link_id)
+
+    async def shutdown(self) -> None:
+        self._claiming = False
+        running = [t for t in self._running.values() if not t.done()]
+        if running:
+            log.info("waiting for rounds to finish", rounds=len(running))
+            _, pending = await asyncio.wait(running, timeout=self.config.shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.links.close()
+        await self.alerts.close()
+        log.info("engine stopped", worker=self.worker_id)
+
+    async def _start_due(self) -> None:
+        for link_id in await self._due_links():
+            task = self._running.get(link_id)
+            if self._claiming and (task is None or task.done()):
+                self._running[link_id] = asyncio.create_task(
+                    self._guarded(self.links.process(link_id)), name=f"link-{link_id}"
+                )
+
+    async def _due_links(self) -> list[int]:
+        due = []
+        for link_id in await due_link_ids(self.db, self.clock()):
+            if await self.links.ready(link_id):
+                due.append(link_id)
+        return due
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        timeout_s = self.config.poll_s
+        upcoming = await next_due_at(self.db)
+        if upcoming is not None:
+            timeout_s = min(timeout_s, max(0.0, upcoming - self.clock()))
+        stopper = asyncio.create_task(stop.wait())
+        waker = asyncio.create_task(self.waker.wait(timeout_s))
+        await asyncio.wait({stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopper, waker):
+            task.cancel()
+        await asyncio.gather(stopper, waker, return_exceptions=True)
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        """The loop must outlive any one failure; log it and go on."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("engine step failed")
+
+    async def link_name(self, link_id: int) -> str:
+        return (await get_link(self.db, link_id)).name
+
+
+async def run_engine(
+    db: Database, settings: Settings, stop: asyncio.Event, **kwargs: object
+) -> None:
+    """Entry point for `m365sync worker` and the in-process worker of `serve`."""
+    engine = Engine(db, settings, **kwargs)  # type: ignore[arg-type]
+    await engine.run(stop)

@@ -41,7 +41,7 @@ SWEEP = "sweep"
 FULL = "full"
 KINDS = (ROUND, SWEEP, FULL)
 
-OnCommit = Callable[[Transaction], Awaitable[None]]
+OnCommit = Callable[[Transaction, "RoundOutcome"], Awaitable[None]]
 
 
 class Progress:
@@ -171,7 +171,7 @@ async def run_round(
             ),
         )
         if on_commit is not None:
-            await on_commit(tx)
+            await on_commit(tx, outcome)
     if known_users is not None:
         known_users.update(read.changed)
     log.info("round finished", link=link.name, **outcome.stats)

@@ -1,0 +1,261 @@
+"""Working one link's claimed events: pick the round kind, run it, settle the events."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+import structlog
+
+from store import Transaction
+from store.events import (
+    claim_events,
+    complete_in,
+    enqueue_in,
+    fail_events,
+    get_events,
+    release_events,
+)
+from store.leases import acquire_link_lease, release_link_lease
+from store.links import get_link, set_link_state
+from store.models import Event, EventStatus, Link, LinkState, NewEvent, RoundRecord
+from store.records import add_round
+from worker import metrics
+from worker.errors import GraphError, SetupRequired, ThrottledError, TransientError
+from worker.linkctx import LinkClients
+from worker.rounds import FULL, ROUND, SWEEP, RoundOutcome, RoundRequest, run_round
+from worker.subscriptions import ensure_subscription, forget
+
+if TYPE_CHECKING:
+    from worker.engine import Engine
+
+log = structlog.get_logger("m365sync.link")
+
+NOTIFIED_KINDS = frozenset({"notification", "recheck"})
+
+
+class LinkWorker:
+    def __init__(self, engine: Engine, clients_factory: Callable[..., Awaitable[LinkClients]]):
+        self.engine = engine
+        self._factory = clients_factory
+        self._clients: dict[int, tuple[float, LinkClients]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def ready(self, link_id: int) -> bool:
+        """Only active links are worked; a link in Setup Required keeps its events queued."""
+        link = await get_link(self.engine.db, link_id)
+        return link.state is LinkState.ACTIVE
+
+    async def clients(self, link: Link) -> LinkClients:
+        cached = self._clients.get(link.id)
+        if cached is not None and cached[0] == link.updated_at:
+            return cached[1]
+        if cached is not None:
+            await cached[1].close()
+        clients = await self._factory(self.engine.db, link, self.engine.settings)
+        self._clients[link.id] = (link.updated_at, clients)
+        return clients
+
+    async def drop_clients(self, link_id: int) -> None:
+        cached = self._clients.pop(link_id, None)
+        if cached is not None:
+            await cached[1].close()
+
+    async def close(self) -> None:
+        for link_id in list(self._clients):
+            await self.drop_clients(link_id)
+
+    async def process(self, link_id: int) -> None:
+        engine = self.engine
+        lock = self._locks.setdefault(link_id, asyncio.Lock())
+        async with lock:
+            link = await get_link(engine.db, link_id)
+            if link.state is not LinkState.ACTIVE:
+                return
+            lease_s = engine.config.lease_s
+            if not await acquire_link_lease(engine.db, link_id, engine.worker_id, lease_s):
+                return
+            try:
+                events = await claim_events(
+                    engine.db, link_id, engine.worker_id, lease_s=lease_s, now=engine.clock()
+                )
+                if events:
+                    await self._work(link, events)
+            finally:
+                await release_link_lease(engine.db, link_id, engine.worker_id)
+
+    async def _work(self, link: Link, events: list[Event]) -> None:
+        engine = self.engine
+        request = round_request(events)
+        ids = [e.id for e in events]
+        structlog.contextvars.bind_contextvars(link=link.name, round=request.kind)
+        started = time.time()
+        try:
+            clients = await self.clients(link)
+            await self._lifecycle(link, clients, events)
+
+            async def on_commit(tx: Transaction, outcome: RoundOutcome) -> None:
+                await complete_in(tx, ids, engine.worker_id)
+                await enqueue_in(tx, self._rechecks(events, outcome.missing_ids))
+
+            outcome = await run_round(engine.db, clients, request, on_commit=on_commit)
+            await self._report(link, outcome)
+        except SetupRequired as exc:
+            await self._setup_required(link, ids, exc)
+        except asyncio.CancelledError:
+            await asyncio.shield(release_events(engine.db, ids, engine.worker_id))
+            raise
+        except Exception as exc:
+            await self._failed(link, events, request, exc, started)
+        finally:
+            structlog.contextvars.unbind_contextvars("link", "round")
+
+    async def _lifecycle(self, link: Link, clients: LinkClients, events: Sequence[Event]) -> None:
+        """Act on lifecycle events before the round that follows them."""
+        public_url = self.engine.settings.public_url
+        for event in events:
+            if event.kind != "lifecycle":
+                continue
+            name = event.payload.get("lifecycleEvent")
+            subscription_id = str(event.payload.get("subscriptionId", ""))
+            log.info("lifecycle event", lifecycle_event=name, subscription=subscription_id)
+            try:
+                if name == "reauthorizationRequired":
+                    await clients.graph.reauthorize_subscription(subscription_id)
+                elif name == "subscriptionRemoved":
+                    await forget(self.engine.db, subscription_id)
+                    if public_url:
+                        await ensure_subscription(self.engine.db, link, clients.graph, public_url)
+            except GraphError as exc:
+                log.warning("lifecycle handling failed", error=str(exc))
+                if public_url and exc.status == 404:
+                    await forget(self.engine.db, subscription_id)
+                    await ensure_subscription(self.engine.db, link, clients.graph, public_url)
+
+    def _rechecks(self, events: Sequence[Event], missing: frozenset[str]) -> list[NewEvent]:
+        """Notified users the delta did not show yet (replication lag) are looked at again
+        a little later, a few times, then left to the sweep."""
+        delays = self.engine.config.recheck_delays_s
+        tries: dict[str, int] = {}
+        for event in events:
+            if event.user_id in missing and event.kind in NOTIFIED_KINDS:
+                tried = int(event.payload.get("recheck", 0))
+                tries[event.user_id] = max(tries.get(event.user_id, 0), tried)
+        now = self.engine.clock()
+        return [
+            NewEvent(
+                link_id=events[0].link_id,
+                kind="recheck",
+                user_id=user_id,
+                payload={"recheck": tried + 1},
+                due_at=now + delays[tried],
+            )
+            for user_id, tried in sorted(tries.items())
+            if tried < len(delays)
+        ]
+
+    async def _report(self, link: Link, outcome: RoundOutcome) -> None:
+        alerts = self.engine.alerts
+        labels = {"link": link.name, "kind": outcome.kind}
+        metrics.ROUNDS.labels(outcome="ok", **labels).inc()
+        metrics.ROUND_DURATION.labels(**labels).observe(outcome.finished_at - outcome.started_at)
+        applied = outcome.applied
+        if applied is not None:
+            for kind, count in applied.applied.items():
+                metrics.ACTIONS.labels(link=link.name, kind=kind, outcome="ok").inc(count)
+            for action, _ in applied.failed:
+                metrics.ACTIONS.labels(
+                    link=link.name, kind=action.kind.value, outcome="failed"
+                ).inc()
+        conflicts = outcome.plan.by_kind("conflict")
+        for action in conflicts:
+            kind = action.conflict.value if action.conflict else "unknown"
+            metrics.CONFLICTS.labels(link=link.name, kind=kind).inc()
+        if conflicts:
+            await _quietly(alerts.conflicts_found(link, outcome.plan, conflicts))
+        if outcome.plan.held:
+            await _quietly(
+                alerts.disables_held(link, outcome.plan.held, outcome.plan.disable_limit)
+            )
+
+    async def _setup_required(self, link: Link, ids: list[int], exc: SetupRequired) -> None:
+        engine = self.engine
+        log.warning("link needs setup", reason=exc.reason, error_code=exc.error_code)
+        metrics.TOKEN_FAILURES.labels(link=link.name).inc()
+        await release_events(engine.db, ids, engine.worker_id)
+        await set_link_state(engine.db, link.id, LinkState.SETUP_REQUIRED, exc.reason)
+        await self.drop_clients(link.id)
+        await _quietly(engine.alerts.setup_required(link, exc.reason))
+
+    async def _failed(
+        self,
+        link: Link,
+        events: list[Event],
+        request: RoundRequest,
+        exc: Exception,
+        started: float,
+    ) -> None:
+        engine = self.engine
+        transient = isinstance(exc, TransientError)
+        error = f"{type(exc).__name__}: {exc}"
+        if transient:
+            log.warning("round failed; will retry", error=error)
+        else:
+            log.exception("round failed", error=error)
+        ids = [e.id for e in events]
+        retry_at = engine.clock() + self.backoff_s(max(e.attempts for e in events), exc)
+        await fail_events(
+            engine.db,
+            ids,
+            engine.worker_id,
+            error=error,
+            retry_at=retry_at,
+            max_attempts=engine.config.max_attempts,
+        )
+        async with engine.db.atomic() as tx:
+            await add_round(
+                tx,
+                RoundRecord(
+                    link_id=link.id,
+                    kind=request.kind,
+                    started_at=started,
+                    finished_at=time.time(),
+                    outcome="retry" if transient else "error",
+                    error=error[:2000],
+                ),
+            )
+        metrics.ROUNDS.labels(link=link.name, kind=request.kind, outcome="error").inc()
+        failed = [e for e in await get_events(engine.db, ids) if e.status is EventStatus.FAILED]
+        if failed:
+            await _quietly(engine.alerts.events_failed(link, failed, error))
+
+    def backoff_s(self, attempts: int, exc: Exception) -> float:
+        config = self.engine.config
+        if isinstance(exc, ThrottledError) and exc.retry_after_s:
+            return float(exc.retry_after_s)
+        base = min(config.retry_max_s, config.retry_base_s * 2.0 ** max(0, attempts - 1))
+        return base * (0.5 + random.random() / 2)
+
+
+def round_request(events: Sequence[Event]) -> RoundRequest:
+    kinds = {e.kind for e in events}
+    notified = frozenset(e.user_id for e in events if e.kind in NOTIFIED_KINDS and e.user_id)
+    if "sweep" in kinds:
+        return RoundRequest(kind=SWEEP, trigger="sweep", notified_ids=notified)
+    if any(e.kind == "resync" and e.payload.get("full") for e in events):
+        return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
+    trigger = "notification" if notified else next(iter(sorted(kinds)))
+    if "lifecycle" in kinds:
+        trigger = "lifecycle"
+    return RoundRequest(kind=ROUND, trigger=trigger, notified_ids=notified)
+
+
+async def _quietly(work: Awaitable[None]) -> None:
+    """Alerts must never break a round."""
+    try:
+        await work
+    except Exception:
+        log.exception("alert failed")

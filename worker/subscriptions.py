@@ -1,0 +1,140 @@
+"""Keeping one Graph change-notification subscription alive per link.
+
+Created with the maximum lifetime for users, renewed with PATCH when less than half
+of it is left, recreated when Graph no longer has it. Whenever there may have been a
+gap (new subscription, removal, missed notifications) the caller runs a delta round.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from store import Database
+from store.models import Link, Subscription
+from store.subscriptions import (
+    client_state_hash,
+    delete_subscription,
+    get_subscription,
+    link_subscriptions,
+    put_subscription,
+    set_subscription_expiry,
+)
+from worker.graph.client import GraphClient
+from worker.graph.subscriptions import MAX_USER_SUBSCRIPTION_MINUTES
+
+log = structlog.get_logger("m365sync.subscriptions")
+
+# A few minutes under Graph's maximum, so clock skew never makes a request too long.
+LIFETIME_S = (MAX_USER_SUBSCRIPTION_MINUTES - 10) * 60
+RESOURCE = "users"
+CHANGE_TYPE = "updated,deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureResult:
+    subscription: Subscription
+    action: str  # "kept" | "renewed" | "created"
+
+    @property
+    def gap(self) -> bool:
+        """A new subscription may have missed changes: run a delta round."""
+        return self.action == "created"
+
+
+def notification_urls(public_url: str) -> tuple[str, str]:
+    base = public_url.rstrip("/")
+    return f"{base}/graph/notifications", f"{base}/graph/lifecycle"
+
+
+async def ensure_subscription(
+    db: Database, link: Link, graph: GraphClient, public_url: str, now: float | None = None
+) -> EnsureResult:
+    now = time.time() if now is None else now
+    notification_url, _ = notification_urls(public_url)
+    for current in await link_subscriptions(db, link.id):
+        if current.notification_url != notification_url:
+            # The public URL changed: the old subscription delivers elsewhere.
+            await graph.delete_subscription(current.id)
+            await delete_subscription(db, current.id)
+            continue
+        if current.expires_at - now > LIFETIME_S / 2:
+            return EnsureResult(current, "kept")
+        renewed = await renew(db, graph, current, now)
+        if renewed is not None:
+            return EnsureResult(renewed, "renewed")
+    return EnsureResult(await create(db, link, graph, public_url, now), "created")
+
+
+async def renew(
+    db: Database, graph: GraphClient, current: Subscription, now: float
+) -> Subscription | None:
+    """PATCH a new expiry; None when Graph no longer has the subscription."""
+    remote = await graph.get_subscription(current.id)
+    if remote is None:
+        log.warning("subscription gone", subscription=current.id)
+        await delete_subscription(db, current.id)
+        return None
+    expires_at = now + LIFETIME_S
+    await graph.renew_subscription(current.id, datetime.fromtimestamp(expires_at, UTC))
+    await set_subscription_expiry(db, current.id, expires_at)
+    log.info("subscription renewed", subscription=current.id)
+    return await get_subscription(db, current.id)
+
+
+async def create(
+    db: Database, link: Link, graph: GraphClient, public_url: str, now: float
+) -> Subscription:
+    notification_url, lifecycle_url = notification_urls(public_url)
+    await _delete_orphans(db, graph, notification_url)
+    client_state = secrets.token_urlsafe(48)  # 64 characters, under Graph's 128
+    expires_at = now + LIFETIME_S
+    created = await graph.create_subscription(
+        RESOURCE,
+        CHANGE_TYPE,
+        notification_url,
+        lifecycle_url,
+        client_state,
+        datetime.fromtimestamp(expires_at, UTC),
+    )
+    subscription = Subscription(
+        id=str(created["id"]),
+        link_id=link.id,
+        resource=RESOURCE,
+        client_state_hash=client_state_hash(client_state),
+        expires_at=_expiry(created, expires_at),
+        created_at=now,
+        notification_url=notification_url,
+    )
+    await put_subscription(db, subscription)
+    log.info("subscription created", link=link.name, subscription=subscription.id)
+    return subscription
+
+
+async def forget(db: Database, subscription_id: str) -> None:
+    await delete_subscription(db, subscription_id)
+
+
+async def _delete_orphans(db: Database, graph: GraphClient, notification_url: str) -> None:
+    """Subscriptions to our URL that we hold no record of can only deliver notifications
+    we would drop; remove them (they also count against the per-app quota)."""
+    for remote in await graph.list_subscriptions():
+        if remote.get("notificationUrl") != notification_url or not remote.get("id"):
+            continue
+        if await get_subscription(db, str(remote["id"])) is None:
+            log.info("deleting orphan subscription", subscription=remote["id"])
+            await graph.delete_subscription(str(remote["id"]))
+
+
+def _expiry(created: dict[str, object], fallback: float) -> float:
+    value = created.get("expirationDateTime")
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return fallback
