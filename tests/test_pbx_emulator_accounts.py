@@ -14,8 +14,8 @@ from tests.plugins.pbx_emulator import MakePbx, admin_headers, tenant_headers
 class Pbx:
     """Tiny JSON helper bound to one emulator and the system admin."""
 
-    def __init__(self, pbx: PbxEmulator, http: aiohttp.ClientSession) -> None:
-        self.pbx, self.http = pbx, http
+    def __init__(self, pbx: PbxEmulator, plain_http: aiohttp.ClientSession) -> None:
+        self.pbx, self.http = pbx, plain_http
         self.base = f"{pbx.url}/rest/domain/{pbx.domain}"
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -27,8 +27,8 @@ class Pbx:
 
 
 @pytest.fixture
-def api(pbx: PbxEmulator, http: aiohttp.ClientSession) -> Pbx:
-    return Pbx(pbx, http)
+def api(pbx: PbxEmulator, plain_http: aiohttp.ClientSession) -> Pbx:
+    return Pbx(pbx, plain_http)
 
 
 async def test_domains_are_an_object_keyed_by_id(api: Pbx) -> None:
@@ -139,10 +139,10 @@ async def test_addacc_duplicate_is_a_silent_200_by_default(api: Pbx) -> None:
 
 
 async def test_addacc_duplicate_is_400_in_strict_mode(
-    make_pbx: MakePbx, http: aiohttp.ClientSession
+    make_pbx: MakePbx, plain_http: aiohttp.ClientSession
 ) -> None:
     """With strict_duplicates a duplicate number answers 400."""
-    api = Pbx(await make_pbx(strict_duplicates=True), http)
+    api = Pbx(await make_pbx(strict_duplicates=True), plain_http)
     api.pbx.state.add_extension("501")
     status, body = await api.call("POST", "/addacc", {"type": "extensions", "account_ext": "501"})
     assert status == 400 and "error" in body
@@ -204,15 +204,15 @@ async def test_settings_are_strings_and_merge(api: Pbx) -> None:
 
 
 async def test_tenant_admin_can_write_its_domain(
-    pbx: PbxEmulator, http: aiohttp.ClientSession
+    pbx: PbxEmulator, plain_http: aiohttp.ClientSession
 ) -> None:
     """The tenant admin creates and updates extensions in its own domain."""
     base = f"{pbx.url}/rest/domain/{pbx.domain}"
     headers = tenant_headers(pbx)
     body = {"type": "extensions", "account_ext": "601"}
-    async with http.post(f"{base}/addacc", json=body, headers=headers) as response:
+    async with plain_http.post(f"{base}/addacc", json=body, headers=headers) as response:
         assert response.status == 200
-    async with http.post(
+    async with plain_http.post(
         f"{base}/user_settings/601", json={"first_name": "Bo"}, headers=headers
     ) as response:
         assert (await response.json())["first_name"] == "Bo"

@@ -18,7 +18,14 @@ import worker.vodia
 from emulators.faults import FaultRule
 from emulators.pbx import PbxEmulator
 from tests.plugins.pbx_emulator import MakePbx
-from worker.errors import PbxAuthError, PbxForbiddenError, PbxWriteNotApplied, TransientError
+from worker.errors import (
+    PbxAuthError,
+    PbxError,
+    PbxForbiddenError,
+    PbxNotFoundError,
+    PbxWriteNotApplied,
+    TransientError,
+)
 from worker.vodia import VodiaClient
 from worker.vodia.transport import PbxTransport
 
@@ -81,6 +88,38 @@ async def test_wrong_scope_is_a_forbidden_error(make_pbx: MakePbx) -> None:
         with pytest.raises(PbxForbiddenError) as caught:
             await client.list_extensions()
     assert not isinstance(caught.value, PbxAuthError) and caught.value.status == 403
+
+
+async def test_bad_request_is_a_pbx_error_and_not_retried(make_pbx: MakePbx) -> None:
+    """A 400 from addacc (max_extensions reached) raises PbxError(status=400) at once."""
+    pbx = await make_pbx(max_extensions=1)
+    pbx.state.add_extension("1001")
+    async with _admin_client(pbx) as client:
+        with pytest.raises(PbxError) as caught:
+            await client.create_extension("1002", {})
+    assert caught.value.status == 400
+    assert pbx.state.requests_by_method["POST"] == 1
+
+
+async def test_unknown_domain_is_not_found(pbx: PbxEmulator) -> None:
+    """verify() against a domain the PBX does not have raises PbxNotFoundError."""
+    async with VodiaClient(
+        pbx.url, "nope.example", pbx.config.admin_user, pbx.config.admin_password
+    ) as client:
+        with pytest.raises(PbxNotFoundError):
+            await client.verify()
+
+
+async def test_create_retried_after_a_lost_reply_succeeds_in_strict_mode(
+    make_pbx: MakePbx,
+) -> None:
+    """addacc applied but its reply lost: the retry's strict 400 is recognised as done."""
+    pbx = await make_pbx(strict_duplicates=True)
+    lost = pbx.lost_replies.add("/addacc$")
+    async with _admin_client(pbx) as client:
+        created = await client.create_extension("1005", {"first_name": "Ann"})
+    assert created.first_name == "Ann" and lost.hits == 1
+    assert pbx.state.requests_by_method["POST"] == 3  # addacc, its retry, user_settings
 
 
 async def test_503_storm_is_ridden_out(pbx: PbxEmulator) -> None:

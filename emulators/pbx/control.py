@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -9,12 +10,14 @@ from aiohttp import web
 from emulators.clock import Clock
 from emulators.faults import FaultInjector, add_control_routes
 from emulators.pbx.http import STATE_KEY, bad_request, json_object, json_reply, not_found
+from emulators.pbx.lost_replies import LostReplies
 from emulators.pbx.seed import seed_extensions
 
 PREFIX = "/_emulator/"
 CLOCK_KEY = web.AppKey("pbx_clock", Clock)
 FAULTS_KEY = web.AppKey("pbx_faults", FaultInjector)
 MAIL_DOMAIN_KEY = web.AppKey("pbx_mail_domain", str)
+LOST_REPLIES_KEY = web.AppKey("pbx_lost_replies", LostReplies)
 
 
 async def dump_state(request: web.Request) -> web.Response:
@@ -93,6 +96,16 @@ async def advance_clock(request: web.Request) -> web.Response:
     return json_reply({"now": now})
 
 
+async def lose_replies(request: web.Request) -> web.Response:
+    """The next `count` matching requests are applied, then their replies are lost."""
+    body = await json_object(request)
+    try:
+        rule = request.app[LOST_REPLIES_KEY].add(str(body["path"]), int(body.get("count", 1)))
+    except (KeyError, TypeError, ValueError, re.error) as exc:
+        raise bad_request(f"bad rule: {exc}") from None
+    return web.json_response({"path": rule.pattern.pattern, "count": rule.count}, status=201)
+
+
 def _domain(request: web.Request, body: dict[str, Any]) -> str:
     state = request.app[STATE_KEY]
     name = str(body.get("domain") or state.default_domain)
@@ -112,3 +125,4 @@ def add_routes(app: web.Application, faults: FaultInjector) -> None:
     router.add_get(f"{PREFIX}extensions/{{number}}", get_extension)
     router.add_post(f"{PREFIX}quirks", set_quirks)
     router.add_post(f"{PREFIX}clock/advance", advance_clock)
+    router.add_post(f"{PREFIX}lost_replies", lose_replies)

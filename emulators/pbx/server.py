@@ -13,6 +13,7 @@ from emulators.pbx import control
 from emulators.pbx.auth import Authenticator, pbx_error
 from emulators.pbx.config import PbxEmulatorConfig
 from emulators.pbx.http import AUTH_KEY, STATE_KEY, auth_middleware
+from emulators.pbx.lost_replies import LostReplies
 from emulators.pbx.routes_domain import add_domain_routes
 from emulators.pbx.routes_system import add_system_routes
 from emulators.pbx.seed import seed_extensions
@@ -31,6 +32,7 @@ class PbxEmulator:
         self.faults = FaultInjector(pbx_error, control.PREFIX)
         self.faults.base_latency_s = self.config.latency_s
         self.auth = Authenticator(self.config, self.clock)
+        self.lost_replies = LostReplies()
         if self.config.seed_extensions:
             seed_extensions(
                 self.state,
@@ -99,12 +101,14 @@ class PbxEmulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self.faults.middleware, auth_middleware], client_max_size=4 * 1024 * 1024
+            middlewares=[self.faults.middleware, self.lost_replies.middleware, auth_middleware],
+            client_max_size=4 * 1024 * 1024,
         )
         app[STATE_KEY] = self.state
         app[AUTH_KEY] = self.auth
         app[control.CLOCK_KEY] = self.clock
         app[control.FAULTS_KEY] = self.faults
+        app[control.LOST_REPLIES_KEY] = self.lost_replies
         app[control.MAIL_DOMAIN_KEY] = self.config.mail_domain
         add_system_routes(app)
         add_domain_routes(app)

@@ -48,7 +48,7 @@ def tenant_headers(pbx: PbxEmulator, domain: str | None = None) -> dict[str, str
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
+async def plain_http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain client session (no cookie jar) for talking to emulators directly."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         yield session

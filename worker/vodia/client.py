@@ -111,9 +111,14 @@ class VodiaClient:
         body = _string_fields(fields)
         if await self._read_settings(number) is not None:
             raise ExtensionExists(f"extension {number} already exists on {self.domain}")
-        await self._http.post(
-            f"{self._prefix}/addacc", {"type": "extensions", "account_ext": number}
-        )
+        try:
+            await self._http.post(
+                f"{self._prefix}/addacc", {"type": "extensions", "account_ext": number}
+            )
+        except PbxError as exc:
+            # A retried addacc whose first attempt did land is a duplicate to a strict PBX.
+            if exc.status != 400 or await self._read_settings(number) is None:
+                raise
         if await self._read_settings(number) is None:
             raise PbxWriteNotApplied(f"the PBX accepted creating {number} but did not create it")
         if body:
