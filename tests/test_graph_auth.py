@@ -191,6 +191,21 @@ async def test_app_certificate_provider(
     assert identity_server.platform.verify_access_token(token).app_id == config.client_id
 
 
+async def test_app_unregistered_certificate_is_setup_required(
+    identity_server: IdentityServer, config: AuthConfig
+) -> None:
+    """A certificate the app does not know is refused: SetupRequired with AADSTS700027."""
+    cert = trustme.CA().issue_cert("m365sync.example", key_type=trustme.KeyType.RSA)
+    pem = cert.private_key_pem.bytes() + cert.cert_chain_pems[0].bytes()
+    provider = ApplicationTokenProvider(config, certificate_pem=pem)
+    try:
+        with pytest.raises(SetupRequired) as refused:
+            await provider.get_token()
+    finally:
+        await provider.close()
+    assert refused.value.error_code == "AADSTS700027"
+
+
 async def test_app_unreachable_platform_is_transient(config: AuthConfig) -> None:
     """A refused connection is a TransientError, not a setup problem."""
     with socket.socket() as probe:
@@ -289,16 +304,24 @@ async def test_delegated_consent_revoked_is_setup_required(
 async def test_cache_reloaded_by_new_provider(
     identity_server: IdentityServer, config: AuthConfig, signed_in_store: MemoryCacheStore
 ) -> None:
-    """A new provider (say, after a restart) reads the stored cache and refreshes from it."""
-    for _ in range(2):
-        provider = DelegatedTokenProvider(
-            config, identity_server.tenant.client_secret, signed_in_store
-        )
-        try:
-            token = await provider.get_token(force_refresh=True)
-        finally:
-            await provider.close()
-        assert identity_server.platform.verify_access_token(token).delegated
+    """A new provider (say, after a restart) serves the stored token, then refreshes from it."""
+    platform = identity_server.platform
+    secret = identity_server.tenant.client_secret
+    issued = platform.tokens_issued
+    first = DelegatedTokenProvider(config, secret, signed_in_store)
+    try:
+        cached = await first.get_token()
+        assert platform.tokens_issued == issued  # straight from the stored cache
+        await first.get_token(force_refresh=True)
+    finally:
+        await first.close()
+    second = DelegatedTokenProvider(config, secret, signed_in_store)
+    try:
+        refreshed = await second.get_token(force_refresh=True)
+    finally:
+        await second.close()
+    assert refreshed != cached
+    assert platform.verify_access_token(refreshed).delegated
 
 
 async def test_delegated_without_sign_in_is_setup_required(

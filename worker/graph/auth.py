@@ -169,19 +169,20 @@ class ApplicationTokenProvider:
         self._lock = asyncio.Lock()
 
     async def get_token(self, *, force_refresh: bool = False) -> str:
+        # One caller at a time: a forced refresh replaces the credential, which must not
+        # happen under another caller's feet. Cached tokens make the wait negligible.
         async with self._lock:
-            # azure-identity has no "skip the cache" switch without sending a claims
-            # challenge, so a forced refresh starts from a fresh credential (empty cache).
             if force_refresh or self._credential is None:
+                # azure-identity cannot skip its cache without sending a claims challenge,
+                # so a forced refresh starts from a fresh credential (an empty cache).
                 await self._close_credential()
                 self._credential = self._new_credential()
-            credential = self._credential
-        try:
-            token = (await credential.get_token(self._config.app_scope)).token
-        except ClientAuthenticationError as exc:
-            raise _from_azure_refusal(exc) from exc
-        except AzureError as exc:
-            raise TransientError(f"identity platform unreachable: {exc}") from exc
+            try:
+                token = (await self._credential.get_token(self._config.app_scope)).token
+            except ClientAuthenticationError as exc:
+                raise _from_azure_refusal(exc) from exc
+            except AzureError as exc:
+                raise TransientError(f"identity platform unreachable: {exc}") from exc
         if "roles" not in _jwt_claims(token):
             raise SetupRequired(
                 "Admin consent is missing: the token carries no application permissions; "
