@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from emulators.pbx import PbxEmulator
+from emulators.tls import create_test_ca
 from store.models import Extension
+from tests.plugins.pbx_emulator import MakePbx
 from worker.errors import PbxNotFoundError
 from worker.vodia import ExtensionExists, VodiaClient, extension_fields
 
@@ -137,3 +140,18 @@ async def test_invalid_numbers_are_refused_before_sending(
         with pytest.raises(ValueError, match="invalid extension number"):
             await client.disable([bad])
     assert sum(pbx.state.requests_by_method.values()) == 0
+
+
+async def test_client_talks_https_with_an_explicit_ca(make_pbx: MakePbx, tmp_path: Path) -> None:
+    """With ssl= a context trusting the test CA, the client lists over HTTPS."""
+    ca = create_test_ca(tmp_path)
+    pbx = await make_pbx(tls=ca)
+    pbx.state.add_extension("1001", first_name="Ann")
+    async with VodiaClient(
+        pbx.url,
+        pbx.domain,
+        pbx.config.admin_user,
+        pbx.config.admin_password,
+        ssl=ca.client_context(),
+    ) as client:
+        assert [e.first_name for e in await client.list_extensions()] == ["Ann"]
