@@ -5,6 +5,7 @@ from __future__ import annotations
 pytest_plugins: list[str] = [
     "tests.plugins.identity",
     "tests.plugins.store",
+    "tests.plugins.pipeline",
     "tests.plugins.pbx_emulator",
     "tests.plugins.graph_emulator",
 ]

@@ -51,6 +51,14 @@ from worker.errors import SetupRequired, TransientError
 if TYPE_CHECKING:
     from store.models import Link
 
+GRAPH_RESOURCE_HOSTS = frozenset(
+    {
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    }
+)
 MICROSOFT_AUTHORITY_HOSTS = frozenset(
     {
         "login.microsoftonline.com",
@@ -116,12 +124,21 @@ class AuthConfig:
         return urlsplit(self.authority_host).hostname in MICROSOFT_AUTHORITY_HOSTS
 
     @property
+    def graph_resource(self) -> str:
+        """The resource tokens are for. A national cloud's Graph host is its own resource;
+        any other host (a proxy, the emulator) still fronts the global Microsoft Graph."""
+        origin = _origin(self.graph_url)
+        if urlsplit(origin).hostname in GRAPH_RESOURCE_HOSTS:
+            return origin
+        return DEFAULT_GRAPH
+
+    @property
     def app_scope(self) -> str:
-        return f"{_origin(self.graph_url)}/.default"
+        return f"{self.graph_resource}/.default"
 
     @property
     def delegated_scopes(self) -> list[str]:
-        return [f"{_origin(self.graph_url)}/User.Read.All"]
+        return [f"{self.graph_resource}/User.Read.All"]
 
 
 @dataclass(frozen=True, slots=True)

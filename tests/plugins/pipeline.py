@@ -1,0 +1,121 @@
+"""The whole product on loopback: both emulators, the real app on a real port, a real
+SQLite file, and a worker engine drained with run_until_idle()."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from emulators.harness import RunningEmulators, running_emulators
+from store import Database, SecretBox, generate_key
+from store.models import AuthMode, Link, NewLink
+from webhook.app import create_app
+from webhook.keys import WAKER
+from worker.engine import Engine, EngineConfig
+from worker.linkadmin import add_link, check_link
+from worker.settings import Settings
+
+DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
+
+
+@dataclass
+class Stack:
+    emus: RunningEmulators
+    db: Database
+    settings: Settings
+    link: Link
+    engine: Engine
+    server: TestServer
+
+    @property
+    def directory(self) -> Any:
+        return self.emus.graph.directory
+
+    @property
+    def pbx_state(self) -> Any:
+        return self.emus.pbx.state
+
+    async def drain(self) -> None:
+        """Wait until Graph delivered every notification, then work every due event."""
+        await self.emus.graph.delivery_idle()
+        await self.engine.run_until_idle()
+
+    async def settle(self) -> None:
+        """Maintenance (subscription, sweep scheduling) and then drain."""
+        await self.engine.run_until_idle(maintain=True)
+        await self.drain()
+
+
+MakeStack = Callable[..., Awaitable[Stack]]
+
+
+def new_link(info: dict[str, Any], policy: dict[str, Any], name: str = "contoso") -> NewLink:
+    return NewLink(
+        name=name,
+        tenant_id=info["tenant_id"],
+        client_id=info["client_id"],
+        auth_mode=AuthMode.APPLICATION,
+        pbx_url=info["pbx_url"],
+        pbx_domain=info["pbx_domain"],
+        pbx_user=info["pbx_tenant_admin"],
+        authority_url=info["authority_url"],
+        graph_url=info["graph_url"],
+        ca_bundle=info["ca_path"],
+        settings=policy,
+    )
+
+
+@pytest.fixture
+async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(
+        *,
+        users: int = 0,
+        extensions: int = 0,
+        policy: dict[str, Any] | None = None,
+        subscribe: bool = True,
+        engine_config: EngineConfig | None = None,
+        pbx_latency_s: float = 0.0,
+    ) -> Stack:
+        manager = running_emulators(
+            tmp_path / "emulators", users=users, extensions=extensions, pbx_latency_s=pbx_latency_s
+        )
+        emus = await manager.__aenter__()
+        cleanups.append(lambda: manager.__aexit__(None, None, None))
+        emus.graph.identity.grant_admin_consent(emus.info["client_id"])
+        db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
+        cleanups.append(db.close)
+        settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
+        app = create_app(settings, db=db)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        cleanups.append(server.close)
+        if subscribe:
+            settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
+        info = emus.info
+        link = await add_link(
+            db,
+            new_link(info, {**DEFAULT_POLICY, **(policy or {})}),
+            pbx_password=info["pbx_tenant_admin_password"],
+            client_secret=info["client_secret"],
+        )
+        link = await check_link(db, link.id, settings)
+        assert link.state.value == "active", link.state_reason
+        engine = Engine(
+            db,
+            settings,
+            waker=app[WAKER],
+            config=engine_config or EngineConfig(recheck_delays_s=(0.2, 0.5)),
+        )
+        cleanups.append(engine.shutdown)
+        return Stack(emus, db, settings, link, engine, server)
+
+    yield make
+    for cleanup in reversed(cleanups):
+        await cleanup()
