@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ FIRST_NAME = "first_name"
 LAST_NAME = "display_name"  # Vodia's display_name holds the *last* name
 EMAIL = "email_address"
 CELL = "cell_dis"
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +44,11 @@ def clean_email(value: str | None) -> str:
 
 
 def usable_email(value: str | None) -> str | None:
-    email = clean_email(value)
-    local, at, domain = email.partition("@")
-    # A guest's UPN ("ann_contoso.com#EXT#@tenant.onmicrosoft.com") is no mailbox of theirs.
-    if not at or not local or "@" in domain or "." not in domain or "#ext#" in local:
+    if not value:
         return None
-    if any(ch.isspace() for ch in email):
+    email = value.strip().lower()
+    # A guest's UPN ("ann_contoso.com#EXT#@tenant.onmicrosoft.com") is no mailbox of theirs.
+    if _EMAIL_RE.fullmatch(email) is None or "#ext#" in email:
         return None
     return email
 
@@ -77,7 +78,11 @@ def user_names(user: DirectoryUser) -> tuple[str | None, str | None]:
 
 
 def user_phone(user: DirectoryUser, policy: Policy) -> str | None:
-    business = next((p for p in user.business_phones if p and p.strip()), "")
+    business = ""
+    for phone in user.business_phones:
+        if phone and not phone.isspace():
+            business = phone
+            break
     mobile = user.mobile_phone or ""
     if policy.phone_source == "none":
         return None
@@ -88,7 +93,8 @@ def user_phone(user: DirectoryUser, policy: Policy) -> str | None:
     return business or mobile
 
 
-def profile_of(user: DirectoryUser, policy: Policy) -> Profile:
+def profile_of(user: DirectoryUser, policy: Policy, email: str | None) -> Profile:
+    """The profile of `user`, whose email (by `user_email`) the caller already knows."""
     first, last = user_names(user)
     raw_phone = user_phone(user, policy)
     cell: str | None = None
@@ -100,21 +106,37 @@ def profile_of(user: DirectoryUser, policy: Policy) -> Profile:
                 f"{CELL}: {cell!r} is not a phone number in region {policy.phone_region}; "
                 "kept as written",
             )
-    return Profile(first, last, user_email(user, policy), cell, notes)
+    return Profile(first, last, email, cell, notes)
 
 
 def changes_for(profile: Profile, ext: Extension | None) -> tuple[FieldChange, ...]:
     """The directory-owned fields whose PBX value differs; all non-empty ones for a create."""
-    current = ext or Extension(number="")
+    if ext is None:
+        return _fields_of_new(profile)
     out: list[FieldChange] = []
-    if profile.first_name is not None and clean_text(current.first_name) != profile.first_name:
-        out.append(FieldChange(FIRST_NAME, current.first_name, profile.first_name))
-    if profile.last_name is not None and clean_text(current.last_name) != profile.last_name:
-        out.append(FieldChange(LAST_NAME, current.last_name, profile.last_name))
-    if profile.email is not None and clean_email(current.email) != profile.email:
-        out.append(FieldChange(EMAIL, current.email, profile.email))
-    if profile.cell is not None and current.cell.strip() != profile.cell:
-        out.append(FieldChange(CELL, current.cell, profile.cell))
+    # Plain equality first: almost every field is unchanged, and cleaning costs more.
+    first, last, email, cell = profile.first_name, profile.last_name, profile.email, profile.cell
+    if first is not None and ext.first_name != first and clean_text(ext.first_name) != first:
+        out.append(FieldChange(FIRST_NAME, ext.first_name, first))
+    if last is not None and ext.last_name != last and clean_text(ext.last_name) != last:
+        out.append(FieldChange(LAST_NAME, ext.last_name, last))
+    if email is not None and ext.email != email and clean_email(ext.email) != email:
+        out.append(FieldChange(EMAIL, ext.email, email))
+    if cell is not None and ext.cell != cell and ext.cell.strip() != cell:
+        out.append(FieldChange(CELL, ext.cell, cell))
+    return tuple(out)
+
+
+def _fields_of_new(profile: Profile) -> tuple[FieldChange, ...]:
+    out = []
+    if profile.first_name:
+        out.append(FieldChange(FIRST_NAME, "", profile.first_name))
+    if profile.last_name:
+        out.append(FieldChange(LAST_NAME, "", profile.last_name))
+    if profile.email:
+        out.append(FieldChange(EMAIL, "", profile.email))
+    if profile.cell:
+        out.append(FieldChange(CELL, "", profile.cell))
     return tuple(out)
 
 

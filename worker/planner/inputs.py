@@ -13,7 +13,6 @@ from worker.planner.directory import (
     clean_email,
     profile_of,
     standing_of,
-    usable_email,
     user_email,
 )
 from worker.planner.numbering import NumberPool, spec_contains
@@ -47,11 +46,23 @@ class PlanInput:
 
     @cached_property
     def binding_by_user(self) -> dict[str, Binding]:
-        return {b.user_id: b for b in sorted(self.bindings, key=lambda b: b.number, reverse=True)}
+        """One binding per user; should the store ever hold two, the lowest number wins."""
+        found: dict[str, Binding] = {}
+        for b in self.bindings:
+            seen = found.get(b.user_id)
+            if seen is None or _number_key(b.number) < _number_key(seen.number):
+                found[b.user_id] = b
+        return found
 
     @cached_property
     def binding_by_number(self) -> dict[str, Binding]:
-        return {b.number: b for b in sorted(self.bindings, key=lambda b: b.user_id, reverse=True)}
+        """One binding per number; should the store ever hold two, the lowest user id wins."""
+        found: dict[str, Binding] = {}
+        for b in self.bindings:
+            seen = found.get(b.number)
+            if seen is None or b.user_id < seen.user_id:
+                found[b.number] = b
+        return found
 
     @cached_property
     def numbers_by_email(self) -> dict[str, tuple[str, ...]]:
@@ -61,30 +72,41 @@ class PlanInput:
             email = clean_email(ext.email)
             if email:
                 found.setdefault(email, []).append(number)
-        return {e: tuple(sorted(ns, key=lambda n: (len(n), n))) for e, ns in found.items()}
+        return {e: tuple(sorted(ns, key=_number_key)) for e, ns in found.items()}
 
     @cached_property
     def present_emails(self) -> frozenset[str]:
         """Every mail and UPN of a user not removed from the directory (any type or scope)."""
+        # Unvalidated on purpose: only extensions' emails are looked up in it, and junk in the
+        # directory can never equal a real address there.
         emails: set[str] = set()
         for user in self.users.values():
             if user.removed is None:
-                for value in (user.mail, user.user_principal_name):
-                    email = usable_email(value)
-                    if email:
-                        emails.add(email)
+                emails.add((user.mail or "").strip().lower())
+                emails.add((user.user_principal_name or "").strip().lower())
+        emails.discard("")
         return frozenset(emails)
+
+    @cached_property
+    def standings(self) -> dict[str, Reason]:
+        """Per user: Reason.ACTIVE, or why the user does not count (deleted, guest...)."""
+        policy, in_scope = self.policy, self.in_scope_ids
+        return {uid: standing_of(user, policy, in_scope) for uid, user in self.users.items()}
+
+    @cached_property
+    def emails(self) -> dict[str, str | None]:
+        """Per user: the email by the policy's source, checked and lower-cased, or None."""
+        policy = self.policy
+        return {uid: user_email(user, policy) for uid, user in self.users.items()}
 
     @cached_property
     def unbound_users_by_email(self) -> dict[str, tuple[str, ...]]:
         """Active users without a binding, per email: two or more is an email conflict."""
         found: dict[str, list[str]] = {}
-        bound = self.binding_by_user
-        for user_id, user in self.users.items():
-            if user_id in bound or self.standing(user_id) is not Reason.ACTIVE:
-                continue
-            email = user_email(user, self.policy)
-            if email:
+        bound, emails, active = self.binding_by_user, self.emails, Reason.ACTIVE
+        for user_id, standing in self.standings.items():
+            email = emails[user_id]
+            if standing is active and email and user_id not in bound:
                 found.setdefault(email, []).append(user_id)
         return {e: tuple(sorted(ids)) for e, ids in found.items()}
 
@@ -101,23 +123,20 @@ class PlanInput:
     def _profiles(self) -> dict[str, Profile]:
         return {}
 
-    @cached_property
-    def _standings(self) -> dict[str, Reason]:
-        return {}
-
     def profile(self, user_id: str) -> Profile:
+        """The directory-owned fields of a user, computed once per input."""
         cached = self._profiles.get(user_id)
         if cached is None:
-            cached = self._profiles[user_id] = profile_of(self.users[user_id], self.policy)
+            user = self.users[user_id]
+            cached = profile_of(user, self.policy, self.emails[user_id])
+            self._profiles[user_id] = cached
         return cached
 
     def standing(self, user_id: str) -> Reason:
-        cached = self._standings.get(user_id)
-        if cached is None:
-            user = self.users[user_id]
-            cached = standing_of(user, self.policy, self.in_scope_ids)
-            self._standings[user_id] = cached
-        return cached
+        return self.standings[user_id]
+
+    def email(self, user_id: str) -> str | None:
+        return self.emails[user_id]
 
     def is_blocked(self, number: str) -> bool:
         """May `number` not be given to a new extension (in use, bound, reserved, cooling off)?"""
@@ -131,3 +150,8 @@ class PlanInput:
     def number_pool(self) -> NumberPool:
         """A fresh pool for one plan: numbers it hands out are not handed out again."""
         return NumberPool(self.policy.ranges, self.is_blocked)
+
+
+def _number_key(number: str) -> tuple[int, str]:
+    """Numeric order for extension numbers: "99" before "100"."""
+    return len(number), number

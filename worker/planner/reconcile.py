@@ -10,6 +10,7 @@ from worker.planner.actions import Action, ActionKind, ConflictKind, FieldChange
 from worker.planner.brakes import hold_if_over_limit
 from worker.planner.directory import EMAIL, changes_for, disables_for
 from worker.planner.emails import EmailMoves, describe_holders
+from worker.planner.gcpause import gc_paused
 from worker.planner.inputs import PlanInput
 from worker.planner.numbering import NumberPool, format_number_spec
 from worker.planner.unmatched import unmatched_extensions
@@ -27,13 +28,15 @@ _LEAVING_WORDS = {
 
 def plan_round(inp: PlanInput, changed_user_ids: Iterable[str]) -> Plan:
     """Plan for the users Graph told us about; everyone else is left as is."""
-    return _Reconciler(inp).run("round", sorted(set(changed_user_ids)))
+    with gc_paused():
+        return _Reconciler(inp).run("round", sorted(set(changed_user_ids)))
 
 
 def plan_sweep(inp: PlanInput) -> Plan:
     """Plan for every known user and binding (drift repair); also reports unmatched and left."""
-    ids = sorted(set(inp.users) | set(inp.binding_by_user))
-    return _Reconciler(inp).run("sweep", ids)
+    with gc_paused():
+        ids = sorted(set(inp.users) | set(inp.binding_by_user))
+        return _Reconciler(inp).run("sweep", ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,8 @@ class _Reconciler:
         for p in pending:
             self._settle(p, moves)
         unbound = [uid for uid in user_ids if uid not in bound and uid in self.inp.users]
-        unbound.sort(key=lambda uid: (self.inp.profile(uid).email or "", uid))
+        emails = self.inp.emails
+        unbound.sort(key=lambda uid: (emails[uid] or "", uid))
         for uid in unbound:
             self._unbound(uid, moves)
         for uid in user_ids:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from worker.planner.actions import Action, ActionKind, ConflictKind, Plan, Reason
 from worker.planner.directory import changes_for
 from worker.planner.emails import describe_holders
+from worker.planner.gcpause import gc_paused
 from worker.planner.inputs import PlanInput
 from worker.planner.numbering import format_number_spec, is_extension_number, spec_contains
 
@@ -27,7 +28,8 @@ def plan_selection(inp: PlanInput, chosen: Sequence[tuple[str, str | None]]) -> 
     `chosen` is (user id, requested number or None) in the order the admin sees them; users
     without a number get the lowest free ones in that order. A user chosen twice counts once.
     """
-    return _Selection(inp).run(chosen)
+    with gc_paused():
+        return _Selection(inp).run(chosen)
 
 
 class _Selection:

@@ -8,6 +8,7 @@ from store.models import Extension
 from worker.planner.actions import Action, ActionKind, Plan, Reason
 from worker.planner.brakes import hold_if_over_limit
 from worker.planner.directory import clean_email
+from worker.planner.gcpause import gc_paused
 from worker.planner.inputs import PlanInput
 from worker.planner.numbering import spec_contains
 
@@ -32,6 +33,11 @@ def unmatched_extensions(inp: PlanInput) -> Iterator[tuple[Extension, bool]]:
 
 def plan_disable_unmatched(inp: PlanInput) -> Plan:
     """Disable unmatched extensions (protected ones are skipped), behind the brake."""
+    with gc_paused():
+        return _plan_disable_unmatched(inp)
+
+
+def _plan_disable_unmatched(inp: PlanInput) -> Plan:
     actions: list[Action] = []
     for ext, protected in unmatched_extensions(inp):
         email = clean_email(ext.email) or None
