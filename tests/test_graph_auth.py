@@ -50,21 +50,28 @@ class MemoryCacheStore:
         self.saves += 1
 
 
-def _config(server: IdentityServer) -> AuthConfig:
+def _config(server: IdentityServer, graph_url: str) -> AuthConfig:
     return AuthConfig(
         tenant_id=server.tenant.tenant_id,
         client_id=server.tenant.client_id,
         authority_url=server.origin,
-        graph_url="https://graph.microsoft.com/v1.0",
+        graph_url=graph_url,
         ca_bundle=server.ca_path,
     )
 
 
-@pytest.fixture
-def config(identity_server: IdentityServer, monkeypatch: pytest.MonkeyPatch) -> AuthConfig:
+@pytest.fixture(params=["microsoft-graph", "emulator-graph"])
+def config(
+    request: pytest.FixtureRequest,
+    identity_server: IdentityServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AuthConfig:
+    """Graph named as Microsoft's, or as the emulator serving it at its own origin."""
     # A bundle that trusts nothing of ours: the providers must not let it win.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
-    return _config(identity_server)
+    if request.param == "microsoft-graph":
+        return _config(identity_server, "https://graph.microsoft.com/v1.0")
+    return _config(identity_server, f"{identity_server.origin}/v1.0")
 
 
 @pytest.fixture

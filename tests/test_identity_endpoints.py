@@ -551,3 +551,22 @@ async def test_registered_redirect_uris_are_enforced(
     )
     assert status == 400
     assert "AADSTS50011" in body
+
+
+async def test_emulator_origin_names_graph(
+    http: aiohttp.ClientSession, identity_server: IdentityServer
+) -> None:
+    """The emulator's own origin is accepted as Graph's resource and echoed in `scope`."""
+    origin = identity_server.origin
+    status, body = await _token(
+        http, identity_server, grant_type="client_credentials", scope=f"{origin}/.default"
+    )
+    assert status == 200
+    assert identity_server.platform.verify_access_token(body["access_token"]).roles
+    verifier, challenge = _pkce()
+    status, reply, _ = await _authorize(
+        http, identity_server, code_challenge=challenge, scope=f"openid {origin}/User.Read.All"
+    )
+    status, body = await _redeem(http, identity_server, reply["code"], verifier)
+    assert status == 200
+    assert body["scope"].split() == [f"{origin}/User.Read.All", "openid"]

@@ -92,7 +92,7 @@ class IdentityPlatform:
             return False
         if parts.scheme == "https":
             return True
-        return parts.scheme == "http" and _is_loopback(parts.hostname)
+        return parts.scheme == "http" and is_loopback(parts.hostname)
 
     def has_consent(self, client_id: str) -> bool:
         return client_id in self.consented_clients
@@ -162,7 +162,7 @@ class IdentityPlatform:
         }
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -2,14 +2,18 @@
 
 `https://graph.microsoft.com/User.Read.All`, `00000003-…/User.Read.All` and a bare
 `User.Read.All` all mean the same Graph permission; `/.default` means "whatever was consented".
+The emulator serves Graph at its own loopback origin and clients derive the scope from the
+Graph URL they use, so `https://127.0.0.1:PORT/…` names Graph too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from emulators.identity import aad_errors
 from emulators.identity.aad_errors import AadError
+from emulators.identity.platform import is_loopback
 from emulators.identity.tokens import APP_ROLES, GRAPH_APP_ID, GRAPH_RESOURCE
 
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -20,6 +24,7 @@ _GRAPH_PREFIXES = (f"{GRAPH_RESOURCE}/", f"{GRAPH_APP_ID}/")
 class DelegatedScopes:
     permissions: tuple[str, ...]  # Graph permission names, e.g. ("User.Read.All",)
     oidc: tuple[str, ...]  # the OIDC scopes that were asked for
+    resource: str = GRAPH_RESOURCE  # as the client named Graph, echoed in `scope`
 
     @property
     def offline_access(self) -> bool:
@@ -36,27 +41,42 @@ class DelegatedScopes:
 
     def response_scope(self) -> str:
         """The token response's `scope`: permissions as full URIs, then the OIDC ones."""
-        graph = [f"{GRAPH_RESOURCE}/{name}" for name in self.permissions]
+        graph = [f"{self.resource}/{name}" for name in self.permissions]
         return " ".join(graph + [scope for scope in self.oidc if scope != "offline_access"])
 
 
 def parse_delegated(raw: str) -> DelegatedScopes:
     permissions: list[str] = []
     oidc: list[str] = []
+    resource = GRAPH_RESOURCE
     for scope in raw.split():
         if scope.lower() in OIDC_SCOPES:
             oidc.append(scope.lower())
             continue
-        name = _graph_permission(scope)
-        if name is None:
+        named_resource, _, name = scope.rpartition("/")
+        if not name or (named_resource and not is_graph_resource(named_resource)):
             raise _invalid_scope(scope)
+        if named_resource.lower().startswith("https://"):
+            resource = named_resource
         names = APP_ROLES if name == ".default" else (name,)
         permissions.extend(n for n in names if n not in permissions)
     if not permissions and not oidc:
         raise aad_errors.invalid_request(
             "The request body must contain the following parameter: 'scope'.", 900144
         )
-    return DelegatedScopes(permissions=tuple(permissions), oidc=tuple(oidc))
+    return DelegatedScopes(permissions=tuple(permissions), oidc=tuple(oidc), resource=resource)
+
+
+def is_graph_resource(resource: str) -> bool:
+    if f"{resource.lower()}/" in _GRAPH_PREFIXES:
+        return True
+    parts = urlsplit(resource)
+    return (
+        parts.scheme == "https"
+        and parts.path in ("", "/")
+        and parts.hostname is not None
+        and is_loopback(parts.hostname)
+    )
 
 
 def check_client_credentials_scope(raw: str) -> None:
@@ -79,7 +99,7 @@ def check_client_credentials_scope(raw: str) -> None:
                 "must have a scope value with /.default suffixed to the resource identifier "
                 "(application ID URI).",
             )
-        if f"{resource}/" not in _GRAPH_PREFIXES:
+        if not is_graph_resource(resource):
             raise AadError(
                 400,
                 "invalid_resource",
@@ -88,15 +108,6 @@ def check_client_credentials_scope(raw: str) -> None:
                 "the emulated tenant. This can happen if the application has not been installed "
                 "by the administrator of the tenant or consented to by any user in the tenant.",
             )
-
-
-def _graph_permission(scope: str) -> str | None:
-    for prefix in _GRAPH_PREFIXES:
-        if scope.lower().startswith(prefix):
-            return scope[len(prefix) :] or None
-    if "/" in scope or ":" in scope:
-        return None
-    return scope
 
 
 def _invalid_scope(scope: str) -> AadError:
