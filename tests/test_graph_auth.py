@@ -298,6 +298,21 @@ async def test_delegated_revoked_refresh_token_is_setup_required(
     assert "OAuth Token" in refused.value.reason
 
 
+async def test_delegated_provider_recovers_after_new_sign_in(
+    identity_server: IdentityServer,
+    config: AuthConfig,
+    delegated: DelegatedTokenProvider,
+    signed_in_store: MemoryCacheStore,
+) -> None:
+    """After SetupRequired, OAuth Token again (same store) makes the same provider work."""
+    identity_server.platform.revoke_refresh_tokens()
+    with pytest.raises(SetupRequired):
+        await delegated.get_token(force_refresh=True)
+    await _sign_in(identity_server, config, signed_in_store)
+    token = await delegated.get_token(force_refresh=True)
+    assert identity_server.platform.verify_access_token(token).delegated
+
+
 async def test_delegated_consent_revoked_is_setup_required(
     identity_server: IdentityServer, delegated: DelegatedTokenProvider
 ) -> None:

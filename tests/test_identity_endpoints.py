@@ -570,3 +570,28 @@ async def test_emulator_origin_names_graph(
     status, body = await _redeem(http, identity_server, reply["code"], verifier)
     assert status == 200
     assert body["scope"].split() == [f"{origin}/User.Read.All", "openid"]
+
+
+async def test_consent_form_accept_and_cancel(
+    http: aiohttp.ClientSession, identity_server: IdentityServer
+) -> None:
+    """With the form on, consent waits for Accept; Cancel reports the decline."""
+    platform, tenant = identity_server.platform, identity_server.tenant
+    platform.revoke_admin_consent(tenant.client_id)
+    platform.use_login_form(True)
+    params = {
+        "client_id": tenant.client_id,
+        "redirect_uri": REDIRECT,
+        "state": "f",
+        "scope": "https://graph.microsoft.com/.default",
+    }
+    url = f"{identity_server.authority}/v2.0/adminconsent"
+    async with http.get(url, params=params, allow_redirects=False) as r:
+        assert r.status == 200
+        assert "Permissions requested" in await r.text()
+    assert not platform.has_consent(tenant.client_id)
+    async with http.post(url, data=params | {"action": "cancel"}, allow_redirects=False) as r:
+        assert _query(r.headers["Location"])["error"] == "consent_required"
+    async with http.post(url, data=params | {"action": "accept"}, allow_redirects=False) as r:
+        assert _query(r.headers["Location"])["admin_consent"] == "True"
+    assert platform.has_consent(tenant.client_id)

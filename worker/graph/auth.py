@@ -335,14 +335,19 @@ class DelegatedTokenProvider:
                 raise TransientError(f"identity platform unreachable: {exc}") from exc
             finally:
                 await self._save_if_changed()
+            if result is not None and "access_token" in result:
+                return str(result["access_token"])
+            # Start over on the next call: reload the stored cache (an admin may sign in
+            # again meanwhile) in a fresh app, free of MSAL's 60 s memory of this refusal.
+            self._app = None
+            self._cache = msal.SerializableTokenCache()
         if result is None:
             raise SetupRequired(
-                "No signed-in administrator in the token cache; run OAuth Token.",
+                "No signed-in administrator (or no refresh token) in the token cache; "
+                "run OAuth Token.",
                 error_code="no_account",
             )
-        if "access_token" not in result:
-            raise _refusal(result)
-        return str(result["access_token"])
+        raise _refusal(result)
 
     async def close(self) -> None:
         self._session.close()
