@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -32,13 +33,12 @@ async def list_users(request: web.Request) -> web.Response:
     size = page_size(request)
     ids, more = directory.page_after(decode_skiptoken(request), size)
     records = directory.records
-    body: dict[str, Any] = {
-        "@odata.context": metadata_context(request, "users"),
-        "value": [project(records[uid].props, select) for uid in ids],
-    }
+    value = ",".join(records[uid].projected_json(select) for uid in ids)
+    parts = [f'{{"@odata.context":{json.dumps(metadata_context(request, "users"))}']
     if more:
-        body["@odata.nextLink"] = next_page_link(request, ids[-1])
-    return web.json_response(body)
+        parts.append(f'"@odata.nextLink":{json.dumps(next_page_link(request, ids[-1]))}')
+    parts.append(f'"value":[{value}]}}')
+    return web.Response(text=",".join(parts), content_type="application/json")
 
 
 async def count_users(request: web.Request) -> web.Response:

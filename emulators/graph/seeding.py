@@ -107,7 +107,7 @@ def seed_directory(directory: Directory, count: int, seed: int, domain: str) -> 
     for index in range(start, start + count):
         user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         props = user_props(rng, index, domain, taken)
-        directory.insert_user(user_id, props)
+        directory.insert_user(user_id, props, validated=True)
         user_ids.append(user_id)
     return SeedResult(user_ids, _seed_groups(directory, rng, user_ids))
 
