@@ -35,6 +35,16 @@ Public endpoints (`{tenant}` = the GUID, the domain, `organizations`, or `common
     state() -> dict                                   switches and counters, for dumps
     attributes: tenant, clock, options, grants, consented_clients, tokens_issued
 
+Control API (`add_identity_control_routes(app, platform, prefix="/_emulator/")`, JSON):
+    GET {prefix}identity (state); POST {prefix}identity/consent {"client_id"?, "granted"?},
+    /revoke, /client-secret {"expired"?}, /decline-consent {"decline"?},
+    /deny-authorize {"deny"?}, /login-form {"enabled"?}; a missing flag means true.
+`IDENTITY_PLATFORM` is the app key under which `add_identity_routes` stores the platform.
+
+Graph's resource may be named `https://graph.microsoft.com`, `00000003-0000-0000-c000-
+000000000000`, or the emulator's own loopback https origin (clients derive the scope from
+the Graph URL they use, and the Graph emulator shares this origin).
+
 Tokens: RS256 JWTs from one per-process key. App tokens carry `roles: ["User.Read.All"]`
 only while the app has admin consent (Entra issues them without roles otherwise);
 delegated tokens carry `scp`; iat/nbf/exp follow the emulated clock; expires_in 3599.

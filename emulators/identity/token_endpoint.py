@@ -38,7 +38,10 @@ async def handle_token(request: web.Request, platform: IdentityPlatform) -> web.
     try:
         if not platform.matches_tenant(request.match_info["tenant"]):
             raise aad_errors.unknown_tenant(request.match_info["tenant"])
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError as exc:
+            raise aad_errors.invalid_request(f"The request body could not be read: {exc}") from exc
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         client_id, appidacr = authenticate_client(platform, fields, request.headers)
         body = _grant(platform, fields, client_id, appidacr, request_origin(request))
