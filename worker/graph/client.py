@@ -21,6 +21,7 @@ from urllib.parse import quote
 import yarl
 
 from worker.errors import GraphError, ResyncRequired, TransientError
+from worker.graph.auth import TokenProvider
 from worker.graph.delta import NEXT_LINK, DeltaRound, Page, link_of, page_items
 from worker.graph.failures import error_for_response
 from worker.graph.retry import RetryPolicy
@@ -29,7 +30,7 @@ from worker.graph.subscriptions import (
     format_expiration,
     subscription_body,
 )
-from worker.graph.transport import GraphResponse, GraphTransport, Sleep, TokenProvider
+from worker.graph.transport import GraphResponse, GraphTransport, Sleep
 
 USER_SELECT: tuple[str, ...] = (
     "id",

@@ -14,13 +14,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
 import yarl
 
+from worker import metrics
 from worker.errors import PermanentError, TransientError
+from worker.graph.auth import TokenProvider
 from worker.graph.retry import (
     NOT_PROCESSED_STATUSES,
     RETRY_STATUSES,
@@ -30,12 +32,6 @@ from worker.graph.retry import (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class TokenProvider(Protocol):  # TEMPORARY: mirrors worker/graph/auth.py until it lands
-    async def get_token(self, *, force_refresh: bool = False) -> str: ...
-
-    async def close(self) -> None: ...
 
 
 USER_AGENT = "m365sync/0.1"
@@ -194,7 +190,9 @@ class GraphTransport:
                 response = GraphResponse(raw.status, raw.headers, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             _log_attempt(method, url, started_s, error=type(exc).__name__)
+            _count_request("error", started_s)
             raise
+        _count_request(str(response.status), started_s)
         _log_attempt(
             method, url, started_s, status=response.status,
             request_id=response.headers.get("request-id"),
@@ -214,6 +212,7 @@ class GraphTransport:
             reason=retry.reason, delay_s=round(delay_s, 3),
         )  # fmt: skip
         budget.waited_s += delay_s
+        metrics.RETRIES.labels(peer="graph").inc()
         await self._sleep(delay_s)
         return True
 
@@ -230,3 +229,8 @@ def _path(url: str) -> str:
 def _log_attempt(method: str, url: str, started_s: float, **fields: Any) -> None:
     duration_ms = round((time.monotonic() - started_s) * 1000, 1)
     log.debug("graph.request", method=method, path=_path(url), duration_ms=duration_ms, **fields)
+
+
+def _count_request(status: str, started_s: float) -> None:
+    metrics.GRAPH_REQUESTS.labels(status=status).inc()
+    metrics.GRAPH_LATENCY.observe(time.monotonic() - started_s)
