@@ -199,7 +199,7 @@ def test_guest_upn_is_not_an_email() -> None:
 
 def test_group_scope_creates_only_members_of_the_groups() -> None:
     """With scope=groups a user outside in_scope_ids is skipped as out of scope."""
-    settings = {"scope": "groups", "group_ids": ["g-1"]}
+    settings: dict[str, Any] = {"scope": "groups", "group_ids": ["g-1"]}
     inp = make_input([member("u1"), member("u2")], in_scope_ids=frozenset({"u1"}), **settings)
     plan = plan_sweep(inp)
     assert only(plan, ActionKind.CREATE).user_id == "u1"
@@ -208,7 +208,7 @@ def test_group_scope_creates_only_members_of_the_groups() -> None:
 
 def test_unknown_group_membership_creates_and_disables_nobody() -> None:
     """scope=groups with in_scope_ids=None (group read failed): no create, no disable."""
-    settings = {"scope": "groups", "group_ids": ["g-1"]}
+    settings: dict[str, Any] = {"scope": "groups", "group_ids": ["g-1"]}
     inp = make_input(
         [member("u1"), member("u2")],
         [ext("200", "u2@example.com")],
