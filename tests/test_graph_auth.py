@@ -33,6 +33,7 @@ from worker.graph.auth import (
 )
 
 REDIRECT = "https://127.0.0.1:9/oauth/callback"
+LOCAL_GRAPH = "https://127.0.0.1:8443/v1.0"
 
 
 class MemoryCacheStore:
@@ -442,8 +443,11 @@ def test_config_derives_scopes_and_discovery() -> None:
     assert config.delegated_scopes == ["https://graph.microsoft.com/User.Read.All"]
     assert config.is_microsoft_authority
     assert config.authority == "https://login.microsoftonline.com/t"
-    local = AuthConfig("t", "c", authority_url="https://127.0.0.1:8443/")
+    local = AuthConfig("t", "c", authority_url="https://127.0.0.1:8443/", graph_url=LOCAL_GRAPH)
     assert not local.is_microsoft_authority
     assert local.authority == "https://127.0.0.1:8443/t"
+    assert local.app_scope == "https://graph.microsoft.com/.default"
+    us_gov = AuthConfig("t", "c", graph_url="https://graph.microsoft.us/v1.0")
+    assert us_gov.app_scope == "https://graph.microsoft.us/.default"
     with pytest.raises(ValueError, match="https"):
         _ = AuthConfig("t", "c", authority_url="http://127.0.0.1:8443").authority

@@ -5,15 +5,19 @@
         async close() -> None
     ApplicationTokenProvider(config, *, client_secret=None, certificate_pem=None, retry_total=3)
         client credentials through azure.identity.aio (ClientSecretCredential or
-        CertificateCredential), scope "{graph origin}/.default". A token without `roles`
-        means admin consent is missing: SetupRequired, rather than a puzzling Graph 403.
+        CertificateCredential), scope "{graph_resource(graph_url)}/.default". A token
+        without `roles` means admin consent is missing: SetupRequired, rather than a
+        puzzling Graph 403.
     DelegatedTokenProvider(config, client_secret, cache_store, *, timeout_s=30.0)
         the Vodia manual's flow: MSAL ConfidentialClientApplication whose
         SerializableTokenCache lives in a TokenCacheStore (the encrypted store);
         acquire_token_silent_with_error refreshes; the cache is saved whenever it changed.
     TokenCacheStore (Protocol): async load() -> str | None; async save(blob: str) -> None
     AuthConfig(tenant_id, client_id, authority_url=..., graph_url=..., ca_bundle=None)
-        AuthConfig.from_link(link) for a store.models.Link.
+        AuthConfig.from_link(link) for a store.models.Link; .authority, .app_scope,
+        .delegated_scopes, .is_microsoft_authority (instance discovery only then).
+    graph_resource(graph_url) -> str: a national cloud's Graph origin, else
+        https://graph.microsoft.com (a proxy or the emulator fronts the global Graph).
 
 The admin page's interactive steps (no web code here):
     admin_consent_url(authority, tenant, client_id, redirect_uri, state, *, graph_url=...) -> str
@@ -125,12 +129,7 @@ class AuthConfig:
 
     @property
     def graph_resource(self) -> str:
-        """The resource tokens are for. A national cloud's Graph host is its own resource;
-        any other host (a proxy, the emulator) still fronts the global Microsoft Graph."""
-        origin = _origin(self.graph_url)
-        if urlsplit(origin).hostname in GRAPH_RESOURCE_HOSTS:
-            return origin
-        return DEFAULT_GRAPH
+        return graph_resource(self.graph_url)
 
     @property
     def app_scope(self) -> str:
@@ -155,6 +154,15 @@ class SignInFailed(SetupRequired):
 
 class SignInStateMismatch(SignInFailed):
     """The callback's `state` is not the one this flow sent: a stale or forged callback."""
+
+
+def graph_resource(graph_url: str) -> str:
+    """The resource tokens are for. A national cloud's Graph host is its own resource;
+    any other host (a proxy, the emulator) still fronts the global Microsoft Graph."""
+    origin = _origin(graph_url)
+    if urlsplit(origin).hostname in GRAPH_RESOURCE_HOSTS:
+        return origin
+    return DEFAULT_GRAPH
 
 
 def _origin(url: str) -> str:
@@ -399,7 +407,7 @@ def admin_consent_url(
     query = urlencode(
         {
             "client_id": client_id,
-            "scope": f"{_origin(graph_url)}/.default",
+            "scope": f"{graph_resource(graph_url)}/.default",
             "redirect_uri": redirect_uri,
             "state": state,
         }
