@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,10 @@ from store.errors import StoreError
 from store.migrations import apply_migrations
 
 BUSY_TIMEOUT_MS = 10_000
+
+# The databases whose transaction the current task (and its children) is inside: a
+# nested atomic() on the same database would wait for its own lock forever.
+_IN_TRANSACTION: ContextVar[frozenset[int]] = ContextVar("in_transaction", default=frozenset())
 
 Row = sqlite3.Row
 Params = Sequence[Any] | dict[str, Any]
@@ -42,7 +47,6 @@ class Database:
         self._reader = reader
         self.box = box
         self._write_lock = asyncio.Lock()
-        self._in_transaction = False
 
     @classmethod
     async def open(cls, path: Path | str, box: SecretBox, *, synchronous: str = "full") -> Database:
@@ -73,10 +77,11 @@ class Database:
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Transaction]:
         """A write transaction on `BEGIN IMMEDIATE`; commits on success, rolls back on error."""
-        if self._in_transaction:
+        owners = _IN_TRANSACTION.get()
+        if id(self) in owners:
             raise StoreError("atomic() does not nest; pass the Transaction down instead")
         async with self._write_lock:
-            self._in_transaction = True
+            token = _IN_TRANSACTION.set(owners | {id(self)})
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
                 try:
@@ -86,7 +91,7 @@ class Database:
                     raise
                 await self._writer.commit()
             finally:
-                self._in_transaction = False
+                _IN_TRANSACTION.reset(token)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._reader.execute(sql, params) as cursor:

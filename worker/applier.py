@@ -86,10 +86,27 @@ async def apply_actions(
         if progress is not None:
             progress(done, len(writes))
 
-    async with asyncio.TaskGroup() as group:
-        for action in writes:
-            group.create_task(run(action))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for action in writes:
+                group.create_task(run(action))
+    except BaseExceptionGroup as group_error:
+        # The first transient failure cancelled the rest; the caller retries the round.
+        raise _first_leaf(group_error) from None
     return result
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        else:
+            leaves.append(error)
+    transient = [e for e in leaves if isinstance(e, TransientError)]
+    return (transient or leaves)[0]
 
 
 async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> None:

@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from worker.commands.errors import UsageError
 from worker.settings import Settings, SettingsError
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -16,10 +17,6 @@ Command = Callable[[argparse.Namespace, Settings], int]
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad arguments or configuration: exit 2 with this message."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     from worker import commands  # the subcommands register themselves
 
     commands.register(sub)
+    # Listed for --help; main() hands `emulate` to the emulators before parsing.
+    sub.add_parser("emulate", help="run the Graph and PBX emulators (see: emulate --help)")
     return parser
 
 
@@ -70,4 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy, so exception classes match.
+    from worker.cli import main as cli_main
+
+    sys.exit(cli_main())

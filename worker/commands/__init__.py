@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from worker.commands import daemon, keys
+from worker.commands import daemon, keys, links, status, sync
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     daemon.register(sub)
+    links.register(sub)
+    sync.register(sub)
+    status.register(sub)
     keys.register(sub)

@@ -1,0 +1,7 @@
+"""Errors of the command line."""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: the CLI exits 2 with this message."""

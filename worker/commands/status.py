@@ -1,0 +1,97 @@
+"""`m365sync status`: per link, is it working? Exits 1 when a link needs attention, so
+cron or a monitoring agent can use it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from store import Database
+from store.events import list_events, queue_stats
+from store.links import list_links
+from store.models import EventStatus, Link, LinkState
+from store.records import last_round, list_held
+from store.subscriptions import link_subscriptions
+from worker.commands.common import print_json, print_table, run, when
+from worker.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("status", help="each link's state; exit 1 if one needs attention")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+
+async def link_status(db: Database, link: Link, settings: Settings) -> dict[str, Any]:
+    stats = await queue_stats(db, link.id)
+    subs = await link_subscriptions(db, link.id)
+    last = await last_round(db, link.id)
+    sweep = await last_round(db, link.id, "sweep")
+    failed = await list_events(db, link.id, EventStatus.FAILED, limit=1)
+    errored = [r for r in (last,) if r is not None and r.outcome in ("error", "retry")]
+    if subs:
+        subscription: dict[str, Any] | str = {
+            "id": subs[0].id,
+            "expires_at": when(subs[0].expires_at),
+            "expires_in_h": round((subs[0].expires_at - time.time()) / 3600, 1),
+        }
+    elif settings.public_url:
+        subscription = "none yet"
+    else:
+        subscription = "none: M365SYNC_PUBLIC_URL is not set, changes arrive by sweeps only"
+    return {
+        "link": link.name,
+        "state": "active" if link.state is LinkState.ACTIVE else "setup_required",
+        "state_reason": link.state_reason,
+        "subscription": subscription,
+        "last_round": when(last.finished_at) if last else "never",
+        "last_round_outcome": last.outcome if last else None,
+        "last_sweep": when(sweep.finished_at) if sweep else "never",
+        "queue_depth": stats.pending + stats.claimed,
+        "oldest_pending_s": round(time.time() - stats.oldest_pending_at, 1)
+        if stats.oldest_pending_at
+        else None,
+        "failed_events": stats.failed,
+        "held_actions": len(await list_held(db, link.id)),
+        "last_error": (failed[0].last_error if failed else None)
+        or (errored[0].error if errored else None),
+    }
+
+
+def needs_attention(status: dict[str, Any]) -> bool:
+    return bool(status["state"] != "active" or status["failed_events"] > 0)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(db: Database) -> int:
+        statuses = [await link_status(db, link, settings) for link in await list_links(db)]
+        if args.json:
+            print_json(statuses)
+        elif not statuses:
+            print("no links yet; add one with `m365sync link add`")
+        else:
+            print_table(
+                ["LINK", "STATE", "QUEUE", "FAILED", "HELD", "LAST ROUND", "LAST SWEEP"],
+                [
+                    (
+                        s["link"],
+                        "Integration active"
+                        if s["state"] == "active"
+                        else f"Setup Required: {s['state_reason']}",
+                        s["queue_depth"],
+                        s["failed_events"],
+                        s["held_actions"],
+                        f"{s['last_round']} ({s['last_round_outcome'] or '-'})",
+                        s["last_sweep"],
+                    )
+                    for s in statuses
+                ],
+            )
+            for s in statuses:
+                print(f"{s['link']}: subscription: {s['subscription']}")
+                if s["last_error"]:
+                    print(f"{s['link']}: last error: {s['last_error']}")
+        return 1 if any(needs_attention(s) for s in statuses) else 0
+
+    return run(settings, work)
