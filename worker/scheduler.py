@@ -61,7 +61,9 @@ class Scheduler:
         assert public_url is not None
         try:
             clients = await engine.links.clients(link)
-            result = await ensure_subscription(engine.db, link, clients.graph, public_url)
+            result = await ensure_subscription(
+                engine.db, link, clients.graph, public_url, now=engine.clock()
+            )
         except SetupRequired as exc:
             await set_link_state(engine.db, link.id, LinkState.SETUP_REQUIRED, exc.reason)
             await engine.links.drop_clients(link.id)

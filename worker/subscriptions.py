@@ -63,7 +63,13 @@ async def ensure_subscription(
             await delete_subscription(db, current.id)
             continue
         if current.expires_at - now > LIFETIME_S / 2:
-            return EnsureResult(current, "kept")
+            # Graph may drop a subscription without telling us (for users it documents
+            # only reauthorizationRequired), so look before trusting our record.
+            if await graph.get_subscription(current.id) is not None:
+                return EnsureResult(current, "kept")
+            log.warning("subscription gone", subscription=current.id)
+            await delete_subscription(db, current.id)
+            continue
         renewed = await renew(db, graph, current, now)
         if renewed is not None:
             return EnsureResult(renewed, "renewed")
