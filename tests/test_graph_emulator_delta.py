@@ -231,3 +231,18 @@ async def test_filter_is_refused_on_delta(graph_session: aiohttp.ClientSession) 
     """Delta refuses a $filter on anything but ids with Request_UnsupportedQuery."""
     status, body = await get_json(graph_session, "/v1.0/users/delta?$filter=userType eq 'Member'")
     assert (status, body["error"]["code"]) == (400, "Request_UnsupportedQuery")
+
+
+async def test_id_filter_limits_the_round_to_those_users(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """$filter=id eq '…' or id eq '…' tracks only the named users, in this and later rounds."""
+    users = graph_emulator.directory.seed(30, seed=8).user_ids
+    wanted = users[3:5]
+    query = " or ".join(f"id eq '{user_id}'" for user_id in wanted)
+    items, link, _ = await run_round(graph_session, f"/v1.0/users/delta?$filter={query}")
+    assert sorted(item["id"] for item in items) == sorted(wanted)
+    for user_id in users[2:6]:
+        graph_emulator.directory.update_user(user_id, jobTitle="Changed")
+    items, _, _ = await run_round(graph_session, link)
+    assert sorted(item["id"] for item in items) == sorted(wanted)

@@ -66,6 +66,8 @@ class Delivery:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._targets.clear()
+        self._outstanding = 0
+        self._idle.set()
         if self._session is not None:
             await self._session.close()
             self._session = None

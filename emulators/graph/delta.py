@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +41,7 @@ class DeltaState:
     initial: bool
     issued_at_s: float
     epoch: int
+    ids: tuple[str, ...] | None = None  # from `$filter=id eq '…' or …`
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class DeltaState:
             "i": self.initial,
             "t": self.issued_at_s,
             "g": self.epoch,
+            "f": list(self.ids) if self.ids is not None else None,
         }
 
     @classmethod
@@ -63,6 +66,7 @@ class DeltaState:
             initial=bool(data["i"]),
             issued_at_s=float(data["t"]),
             epoch=int(data["g"]),
+            ids=tuple(str(i) for i in data["f"]) if data.get("f") is not None else None,
         )
 
 
@@ -82,7 +86,12 @@ class DeltaTokens:
     def expire_all(self) -> None:
         self.epoch += 1
 
-    def start(self, select: tuple[str, ...] | None, since_seq: int = 0) -> DeltaState:
+    def start(
+        self,
+        select: tuple[str, ...] | None,
+        since_seq: int = 0,
+        ids: tuple[str, ...] | None = None,
+    ) -> DeltaState:
         return DeltaState(
             since_seq=since_seq,
             cursor_seq=since_seq,
@@ -91,6 +100,7 @@ class DeltaTokens:
             initial=since_seq == 0,
             issued_at_s=self._clock.now(),
             epoch=self.epoch,
+            ids=ids,
         )
 
     def encode(self, state: DeltaState) -> str:
@@ -128,9 +138,11 @@ def read_page(
     until = directory.seq if state.until_seq is None else state.until_seq
     items: list[dict[str, Any]] = []
     cursor = state.cursor_seq
-    for seq, user_id in directory.log_after(state.cursor_seq):
-        if seq > until or len(items) >= page_size:
+    for seq, user_id in _entries(directory, state):
+        if seq > until:
             break
+        if len(items) >= page_size:
+            return DeltaPage(items, replace(state, cursor_seq=cursor, until_seq=until), False)
         cursor = seq
         record = directory.records[user_id]
         if record.seq != seq:
@@ -138,19 +150,18 @@ def read_page(
         item = _item(record, state, minimal)
         if item is not None:
             items.append(item)
-    following = next(directory.log_after(cursor), None)
-    if following is not None and following[0] <= until:
-        return DeltaPage(items, replace(state, cursor_seq=cursor, until_seq=until), False)
-    done = DeltaState(
-        since_seq=until,
-        cursor_seq=until,
-        until_seq=None,
-        select=state.select,
-        initial=False,
-        issued_at_s=now_s,
-        epoch=state.epoch,
+    done = replace(
+        state, since_seq=until, cursor_seq=until, until_seq=None, initial=False, issued_at_s=now_s
     )
     return DeltaPage(items, done, True)
+
+
+def _entries(directory: Directory, state: DeltaState) -> Iterator[tuple[int, str]]:
+    if state.ids is None:
+        return directory.log_after(state.cursor_seq)
+    # `$filter=id eq …`: at most 50 users, so look at them directly.
+    records = (directory.records.get(user_id) for user_id in state.ids)
+    return iter(sorted((r.seq, r.id) for r in records if r and r.seq > state.cursor_seq))
 
 
 def _item(record: UserRecord, state: DeltaState, minimal: bool) -> dict[str, Any] | None:

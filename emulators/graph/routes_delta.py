@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,9 @@ from .query import metadata_context
 from .users import parse_select
 
 _SAFE = "$,'"
+_ID_TERM = re.compile(r"id eq '([^']+)'")
+_ID_FILTER = re.compile(r"id eq '[^']+'(?: or id eq '[^']+')*")
+_MAX_FILTER_IDS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +41,6 @@ def parse_prefer(request: web.Request) -> Preferences:
 
 async def users_delta(request: web.Request) -> web.Response:
     ctx = context(request)
-    if request.query.get("$filter") is not None:
-        raise GraphError(
-            400, "Request_UnsupportedQuery", "Unsupported query option '$filter' for delta."
-        )
     if ctx.gone_remaining > 0:
         ctx.gone_remaining -= 1
         return _gone(request, ctx)
@@ -72,11 +72,31 @@ def _state_for(request: web.Request, ctx: GraphContext) -> DeltaState:
     token = request.query.get("$skiptoken") or request.query.get("$deltatoken")
     if token == "latest":
         select = parse_select(request.query.get("$select"))
-        return ctx.delta_tokens.start(select, since_seq=ctx.directory.seq)
+        ids = parse_id_filter(request.query.get("$filter"))
+        return ctx.delta_tokens.start(select, since_seq=ctx.directory.seq, ids=ids)
     if token:
         # Query options ride in the token; ones added to a later request are ignored.
         return ctx.delta_tokens.decode(token)
-    return ctx.delta_tokens.start(parse_select(request.query.get("$select")))
+    select = parse_select(request.query.get("$select"))
+    return ctx.delta_tokens.start(select, ids=parse_id_filter(request.query.get("$filter")))
+
+
+def parse_id_filter(raw: str | None) -> tuple[str, ...] | None:
+    """Delta on users filters by id only: `id eq '…' or id eq '…'`, up to 50."""
+    if raw is None:
+        return None
+    if _ID_FILTER.fullmatch(raw.strip()) is None:
+        raise GraphError(
+            400, "Request_UnsupportedQuery", "Unsupported query. Delta filters only by id."
+        )
+    ids = tuple(dict.fromkeys(_ID_TERM.findall(raw)))
+    if len(ids) > _MAX_FILTER_IDS:
+        raise GraphError(
+            400,
+            "Request_UnsupportedQuery",
+            f"Too many ids in the filter; at most {_MAX_FILTER_IDS} are supported.",
+        )
+    return ids
 
 
 def _applied(prefer: Preferences) -> dict[str, str]:
