@@ -15,6 +15,8 @@ from worker.planner.inputs import PlanInput
 from worker.planner.numbering import NumberPool, format_number_spec
 from worker.planner.unmatched import unmatched_extensions
 
+_NEW_BINDINGS = frozenset({ActionKind.CREATE, ActionKind.BIND})
+_NEW_REASONS = frozenset({Reason.NEW_USER, Reason.EMAIL_MATCH})
 _LEAVING_WORDS = {
     Reason.HARD_DELETED: "was deleted",
     Reason.SOFT_DELETED: "was deleted (restorable for 30 days)",
@@ -79,8 +81,13 @@ class _Reconciler:
         for uid in user_ids:
             if uid not in bound and uid not in self.inp.users:
                 self._skip(uid, None, Reason.UNKNOWN_USER, f"user {uid} is not in the directory")
-        base = len(self.inp.bindings)
-        actions, limit = hold_if_over_limit(self.actions, self.inp.policy, base, "bound extensions")
+        # The base counts the bindings this plan adds, so planning again after applying it
+        # draws the same limit (and a plan that was held stays held).
+        new = sum(1 for a in self.actions if a.kind in _NEW_BINDINGS and a.reason in _NEW_REASONS)
+        base = len(self.inp.binding_by_number) + new
+        actions, limit = hold_if_over_limit(
+            self.actions, self.inp.policy, base, "bound extensions (after this plan)"
+        )
         unmatched: list[str] = []
         if kind == "sweep":
             unmatched = [ext.number for ext, _ in unmatched_extensions(self.inp)]
