@@ -257,3 +257,53 @@ async def test_count_needs_eventual_consistency(
     headers = {"ConsistencyLevel": "eventual"}
     async with graph_session.get("/v1.0/users/$count", headers=headers) as response:
         assert await response.text() == "7"
+
+
+async def _filtered(session: aiohttp.ClientSession, query: str, **headers: str) -> list[str]:
+    names: list[str] = []
+    url: str | None = f"/v1.0/users?$top=2&$select=displayName&$filter={query}"
+    while url:
+        async with session.get(url, headers=headers) as response:
+            body = await response.json()
+            assert response.status == 200, body
+        names.extend(user["displayName"] for user in body["value"])
+        url = body.get("@odata.nextLink")
+    return sorted(names)
+
+
+async def test_filter_supports_eq_in_startswith_and_or(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """$filter with eq, in, startswith, and/or selects the right users across pages."""
+    directory = graph_emulator.directory
+    for name, kind, enabled in (
+        ("Ana", "Member", True),
+        ("Anton", "Member", False),
+        ("Bea", "Guest", True),
+        ("Ben", "Member", True),
+        ("O'Neil", "Member", True),
+    ):
+        upn = f"{name.lower().replace(chr(39), '')}@contoso.example"
+        directory.create_user(
+            displayName=name, userPrincipalName=upn, userType=kind, accountEnabled=enabled
+        )
+    assert await _filtered(graph_session, "userType eq 'guest'") == ["Bea"]
+    assert await _filtered(graph_session, "startswith(displayName,'an')") == ["Ana", "Anton"]
+    member_a = "startswith(displayName,'A') and accountEnabled eq true or displayName eq 'Ben'"
+    assert await _filtered(graph_session, member_a) == ["Ana", "Ben"]
+    assert await _filtered(graph_session, "displayName in ('Bea','Ben')") == ["Bea", "Ben"]
+    assert await _filtered(graph_session, "displayName eq 'O''Neil'") == ["O'Neil"]
+
+
+async def test_filter_refusals(graph_session: aiohttp.ClientSession) -> None:
+    """ne needs ConsistencyLevel: eventual; unknown properties and bad syntax are 400."""
+    async with graph_session.get("/v1.0/users?$filter=userType ne 'Guest'") as response:
+        assert (await response.json())["error"]["code"] == "Request_UnsupportedQuery"
+    headers = {"ConsistencyLevel": "eventual"}
+    async with graph_session.get(
+        "/v1.0/users?$filter=userType ne 'Guest'", headers=headers
+    ) as response:
+        assert response.status == 200
+    for bad in ("shoeSize eq 'x'", "displayName eq", "displayName eq 'a' junk"):
+        async with graph_session.get(f"/v1.0/users?$filter={bad}") as response:
+            assert response.status == 400, bad

@@ -103,6 +103,20 @@ class Directory:
         page = ids[start : start + size]
         return page, start + size < len(ids)
 
+    def page_matching(
+        self, predicate: Callable[[dict[str, Any]], bool], after_id: str | None, size: int
+    ) -> tuple[list[str], bool]:
+        """Like `page_after`, over the users a `$filter` keeps (a scan: filters are rare)."""
+        ids = self.active_ids()
+        start = 0 if after_id is None else bisect.bisect_right(ids, after_id)
+        page: list[str] = []
+        for user_id in ids[start:]:
+            if predicate(self.records[user_id].props):
+                if len(page) == size:
+                    return page, True
+                page.append(user_id)
+        return page, False
+
     def deleted_ids(self) -> list[str]:
         return sorted(uid for uid, rec in self.records.items() if rec.state == SOFT_DELETED)
 

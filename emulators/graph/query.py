@@ -12,7 +12,7 @@ from .errors import GraphError, bad_request
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 999
-_UNSUPPORTED = ("$filter", "$search", "$orderby", "$skip", "$expand")
+_UNSUPPORTED = ("$search", "$orderby", "$skip", "$expand")
 
 
 def page_size(request: web.Request, default: int = DEFAULT_PAGE_SIZE) -> int:

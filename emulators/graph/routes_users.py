@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .context import context
 from .errors import bad_request
+from .filters import parse_filter
 from .query import (
     decode_skiptoken,
     metadata_context,
@@ -31,7 +32,13 @@ async def list_users(request: web.Request) -> web.Response:
     directory = context(request).directory
     select = parse_select(request.query.get("$select"))
     size = page_size(request)
-    ids, more = directory.page_after(decode_skiptoken(request), size)
+    raw_filter = request.query.get("$filter")
+    if raw_filter is None:
+        ids, more = directory.page_after(decode_skiptoken(request), size)
+    else:
+        eventual = request.headers.get("ConsistencyLevel", "").lower() == "eventual"
+        predicate = parse_filter(raw_filter, advanced=eventual)
+        ids, more = directory.page_matching(predicate, decode_skiptoken(request), size)
     records = directory.records
     value = ",".join(records[uid].projected_json(select) for uid in ids)
     parts = [f'{{"@odata.context":{json.dumps(metadata_context(request, "users"))}']
