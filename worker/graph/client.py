@@ -9,7 +9,6 @@ to another host. Every call shares one aiohttp session and the retry policy of
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -23,14 +22,13 @@ import yarl
 from worker.errors import GraphError, ResyncRequired, TransientError
 from worker.graph.auth import TokenProvider
 from worker.graph.delta import NEXT_LINK, DeltaRound, Page, link_of, page_items
-from worker.graph.failures import error_for_response
 from worker.graph.retry import RetryPolicy
 from worker.graph.subscriptions import (
     find_by_client_state,
     format_expiration,
     subscription_body,
 )
-from worker.graph.transport import GraphResponse, GraphTransport, Sleep
+from worker.graph.transport import GraphTransport, Sleep
 
 USER_SELECT: tuple[str, ...] = (
     "id",
@@ -125,7 +123,7 @@ class GraphClient:
     ) -> dict[str, Any] | None:
         """One user by id (or UPN); None when Graph has no such user."""
         url = self._url(f"/v1.0/users/{_segment(user_id)}?$select={_select(select)}")
-        return await self._json("GET", url, missing_ok=True)
+        return await self._transport.send_json("GET", url, missing_ok=True)
 
     def delta_round(
         self,
@@ -200,7 +198,7 @@ class GraphClient:
 
     async def get_subscription(self, subscription_id: str) -> dict[str, Any] | None:
         url = self._url(f"/v1.0/subscriptions/{_segment(subscription_id)}")
-        return await self._json("GET", url, missing_ok=True)
+        return await self._transport.send_json("GET", url, missing_ok=True)
 
     async def list_subscriptions(self) -> list[dict[str, Any]]:
         """All subscriptions of this app in the tenant (every page)."""
@@ -220,12 +218,12 @@ class GraphClient:
     async def delete_subscription(self, subscription_id: str) -> None:
         """DELETE; a subscription that is already gone counts as deleted."""
         url = self._url(f"/v1.0/subscriptions/{_segment(subscription_id)}")
-        await self._json("DELETE", url, missing_ok=True)
+        await self._transport.send_json("DELETE", url, missing_ok=True)
 
     async def reauthorize_subscription(self, subscription_id: str) -> None:
         url = self._url(f"/v1.0/subscriptions/{_segment(subscription_id)}/reauthorize")
         # Reauthorizing twice is harmless, so a lost answer may be retried.
-        await self._json("POST", url, idempotent=True)
+        await self._transport.send_json("POST", url, idempotent=True)
 
     # Plumbing
 
@@ -269,45 +267,12 @@ class GraphClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
     ) -> dict[str, Any]:
-        document = await self._json(
+        document = await self._transport.send_json(
             method, url, json_body=json_body, headers=headers, idempotent=idempotent
         )
         if document is None:
             raise GraphError(204, "invalidResponse", f"{method} {_path(url)}: empty response")
         return document
-
-    async def _json(
-        self,
-        method: str,
-        url: str,
-        *,
-        json_body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool = True,
-        missing_ok: bool = False,
-    ) -> dict[str, Any] | None:
-        """Send; return the JSON object of a 2xx (None if empty or a tolerated 404)."""
-        response = await self._transport.send(
-            method, url, json_body=json_body, headers=headers, idempotent=idempotent
-        )
-        if missing_ok and response.status == 404:
-            return None
-        if not 200 <= response.status < 300:
-            what = f"{method} {_path(url)}"
-            raise error_for_response(response.status, response.headers, response.body, what=what)
-        return _decode(method, url, response)
-
-
-def _decode(method: str, url: str, response: GraphResponse) -> dict[str, Any] | None:
-    if not response.body.strip():
-        return None
-    try:
-        document = json.loads(response.body)
-    except ValueError as exc:
-        raise TransientError(f"{method} {_path(url)}: response is not JSON") from exc
-    if not isinstance(document, dict):
-        raise GraphError(response.status, "invalidResponse", "response is not a JSON object")
-    return document
 
 
 def _select(fields: Sequence[str]) -> str:

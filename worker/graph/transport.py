@@ -8,6 +8,7 @@ attempt is logged at debug without the query string or the token.
 
 from __future__ import annotations
 
+import json
 import random
 import ssl as ssl_module
 import time
@@ -21,8 +22,9 @@ import structlog
 import yarl
 
 from worker import metrics
-from worker.errors import PermanentError, TransientError
+from worker.errors import GraphError, PermanentError, TransientError
 from worker.graph.auth import TokenProvider
+from worker.graph.failures import error_for_response
 from worker.graph.retry import (
     NOT_PROCESSED_STATUSES,
     RETRY_STATUSES,
@@ -102,6 +104,30 @@ class GraphTransport:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+    async def send_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        missing_ok: bool = False,
+    ) -> dict[str, Any] | None:
+        """Send; the JSON object of a 2xx (None if empty, or a 404 when `missing_ok`).
+
+        Any other status raises its error from `worker.graph.failures`.
+        """
+        response = await self.send(
+            method, url, json_body=json_body, headers=headers, idempotent=idempotent
+        )
+        if missing_ok and response.status == 404:
+            return None
+        if not 200 <= response.status < 300:
+            what = f"{method} {_path(url)}"
+            raise error_for_response(response.status, response.headers, response.body, what=what)
+        return _decode(method, url, response)
 
     async def send(
         self,
@@ -220,6 +246,18 @@ class GraphTransport:
         if self._session is None:
             raise RuntimeError("GraphClient is not open: use `async with GraphClient(...)`")
         return self._session
+
+
+def _decode(method: str, url: str, response: GraphResponse) -> dict[str, Any] | None:
+    if not response.body.strip():
+        return None
+    try:
+        document = json.loads(response.body)
+    except ValueError as exc:
+        raise TransientError(f"{method} {_path(url)}: response is not JSON") from exc
+    if not isinstance(document, dict):
+        raise GraphError(response.status, "invalidResponse", "response is not a JSON object")
+    return document
 
 
 def _path(url: str) -> str:
