@@ -294,6 +294,17 @@ class TestNetworkFailures:
         posts = [seen for seen in graph.seen if seen.method == "POST"]
         assert len(posts) == 1
 
+    async def test_throttled_subscription_post_is_not_looked_up(
+        self, client: GraphClient, graph: ScriptedGraph, waits: Waits
+    ) -> None:
+        """A POST throttled to the end raises ThrottledError without listing or re-posting."""
+        graph.add("POST", SUBSCRIPTIONS, status=429, headers={"Retry-After": "1"}, repeat=True)
+        with pytest.raises(ThrottledError):
+            await client.create_subscription("users", "updated", "https://h/n", None, "s", _soon())
+        assert {seen.method for seen in graph.seen} == {"POST"}
+        assert len(graph.seen) == 4
+        assert waits == [1.0, 1.0, 1.0]
+
     async def test_subscription_post_lost_answer_posts_again_when_absent(
         self, client: GraphClient, graph: ScriptedGraph
     ) -> None:
@@ -399,6 +410,14 @@ class TestStatuses:
         assert await client.get_user("nobody") is None
         assert await client.get_subscription("gone") is None
         await client.delete_subscription("gone")
+
+    async def test_relative_next_link_is_refused(
+        self, client: GraphClient, graph: ScriptedGraph
+    ) -> None:
+        """A relative nextLink is not Graph's shape and is refused, not resolved."""
+        graph.add("GET", USERS, payload=users_page("u1", next_link="/v1.0/users?x"))
+        with pytest.raises(GraphError, match="untrustedLink"):
+            await all_users(client)
 
     async def test_next_link_to_another_host_is_refused(
         self, client: GraphClient, graph: ScriptedGraph

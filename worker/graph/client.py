@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import yarl
 
-from worker.errors import GraphError, ResyncRequired, TransientError
+from worker.errors import GraphError, ResyncRequired, ThrottledError, TransientError
 from worker.graph.auth import TokenProvider
 from worker.graph.delta import NEXT_LINK, DeltaRound, Page, link_of, page_items
 from worker.graph.retry import RetryPolicy
@@ -178,6 +178,7 @@ class GraphClient:
 
         A POST is not repeated blindly: after a network failure or gateway timeout the
         subscriptions are listed first, and ours (same clientState) is returned if it exists.
+        Throttling (429, 503 with Retry-After) means nothing was created: it is raised as is.
         """
         body = subscription_body(
             resource=resource,
@@ -190,6 +191,8 @@ class GraphClient:
         url = self._url("/v1.0/subscriptions")
         try:
             return await self._required_json("POST", url, json_body=body, idempotent=False)
+        except ThrottledError:
+            raise
         except TransientError:
             existing = find_by_client_state(await self.list_subscriptions(), client_state)
             if existing is not None:
@@ -234,7 +237,8 @@ class GraphClient:
         """A link from Graph may only point back at Graph: it will carry our token."""
         url = yarl.URL(link, encoded=True)
         if not url.is_absolute() or url.origin() != self._origin:
-            raise GraphError(status, "untrustedLink", f"link to {url.origin()} refused")
+            where = url.origin() if url.is_absolute() else "a relative URL"
+            raise GraphError(status, "untrustedLink", f"link to {where} refused")
         return link
 
     async def _paged(
