@@ -164,6 +164,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0003_alerts_sent",
+        """
+        CREATE TABLE alerts_sent (
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            recipients INTEGER NOT NULL,
+            sent_at REAL NOT NULL,
+            PRIMARY KEY (link_id, kind, key)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from store import Database, open_store
-from webhook.keys import DB, SETTINGS, WAKER
+from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, WAKER
 from webhook.routes import setup_routes
-from worker.engine import run_engine
+from worker.engine import Engine
+from worker.mail import alerts_from_settings
 from worker.settings import Settings
 from worker.wake import Waker
 
@@ -52,9 +53,14 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_engine(app[DB], app[SETTINGS], stop, waker=app[WAKER]), name="worker-engine"
+    settings = app[SETTINGS]
+    # Kept on the app so /readyz can see whether the loop is still going round.
+    engine = Engine(
+        app[DB], settings, waker=app[WAKER], alerts=alerts_from_settings(settings, app[DB])
     )
+    task = asyncio.create_task(engine.run(stop), name="worker-engine")
+    app[ENGINE] = engine
+    app[ENGINE_TASK] = task
     yield
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):

@@ -1,10 +1,79 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus scrape endpoint."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from store.alerts import probe_write
+from webhook.keys import DB, ENGINE, ENGINE_TASK
+from worker.engine import Engine
+
+log = structlog.get_logger("m365sync.health")
+
+STORE_PROBE_TIMEOUT_S = 2.0
+# The loop goes round every poll interval (2 s); maintenance may take a while on a slow
+# Graph, so only a loop silent for minutes counts as stalled.
+WORKER_STALL_S = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
 
 
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive and serving HTTP."""
     return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for work: the store takes a write, and an in-process worker loop is going round."""
+    checks = [await _store_check(request.app)]
+    if ENGINE in request.app:
+        checks.append(worker_check(request.app[ENGINE], request.app.get(ENGINE_TASK)))
+    ready = all(c.ok for c in checks)
+    if not ready:
+        log.warning("not ready", failed=[c.name for c in checks if not c.ok])
+    return web.json_response(
+        {
+            "status": "ok" if ready else "unavailable",
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+        },
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of the process-wide registry."""
+    response = web.Response(body=generate_latest(REGISTRY))
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+async def _store_check(app: web.Application) -> Check:
+    try:
+        async with asyncio.timeout(STORE_PROBE_TIMEOUT_S):
+            await probe_write(app[DB])
+    except TimeoutError:
+        return Check("store", False, f"no write within {STORE_PROBE_TIMEOUT_S:g} s")
+    except Exception as exc:
+        return Check("store", False, f"write failed: {type(exc).__name__}")
+    return Check("store", True, "writable")
+
+
+def worker_check(engine: Engine, task: asyncio.Task[None] | None) -> Check:
+    if task is not None and task.done():
+        return Check("worker", False, "the worker loop has stopped")
+    if engine.last_loop_at <= 0:
+        return Check("worker", False, "the worker loop has not started yet")
+    silent_s = engine.clock() - engine.last_loop_at
+    if silent_s > WORKER_STALL_S:
+        return Check("worker", False, f"the worker loop is stalled ({silent_s:.0f} s silent)")
+    return Check("worker", True, f"last went round {max(0.0, silent_s):.1f} s ago")

@@ -20,6 +20,7 @@ from store.events import enqueue_events
 from store.models import NewEvent
 from store.subscriptions import client_state_matches, subscriptions_with_tenants
 from webhook.keys import DB, WAKER
+from worker.metrics import NOTIFICATIONS, WEBHOOK_LATENCY
 
 log = structlog.get_logger("m365sync.webhook")
 
@@ -43,11 +44,13 @@ class Verdict:
 
 
 async def change_notifications(request: web.Request) -> web.StreamResponse:
-    return await _receive(request, lifecycle=False)
+    with WEBHOOK_LATENCY.labels(endpoint="change").time():
+        return await _receive(request, lifecycle=False)
 
 
 async def lifecycle_notifications(request: web.Request) -> web.StreamResponse:
-    return await _receive(request, lifecycle=True)
+    with WEBHOOK_LATENCY.labels(endpoint="lifecycle").time():
+        return await _receive(request, lifecycle=True)
 
 
 async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamResponse:
@@ -57,11 +60,13 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         body = await read_capped(request, MAX_BODY_BYTES)
     except web.HTTPRequestEntityTooLarge:
         log.warning("notification too large", path=request.path)
+        _count(lifecycle, "rejected_too_large")
         raise
     try:
         items = parse_collection(body)
     except BadPayload as exc:
         log.warning("notification rejected", reason=str(exc), path=request.path)
+        _count(lifecycle, "rejected_bad_payload")
         return web.json_response({"error": "bad notification payload"}, status=400)
     verdict = await _judge(request, items, lifecycle=lifecycle)
     if verdict.accepted:
@@ -70,7 +75,11 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         except Exception:
             # Not persisted: answer 5xx so Graph delivers it again.
             log.exception("notification not stored")
+            _count(lifecycle, "unavailable", len(verdict.accepted))
             return web.json_response({"error": "temporarily unavailable"}, status=503)
+    _count(lifecycle, "accepted", len(verdict.accepted))
+    for reason, count in verdict.rejected.items():
+        _count(lifecycle, f"rejected_{reason}", count)
         request.app[WAKER].wake({e.link_id for e in verdict.accepted})
     log.info(
         "notifications received",
@@ -79,6 +88,12 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         rejected=verdict.rejected or None,
     )
     return web.Response(status=202)
+
+
+def _count(lifecycle: bool, verdict: str, items: int = 1) -> None:
+    if items:
+        endpoint = "lifecycle" if lifecycle else "change"
+        NOTIFICATIONS.labels(endpoint=endpoint, verdict=verdict).inc(items)
 
 
 def _validation_answer(token: str) -> web.Response:

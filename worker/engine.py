@@ -24,6 +24,7 @@ from store.links import get_link
 from worker.alerts import Alerts
 from worker.linkctx import LinkClients, open_link_clients
 from worker.linkwork import LinkWorker
+from worker.mail import alerts_from_settings
 from worker.metrics import WORKER_HEARTBEAT
 from worker.scheduler import Scheduler
 from worker.settings import Settings
@@ -156,6 +157,7 @@ class Engine:
 async def run_engine(
     db: Database, settings: Settings, stop: asyncio.Event, **kwargs: object
 ) -> None:
-    """Entry point for `m365sync worker` and the in-process worker of `serve`."""
+    """Entry point for `m365sync worker` (`serve` builds its Engine in webhook/app.py)."""
+    kwargs.setdefault("alerts", alerts_from_settings(settings, db))
     engine = Engine(db, settings, **kwargs)  # type: ignore[arg-type]
     await engine.run(stop)

@@ -10,11 +10,13 @@ import asyncio
 import json
 import random
 import ssl as ssl_module
+import time
 from typing import Any, Literal
 
 import aiohttp
 import structlog
 
+from worker import metrics
 from worker.errors import (
     PbxAuthError,
     PbxError,
@@ -99,11 +101,13 @@ class PbxTransport:
                 delay_s = self._delay_s(attempt, exc.retry_after_s)
                 log.info("pbx_retry", method=method, path=path, reason=str(exc), delay_s=delay_s)
                 attempt += 1
+                metrics.RETRIES.labels(peer="pbx").inc()
                 await asyncio.sleep(delay_s)
 
     async def _once(self, method: Method, path: str, body: Any) -> Any:
         if self._session is None:
             raise RuntimeError("use the Vodia client as an async context manager")
+        started_s = time.monotonic()
         try:
             async with self._session.request(
                 method, f"{self._base_url}{path}", json=body
@@ -112,7 +116,9 @@ class PbxTransport:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
         except _NETWORK_ERRORS as exc:
+            _count_request("error", started_s)
             raise _Retryable(type(exc).__name__) from exc
+        _count_request(str(status), started_s)
         if status in _RETRY_STATUSES:
             raise _Retryable(f"HTTP {status}", _parse_retry_after(retry_after))
         if status >= 400:
@@ -124,6 +130,11 @@ class PbxTransport:
             return min(retry_after_s, _MAX_RETRY_AFTER_S)
         ceiling = min(self._backoff_max_s, self._backoff_s * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
+
+
+def _count_request(status: str, started_s: float) -> None:
+    metrics.PBX_REQUESTS.labels(status=status).inc()
+    metrics.PBX_LATENCY.observe(time.monotonic() - started_s)
 
 
 def _error_for(status: int, method: str, path: str) -> PbxError:

@@ -1,0 +1,63 @@
+"""What the operator was told: alerts sent (for de-duplication) and the readiness probe."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from store.db import Database
+
+_PROBE_KEY = "ready_probe"
+
+
+@dataclass(frozen=True, slots=True)
+class SentAlert:
+    link_id: int
+    kind: str
+    key: str
+    subject: str
+    recipients: int
+    sent_at: float
+
+
+async def last_sent_at(db: Database, link_id: int, kind: str, key: str) -> float | None:
+    """When this alert (kind and key) last went out for the link, or None."""
+    row = await db.fetchone(
+        "SELECT sent_at FROM alerts_sent WHERE link_id = ? AND kind = ? AND key = ?",
+        (link_id, kind, key),
+    )
+    return None if row is None else float(row["sent_at"])
+
+
+async def record_sent(db: Database, sent: SentAlert) -> None:
+    await db.write(
+        "INSERT INTO alerts_sent (link_id, kind, key, subject, recipients, sent_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (link_id, kind, key) DO UPDATE SET subject = excluded.subject,"
+        " recipients = excluded.recipients, sent_at = excluded.sent_at",
+        (sent.link_id, sent.kind, sent.key, sent.subject, sent.recipients, sent.sent_at),
+    )
+
+
+async def list_sent(db: Database, link_id: int) -> list[SentAlert]:
+    rows = await db.fetchall(
+        "SELECT link_id, kind, key, subject, recipients, sent_at FROM alerts_sent"
+        " WHERE link_id = ? ORDER BY sent_at, kind, key",
+        (link_id,),
+    )
+    return [
+        SentAlert(r["link_id"], r["kind"], r["key"], r["subject"], r["recipients"], r["sent_at"])
+        for r in rows
+    ]
+
+
+async def probe_write(db: Database, now: float | None = None) -> float:
+    """A cheap committed write (one meta row): proves the store takes writes right now."""
+    stamp = time.time() if now is None else now
+    async with db.atomic() as tx:
+        await tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_PROBE_KEY, repr(stamp).encode()),
+        )
+    return stamp
