@@ -9,5 +9,7 @@ from webhook import health, notifications
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
     app.router.add_post("/graph/notifications", notifications.change_notifications)
     app.router.add_post("/graph/lifecycle", notifications.lifecycle_notifications)
