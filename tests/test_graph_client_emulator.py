@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 
 from emulators.faults import FaultRule
 from emulators.graph.server import GraphEmulator
 from worker.errors import ResyncRequired, ThrottledError, TransientError
-from worker.graph.auth import ApplicationTokenProvider, AuthConfig
+from worker.graph.auth import (
+    ApplicationTokenProvider,
+    AuthConfig,
+    DelegatedTokenProvider,
+    TokenProvider,
+    finish_auth_code_flow,
+    start_auth_code_flow,
+)
 from worker.graph.client import USER_SELECT, GraphClient
 from worker.graph.delta import DeltaRound, DeltaRoundIncomplete
 
 MakeGraphEmulator = Callable[..., Awaitable[GraphEmulator]]
 USERS_PATH = r"^/v1\.0/users$"
+REDIRECT = "https://127.0.0.1:9/oauth/callback"
 
 
 class Waits(list[float]):
@@ -29,9 +39,9 @@ class Waits(list[float]):
 
 
 class CountingTokens:
-    """Wraps the real provider to count forced refreshes."""
+    """Wraps a real provider to count forced refreshes."""
 
-    def __init__(self, inner: ApplicationTokenProvider) -> None:
+    def __init__(self, inner: TokenProvider) -> None:
         self.inner = inner
         self.forced = 0
 
@@ -43,24 +53,60 @@ class CountingTokens:
         await self.inner.close()
 
 
-def app_tokens(emulator: GraphEmulator) -> CountingTokens:
+class MemoryCacheStore:
+    """The delegated provider's TokenCacheStore, in memory."""
+
+    def __init__(self) -> None:
+        self.blob: str | None = None
+
+    async def load(self) -> str | None:
+        return self.blob
+
+    async def save(self, blob: str) -> None:
+        self.blob = blob
+
+
+def auth_config(emulator: GraphEmulator) -> AuthConfig:
     tenant = emulator.config.tenant
-    config = AuthConfig(
+    return AuthConfig(
         tenant.tenant_id,
         tenant.client_id,
         authority_url=emulator.url,
         graph_url=emulator.url,
         ca_bundle=emulator.ca_path,
     )
-    return CountingTokens(ApplicationTokenProvider(config, client_secret=tenant.client_secret))
+
+
+def app_tokens(emulator: GraphEmulator) -> CountingTokens:
+    secret = emulator.config.tenant.client_secret
+    return CountingTokens(ApplicationTokenProvider(auth_config(emulator), client_secret=secret))
+
+
+async def delegated_tokens(emulator: GraphEmulator) -> CountingTokens:
+    """The Vodia manual's "OAuth Token" step against the emulator, then a delegated provider."""
+    config, secret = auth_config(emulator), emulator.config.tenant.client_secret
+    store = MemoryCacheStore()
+    flow = await start_auth_code_flow(config, secret, redirect_uri=REDIRECT, state="st-1")
+    connector = aiohttp.TCPConnector(ssl=emulator.client_ssl_context())
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.get(flow["auth_uri"], allow_redirects=False) as response,
+    ):
+        page = await response.text()
+    reply = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page))
+    await finish_auth_code_flow(config, secret, store, flow, reply)
+    return CountingTokens(DelegatedTokenProvider(config, secret, store))
 
 
 @asynccontextmanager
 async def graph_client(
-    emulator: GraphEmulator, waits: Waits | None = None, **options: Any
+    emulator: GraphEmulator,
+    waits: Waits | None = None,
+    tokens: CountingTokens | None = None,
+    **options: Any,
 ) -> AsyncIterator[GraphClient]:
-    """A GraphClient with real app tokens from the emulator's identity platform."""
-    tokens = app_tokens(emulator)
+    """A GraphClient with real tokens (app tokens unless given) from the emulator."""
+    tokens = tokens or app_tokens(emulator)
     options.setdefault("rng", random.Random(5))
     try:
         async with GraphClient(
@@ -257,14 +303,15 @@ class TestFailures:
         assert rule.hits == 1
         assert len(users) == 5
 
+    @pytest.mark.parametrize("mode", ["application", "delegated"])
     async def test_token_refresh_across_expiry(
-        self, make_graph_emulator: MakeGraphEmulator
+        self, make_graph_emulator: MakeGraphEmulator, mode: str
     ) -> None:
         """Past the token's hour Graph answers 401; the client refreshes once and goes on."""
         emulator = await make_graph_emulator(seed_users=5)
-        async with graph_client(emulator) as client:
+        tokens = app_tokens(emulator) if mode == "application" else await delegated_tokens(emulator)
+        async with graph_client(emulator, tokens=tokens) as client:
             assert await client.get_user(emulator.directory.active_ids()[0]) is not None
-            tokens = client_tokens(client)
             assert tokens.forced == 0
             emulator.advance_clock(3700)
             users = [user async for page in client.iter_users() for user in page]
@@ -290,9 +337,3 @@ class TestGroups:
         async with graph_client(emulator, page_size=2) as client:
             member_ids = [member async for member in client.iter_transitive_member_ids(outer)]
         assert sorted(member_ids) == sorted(users[:5])
-
-
-def client_tokens(client: GraphClient) -> CountingTokens:
-    tokens = client._transport._tokens  # the wrapper this module handed in
-    assert isinstance(tokens, CountingTokens)
-    return tokens
