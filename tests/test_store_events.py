@@ -136,29 +136,29 @@ async def test_two_processes_never_claim_the_same_event(
     db: Database, link: Link, db_path: Path, secret_key: str
 ) -> None:
     """Two real processes draining one link's queue at once claim disjoint sets covering all."""
-    total = 700
+    total = 2000
     await enqueue_events(db, [NewEvent(link.id, "change", f"u{i}") for i in range(total)])
-    start_at = time.time() + 1.0
     procs = [
         subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "tests.procs.claimer",
-                str(db_path),
-                secret_key,
-                str(link.id),
-                f"proc-{n}",
-                str(start_at),
+                sys.executable, "-m", "tests.procs.claimer", str(db_path), secret_key,
+                str(link.id), f"proc-{n}",
             ],
             cwd=ROOT,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for n in range(2)
-    ]
+    ]  # fmt: skip
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     outputs = [p.communicate(timeout=60)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs)
     claimed = [[int(x) for x in out.split()] for out in outputs]
     assert all(claimed), "both processes should have claimed something"
     assert set(claimed[0]).isdisjoint(claimed[1])

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 from store import Database, SecretBox
 from store.events import claim_events, complete_events
 
 
-async def claim_all(path: Path, key: str, link_id: int, worker_id: str, start_at: float) -> None:
+async def claim_all(path: Path, key: str, link_id: int, worker_id: str) -> None:
     db = await Database.open(path, SecretBox([key.encode()]))
-    # Both processes wait for the same wall-clock instant so their claims overlap.
-    await asyncio.sleep(max(0.0, start_at - time.time()))
+    # A barrier: the parent says "go" once every claimer is ready, so claims overlap.
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
     try:
         while True:
-            events = await claim_events(db, link_id, worker_id, lease_s=300, limit=7)
+            events = await claim_events(db, link_id, worker_id, lease_s=300, limit=5)
             if not events:
                 return
             for event in events:
@@ -29,5 +29,5 @@ async def claim_all(path: Path, key: str, link_id: int, worker_id: str, start_at
 
 
 if __name__ == "__main__":
-    path, key, link, worker, start = sys.argv[1:6]
-    asyncio.run(claim_all(Path(path), key, int(link), worker, float(start)))
+    path, key, link, worker = sys.argv[1:5]
+    asyncio.run(claim_all(Path(path), key, int(link), worker))
