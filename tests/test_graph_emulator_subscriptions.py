@@ -119,7 +119,7 @@ async def test_create_validates_both_urls_with_exact_token(
     [
         ("wrong", "ValidationError", "Response must exactly match validationToken"),
         ("encoded", "ValidationError", "Response must exactly match validationToken"),
-        ("error", "ValidationError", "must respond with 200 OK to validation request"),
+        ("error", "ValidationError", "HTTP status code is 'InternalServerError'. Notification"),
     ],
 )
 async def test_failed_handshake_is_400(
@@ -157,6 +157,17 @@ async def test_handshake_timeout_is_invalid_request(
     }
 
 
+async def test_unreachable_endpoint_fails_the_create(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """A notification URL nobody listens on fails the create with 400 InvalidRequest."""
+    status, body = await subscribe(
+        graph_session, graph_emulator, "http://127.0.0.1:9", lifecycleNotificationUrl=None
+    )
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    assert body["error"]["message"].startswith("Subscription validation request failed.")
+
+
 def session_for(emulator: GraphEmulator) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(ssl=emulator.client_ssl_context())
     return aiohttp.ClientSession(base_url=emulator.url, connector=connector)
@@ -175,8 +186,8 @@ async def authorize(session: aiohttp.ClientSession, emulator: GraphEmulator) -> 
         ({"resource": "groups"}, 400, "ExtensionError"),
         ({"resource": "users/abc/manager"}, 400, "ExtensionError"),
         ({"clientState": "x" * 129}, 400, "InvalidRequest"),
-        ({"notificationUrl": "http://example.com/notify"}, 400, "ValidationError"),
-        ({"lifecycleNotificationUrl": "ftp://127.0.0.1/x"}, 400, "ValidationError"),
+        ({"notificationUrl": "http://example.com/notify"}, 400, "InvalidRequest"),
+        ({"lifecycleNotificationUrl": "ftp://127.0.0.1/x"}, 400, "InvalidRequest"),
         ({"latestSupportedTlsVersion": "v2_0"}, 400, "InvalidRequest"),
     ],
 )
@@ -222,7 +233,8 @@ async def test_http_loopback_needs_the_setting(
     async with session_for(emulator) as session:
         await authorize(session, emulator)
         status, body = await subscribe(session, emulator, base)
-    assert (status, body["error"]["code"]) == (400, "ValidationError")
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    assert body["error"]["message"] == "NotificationUrl scheme='http' is not supported."
 
 
 async def test_quota_is_100_per_app(

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from http import HTTPStatus
 from urllib.parse import quote
 
 import aiohttp
 
 from .errors import GraphError
 
-_NOT_200 = (
-    "Subscription validation request failed. Notification endpoint must respond with "
-    "200 OK to validation request."
-)
-_MISMATCH = (
-    "Subscription validation request failed. Response must exactly match validationToken "
-    "query parameter."
-)
+_FAILED = "Subscription validation request failed."
+_NOT_200 = "Notification endpoint must respond with 200 OK to validation request."
+_MISMATCH = f"{_FAILED} Response must exactly match validationToken query parameter."
 _TIMED_OUT = "Subscription validation request timed out."
 
 
@@ -44,8 +40,15 @@ async def validate_endpoint(session: aiohttp.ClientSession, url: str, timeout_s:
     except TimeoutError:
         raise GraphError(400, "InvalidRequest", _TIMED_OUT) from None
     except (aiohttp.ClientError, UnicodeDecodeError):
-        raise GraphError(400, "ValidationError", _NOT_200) from None
+        message = f"{_FAILED} An error occurred while sending the request."
+        raise GraphError(400, "InvalidRequest", message) from None
     if status != 200:
-        raise GraphError(400, "ValidationError", _NOT_200)
+        # Graph names the status like .NET's HttpStatusCode: 'Forbidden', 'NotFound', …
+        try:
+            name = HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+        except ValueError:
+            name = str(status)
+        message = f"{_FAILED} HTTP status code is '{name}'. {_NOT_200}"
+        raise GraphError(400, "ValidationError", message)
     if body != token:
         raise GraphError(400, "ValidationError", _MISMATCH)

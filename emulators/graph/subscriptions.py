@@ -100,11 +100,9 @@ def check_url(raw: Any, name: str, *, allow_http_loopback: bool) -> str:
         return raw
     if parts.scheme == "http" and allow_http_loopback and _is_loopback(parts.hostname or ""):
         return raw
-    raise GraphError(
-        400,
-        "ValidationError",
-        f"The Url '{raw}' for property '{name}' is invalid. Only 'https' Urls are supported.",
-    )
+    # The wording Graph has answered with since 2018 (microsoft-graph-docs#2751).
+    label = name[0].upper() + name[1:]
+    raise invalid(f"{label} scheme='{parts.scheme}' is not supported.")
 
 
 def _is_loopback(host: str) -> bool:
