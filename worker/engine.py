@@ -71,6 +71,7 @@ class Engine:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._claiming = True
         self.last_loop_at = 0.0
+        self.rounds_run = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, then shut down in three steps."""

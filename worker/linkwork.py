@@ -102,6 +102,7 @@ class LinkWorker:
                 await enqueue_in(tx, self._rechecks(events, outcome.missing_ids))
 
             outcome = await run_round(engine.db, clients, request, on_commit=on_commit)
+            engine.rounds_run += 1
             await self._report(link, outcome)
         except SetupRequired as exc:
             await self._setup_required(link, ids, exc)
