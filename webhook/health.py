@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 
 from store.alerts import probe_write
 from webhook.keys import DB, ENGINE, ENGINE_TASK
@@ -51,9 +52,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition of the process-wide registry."""
-    response = web.Response(body=generate_latest(REGISTRY))
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    """Prometheus exposition of the process-wide registry, in the format the scraper asks for
+    (text 0.0.4 by default; OpenMetrics when its Accept header says so)."""
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = web.Response(body=encode(REGISTRY))
+    response.headers["Content-Type"] = content_type
     return response
 
 

@@ -63,6 +63,7 @@ class EmailAlerts(Alerts):
         self._queue: asyncio.Queue[Notice] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._busy = False
         self._next_expiry_check = 0.0
 
     # -- the engine's hooks: compose and queue, never wait for the mail server ----------
@@ -103,6 +104,11 @@ class EmailAlerts(Alerts):
             except Exception:
                 log.exception("expiry check failed", link=link.name)
 
+    @property
+    def pending(self) -> int:
+        """Alerts queued or being sent."""
+        return self._queue.qsize() + (1 if self._busy else 0)
+
     def submit(self, notice: Notice) -> None:
         if self._closed:
             return
@@ -130,12 +136,20 @@ class EmailAlerts(Alerts):
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        abandoned = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+            abandoned += 1
+        if abandoned:
+            log.warning("alerts not mailed at shutdown", alerts=abandoned, smtp=self.target.shown)
 
     # -- the background sender ----------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
             notice = await self._queue.get()
+            self._busy = True
             try:
                 await self._deliver(notice)
             except asyncio.CancelledError:
@@ -150,6 +164,7 @@ class EmailAlerts(Alerts):
                     error=f"{type(exc).__name__}: {exc}",
                 )
             finally:
+                self._busy = False
                 self._queue.task_done()
 
     async def _deliver(self, notice: Notice) -> None:

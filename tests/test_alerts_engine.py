@@ -1,0 +1,124 @@
+"""Alerts from real rounds: one conflict digest per round, and a dead mail server that
+never holds up or breaks a round."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from store.events import list_events
+from store.models import EventStatus
+from tests.plugins.pipeline import MakeStack, Stack
+from worker.mail import EmailAlerts, SmtpTarget
+
+POLICY = {"ranges": "200-200", "alert_emails": ["ops@contoso.example"]}
+
+
+def _user(name: str) -> dict[str, Any]:
+    return {
+        "displayName": f"{name.title()} Lee",
+        "givenName": name.title(),
+        "surname": "Lee",
+        "mail": f"{name}@contoso.example",
+        "userPrincipalName": f"{name}@contoso.example",
+        "accountEnabled": True,
+        "userType": "Member",
+    }
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.mails: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = bytes(envelope.original_content or b"")
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        self.mails.append(message)
+        return "250 OK"
+
+
+class Silent(asyncio.Protocol):
+    """Accepts the connection and never says a word: the worst kind of dead mail server."""
+
+
+@pytest.fixture
+async def inbox_port() -> AsyncIterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(inbox), "127.0.0.1", 0)
+    yield inbox, server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    server = await asyncio.get_running_loop().create_server(Silent, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+async def _full_range_stack(make_stack: MakeStack, alerts_url: str, **kwargs: Any) -> Stack:
+    """Extension 200 (the whole range) taken by Mo, and the engine mailing its alerts."""
+    stack = await make_stack(policy=POLICY)
+    stack.engine.alerts = EmailAlerts(
+        stack.db, SmtpTarget.from_url(alerts_url), "m365sync@contoso.example", **kwargs
+    )
+    await stack.settle()
+    stack.directory.create_user(**_user("mo"))
+    await stack.drain()
+    assert stack.pbx_state.get("200") is not None
+    return stack
+
+
+async def test_one_conflict_digest_per_round(
+    make_stack: MakeStack, inbox_port: tuple[Inbox, int]
+) -> None:
+    """Two users who find the range full in one round produce one mail naming both."""
+    inbox, port = inbox_port
+    stack = await _full_range_stack(make_stack, f"smtp://127.0.0.1:{port}")
+    stack.directory.create_user(**_user("ann"))
+    stack.directory.create_user(**_user("bo"))
+    await stack.drain()
+    alerts = stack.engine.alerts
+    assert isinstance(alerts, EmailAlerts)
+    await alerts.drain()
+    assert [str(m["Subject"]) for m in inbox.mails] == ["[m365sync] contoso: 2 conflict(s) found"]
+    part = inbox.mails[0].get_body(("plain",))
+    assert part is not None
+    body = str(part.get_content())
+    assert "range full conflict: ann@contoso.example" in body
+    assert "range full conflict: bo@contoso.example" in body
+
+
+async def test_dead_mail_server_does_not_hold_up_a_round(
+    make_stack: MakeStack, silent_port: int
+) -> None:
+    """With a mail server that never answers (30 s timeout), rounds that raise alerts still
+    finish at once, their events are done, and the next round runs too."""
+    stack = await _full_range_stack(
+        make_stack, f"smtp://127.0.0.1:{silent_port}", timeout_s=30.0, close_grace_s=0.05
+    )
+    alerts = stack.engine.alerts
+    assert isinstance(alerts, EmailAlerts)
+    started = time.monotonic()
+    stack.directory.create_user(**_user("ann"))
+    await stack.drain()
+    stack.directory.create_user(**_user("bo"))
+    await stack.drain()
+    assert time.monotonic() - started < 10.0
+    assert alerts.pending >= 1, "the conflict mail should still be waiting on the server"
+    assert alerts.sent == 0
+    events = await list_events(stack.db, stack.link.id)
+    assert events and all(e.status is EventStatus.DONE for e in events)
+    await alerts.close()
+    assert alerts.pending == 0
