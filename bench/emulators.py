@@ -68,6 +68,20 @@ async def follow(
     return items, pages, time.perf_counter() - started
 
 
+async def delta_round(session: aiohttp.ClientSession, url: str) -> tuple[int, int, float, str]:
+    """A delta round to its deltaLink: (items, pages, seconds, deltaLink)."""
+    started = time.perf_counter()
+    items = pages = 0
+    while True:
+        async with session.get(url) as response:
+            body = await response.json()
+        pages += 1
+        items += len(body["value"])
+        if "@odata.deltaLink" in body:
+            return items, pages, time.perf_counter() - started, str(body["@odata.deltaLink"])
+        url = body["@odata.nextLink"]
+
+
 async def run(users: int, seconds: float, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as state_dir:
         emulator = GraphEmulator(GraphEmulatorConfig(state_dir=Path(state_dir)))
@@ -102,9 +116,16 @@ async def run(users: int, seconds: float, concurrency: int) -> None:
                 print(
                     f"list all users ($top=999)        {items} users, {pages} pages in {took:.2f} s"
                 )
-                items, pages, took = await follow(session, f"{graph}/users/delta?$select={select}")
+                delta = f"{graph}/users/delta?$select={select}"
+                items, pages, took, link = await delta_round(session, delta)
                 print(
                     f"delta full round                 {items} users, {pages} pages in {took:.2f} s"
+                )
+                for user_id in emulator.directory.active_ids()[::100]:
+                    emulator.directory.update_user(user_id, displayName="Changed")
+                items, pages, took, _ = await delta_round(session, link)
+                print(
+                    f"delta after 1,000 changes        {items} users, {pages} pages in {took:.3f} s"
                 )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mib:.0f} MiB")

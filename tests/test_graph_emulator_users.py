@@ -202,7 +202,7 @@ async def test_soft_deleted_users_are_purged_after_30_days(
     assert directory.records[user_id].state == "hardDeleted"
 
 
-async def test_missing_token_is_401(graph_emulator: GraphEmulator, graph_ssl: object) -> None:
+async def test_missing_token_is_401(graph_emulator: GraphEmulator) -> None:
     """A call without a Bearer token is 401 InvalidAuthenticationToken."""
     connector = aiohttp.TCPConnector(ssl=graph_emulator.client_ssl_context())
     async with (
