@@ -8,4 +8,5 @@ pytest_plugins: list[str] = [
     "tests.plugins.pipeline",
     "tests.plugins.pbx_emulator",
     "tests.plugins.graph_emulator",
+    "tests.plugins.browser",
 ]

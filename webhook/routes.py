@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webhook import health, notifications
+from webhook import admin, health, notifications
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,3 +13,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", health.metrics)
     app.router.add_post("/graph/notifications", notifications.change_notifications)
     app.router.add_post("/graph/lifecycle", notifications.lifecycle_notifications)
+    admin.setup(app)  # the admin page and /api: its guard keeps the routes above public

@@ -1,0 +1,83 @@
+"""The admin page and its JSON API, served by the daemon's aiohttp app.
+
+`setup(app)` adds the guard middleware (session or API token, CSRF), the sign-in pages,
+the pages and `/api/...`. The Graph notification endpoints and health checks stay public.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from webhook.admin import api, api_admin, auth, pages_links, pages_ops, pages_settings, pages_setup
+from webhook.admin.keys import LIMITER, SESSIONS
+from webhook.admin.ratelimit import SignInLimiter
+from webhook.admin.sessions import SessionStore
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+async def _home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/links")
+
+
+def setup(app: web.Application) -> None:
+    app[SESSIONS] = SessionStore()
+    app[LIMITER] = SignInLimiter()
+    app.middlewares.append(auth.guard)
+    r = app.router
+    r.add_static("/static/", STATIC, append_version=False)
+    r.add_get("/login", auth.login_form)
+    r.add_post("/login", auth.login)
+    r.add_post("/logout", auth.logout)
+    r.add_get(pages_setup.CONSENT_PATH, pages_setup.consent_callback)
+    r.add_get(pages_setup.TOKEN_PATH, pages_setup.token_callback)
+    r.add_post(pages_setup.TOKEN_PATH, pages_setup.token_callback)
+    r.add_get("/", _home)
+    _pages(r)
+    _api(r)
+
+
+def _pages(r: web.UrlDispatcher) -> None:
+    link = "/links/{link_id:\\d+}"
+    r.add_get("/links", pages_links.links_page)
+    r.add_post("/links", pages_links.add_link_submit)
+    r.add_get(link, pages_links.link_page)
+    r.add_post(f"{link}/check", pages_links.check_submit)
+    r.add_get(f"{link}/setup", pages_setup.setup_page)
+    r.add_post(f"{link}/setup/consent", pages_setup.consent_start)
+    r.add_post(f"{link}/setup/token", pages_setup.token_start)
+    r.add_post(f"{link}/setup/save", pages_setup.save)
+    r.add_get(f"{link}/settings", pages_settings.settings_page)
+    r.add_post(f"{link}/settings", pages_settings.settings_submit)
+    r.add_post(f"{link}/resync", pages_ops.resync_submit)
+    r.add_post(f"{link}/held", pages_ops.held_submit)
+    r.add_get(f"{link}/plan", pages_ops.plan_page)
+    r.add_get(f"{link}/activity", pages_ops.activity_page)
+    r.add_get(f"{link}/activity.csv", pages_ops.activity_csv)
+
+
+def _api(r: web.UrlDispatcher) -> None:
+    link = "/api/links/{link_id:\\d+}"
+    r.add_get("/api/links", api.get_links)
+    r.add_post("/api/links", api_admin.post_link)
+    r.add_get(link, api.get_link)
+    r.add_get(f"{link}/settings", api.get_settings)
+    r.add_put(f"{link}/settings", api.put_settings)
+    r.add_get(f"{link}/users", api.get_users)
+    r.add_post(f"{link}/selection/preview", api.selection_preview)
+    r.add_post(f"{link}/selection/auto-assign", api.selection_auto_assign)
+    r.add_post(f"{link}/selection/create", api.selection_create)
+    r.add_get(f"{link}/unmatched", api.unmatched_preview)
+    r.add_post(f"{link}/unmatched", api.unmatched_apply)
+    r.add_get(f"{link}/held", api.get_held)
+    r.add_post(f"{link}/held/approve", api.held_approve)
+    r.add_post(f"{link}/held/reject", api.held_reject)
+    r.add_post(f"{link}/resync", api.resync)
+    r.add_get(f"{link}/plan", api.dry_run)
+    r.add_get(f"{link}/audit", api.get_audit)
+    r.add_get(f"{link}/audit.csv", pages_ops.activity_csv)
+    r.add_get("/api/tokens", api_admin.get_tokens)
+    r.add_post("/api/tokens", api_admin.post_token)
+    r.add_delete("/api/tokens/{token_id}", api_admin.delete_token)

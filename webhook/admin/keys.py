@@ -1,0 +1,25 @@
+"""Typed keys for what the admin page keeps in the application and in each request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from webhook.admin.ratelimit import SignInLimiter
+from webhook.admin.sessions import Principal, Session, SessionStore
+
+SESSIONS = web.AppKey("admin_sessions", SessionStore)
+LIMITER = web.AppKey("admin_limiter", SignInLimiter)
+COOKIE = "m365sync_session"
+PRINCIPAL_KEY = web.RequestKey("admin_principal", Principal)
+SESSION_KEY = web.RequestKey("admin_session", Session)
+
+
+def principal_of(request: web.Request) -> Principal:
+    principal = request.get(PRINCIPAL_KEY)
+    if principal is None:
+        raise web.HTTPUnauthorized()
+    return principal
+
+
+def session_of(request: web.Request) -> Session | None:
+    return request.get(SESSION_KEY)

@@ -1,0 +1,228 @@
+"""Resync now, held approvals, the Dry-run plan table and the Activity page with CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+from aiohttp import web
+
+from store.models import AuditEntry
+from store.records import list_audit
+from webhook.admin.common import flash, link_clients, link_for, render
+from webhook.admin.html import Markup, fmt, join, when
+from webhook.admin.keys import principal_of
+from webhook.keys import DB
+from worker import operations
+from worker.errors import SyncError
+from worker.planner import Plan
+
+AUDIT_PAGE = 200
+CSV_MAX_ROWS = 100_000
+
+
+async def resync_submit(request: web.Request) -> web.StreamResponse:
+    link = await link_for(request)
+    actor = f"admin:{principal_of(request).username}"
+    try:
+        async with link_clients(request, link) as clients:
+            outcome = await operations.resync(request.app[DB], clients, actor=actor)
+    except SyncError as exc:
+        flash(request, "error", f"Resync failed: {exc}")
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in outcome.plan.counts().items() if v)
+        flash(
+            request,
+            "ok",
+            f"Resync done: {outcome.users_changed} users read; {counts or 'no changes'}.",
+        )
+    raise web.HTTPSeeOther(f"/links/{link.id}")
+
+
+async def held_submit(request: web.Request) -> web.StreamResponse:
+    link = await link_for(request)
+    form = await request.post()
+    decision = str(form.get("decision") or "")
+    ids = [int(v) for v in form.getall("ids", []) if isinstance(v, str) and v.isdigit()]
+    actor = f"admin:{principal_of(request).username}"
+    if decision in ("approve", "reject") and not ids:
+        flash(request, "error", "Pick at least one held action.")
+        raise web.HTTPSeeOther(f"/links/{link.id}")
+    try:
+        if decision == "reject":
+            count = await operations.reject_held(request.app[DB], link, actor=actor, ids=ids)
+            flash(request, "ok", f"Rejected {count} held action(s).")
+        else:
+            async with link_clients(request, link) as clients:
+                applied = await operations.approve_held(
+                    request.app[DB],
+                    clients,
+                    actor=actor,
+                    ids=None if decision == "approve_all" else ids,
+                )
+            failed = len(applied.result.failed)
+            flash(
+                request,
+                "ok" if not failed else "error",
+                f"Approved: {applied.result.ok_count} done, {failed} failed.",
+            )
+    except SyncError as exc:
+        flash(request, "error", f"Could not apply: {exc}")
+    raise web.HTTPSeeOther(f"/links/{link.id}")
+
+
+def plan_table(plan: Plan, *, table_id: str = "plan-table") -> Markup:
+    rows = join(
+        fmt(
+            '<tr class="k-{kind}"><td>{kind}</td><td>{number}</td><td>{email}</td>'
+            "<td>{changes}</td><td>{message}</td></tr>",
+            kind=a.kind.value,
+            number=a.number or "",
+            email=a.email or "",
+            changes="; ".join(f"{c.field}: {c.old!r} → {c.new!r}" for c in a.changes),
+            message=a.message,
+        )
+        for a in plan.actions
+    )
+    counts = ", ".join(f"{k}: {v}" for k, v in plan.counts().items() if v) or "nothing to do"
+    return fmt(
+        '<p id="{tid}-counts">{counts}</p><table class="grid" id="{tid}"><thead><tr>'
+        '<th scope="col">Action</th><th scope="col">Extension</th><th scope="col">Email</th>'
+        '<th scope="col">Changes</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody>'
+        "</table>",
+        tid=table_id,
+        counts=counts,
+        rows=rows or Markup('<tr><td colspan="5">Nothing to do.</td></tr>'),
+    )
+
+
+async def plan_page(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    full = request.query.get("full") == "1"
+    try:
+        async with link_clients(request, link) as clients:
+            outcome = await operations.dry_run(request.app[DB], clients, full=full)
+        body = Markup(
+            fmt(
+                "<p>What a {kind} would do now. Nothing has been changed. "
+                '<a href="?full=1">Plan a full comparison</a></p>',
+                kind="full comparison" if full else "round",
+            )
+            + plan_table(outcome.plan)
+        )
+    except SyncError as exc:
+        body = fmt('<p class="error" role="alert">The plan could not be made: {e}</p>', e=exc)
+    return render(request, f"Dry-run plan · {link.name}", body, link=link)
+
+
+def _audit_filters(request: web.Request) -> dict[str, object]:
+    q = request.query
+    days = q.get("days", "")
+    return {
+        "action": q.get("action") or None,
+        "outcome": q.get("outcome") or None,
+        "text": (q.get("q") or "")[:200] or None,
+        "since": time.time() - int(days) * 86400 if days.isdigit() else None,
+    }
+
+
+async def activity_page(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    filters = _audit_filters(request)
+    entries = await list_audit(request.app[DB], link.id, limit=AUDIT_PAGE, **filters)  # type: ignore[arg-type]
+    q = request.query
+    rows = join(_audit_row(e) for e in entries)
+    body = fmt(
+        '<form method="get" class="filters" role="search">'
+        '<label for="f-action">Action</label><input id="f-action" name="action" value="{a}">'
+        '<label for="f-outcome">Outcome</label><input id="f-outcome" name="outcome" value="{o}">'
+        '<label for="f-q">Text</label><input id="f-q" name="q" value="{t}">'
+        '<label for="f-days">Last days</label><input id="f-days" name="days" value="{d}" size="4">'
+        '<button type="submit">Filter</button> '
+        '<a class="button" href="/links/{id}/activity.csv?{qs}">'
+        "Export CSV</a></form>"
+        '<table class="grid" id="activity-table"><thead><tr><th scope="col">When</th>'
+        '<th scope="col">Action</th><th scope="col">Outcome</th><th scope="col">Extension</th>'
+        '<th scope="col">Before</th><th scope="col">After</th><th scope="col">Why</th>'
+        '<th scope="col">By</th></tr></thead><tbody>{rows}</tbody></table>',
+        a=q.get("action", ""),
+        o=q.get("outcome", ""),
+        t=q.get("q", ""),
+        d=q.get("days", ""),
+        id=link.id,
+        qs=request.query_string,
+        rows=rows or Markup('<tr><td colspan="8">Nothing recorded yet.</td></tr>'),
+    )
+    return render(request, f"Activity · {link.name}", body, link=link)
+
+
+def _audit_row(e: AuditEntry) -> Markup:
+    return fmt(
+        "<tr><td>{at}</td><td>{action}</td><td>{outcome}</td><td>{number}</td>"
+        "<td><code>{before}</code></td><td><code>{after}</code></td><td>{reason}</td>"
+        "<td>{by}</td></tr>",
+        at=when(e.at),
+        action=e.action,
+        outcome=e.outcome,
+        number=e.number or "",
+        before=_compact(e.before),
+        after=_compact(e.after),
+        reason=e.reason,
+        by=f"{e.actor} ({e.trigger})",
+    )
+
+
+def _compact(values: object) -> str:
+    return json.dumps(values, ensure_ascii=False, sort_keys=True) if values else ""
+
+
+async def activity_csv(request: web.Request) -> web.StreamResponse:
+    link = await link_for(request)
+    entries = await list_audit(
+        request.app[DB],
+        link.id,
+        limit=CSV_MAX_ROWS,
+        **_audit_filters(request),  # type: ignore[arg-type]
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "at",
+            "actor",
+            "trigger",
+            "action",
+            "outcome",
+            "user_id",
+            "number",
+            "before",
+            "after",
+            "reason",
+        ]
+    )
+    for e in entries:
+        cells = [
+            when(e.at),
+            e.actor,
+            e.trigger,
+            e.action,
+            e.outcome,
+            e.user_id or "",
+            e.number or "",
+            _compact(e.before),
+            _compact(e.after),
+            e.reason,
+        ]
+        writer.writerow([_csv_safe(c) for c in cells])
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="activity-link-{link.id}.csv"'},
+    )
+
+
+def _csv_safe(text: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas; directory data must not."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
