@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from worker.commands import daemon, keys, links, status, sync
+from worker.commands import backup, daemon, keys, links, status, sync
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,3 +13,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sync.register(sub)
     status.register(sub)
     keys.register(sub)
+    backup.register(sub)
