@@ -32,7 +32,7 @@ def test_change_log_stays_bounded_and_delta_stays_right() -> None:
     _, state = full_round(directory, tokens.start(None))
     for round_no in range(3000):
         directory.update_user(users[round_no % 3], jobTitle=f"title {round_no}")
-    assert len(directory._log_seqs) <= 2 * len(directory.records) + 1024
+    assert directory.change_log_length <= 2 * len(directory.records) + 1024
     items, _ = full_round(directory, state)
     assert sorted(item["id"] for item in items) == sorted(users[:3])
     assert {item["jobTitle"] for item in items} == {"title 2997", "title 2998", "title 2999"}

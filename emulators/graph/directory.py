@@ -121,6 +121,10 @@ class Directory:
         return sorted(uid for uid, rec in self.records.items() if rec.state == SOFT_DELETED)
 
     @property
+    def change_log_length(self) -> int:
+        return len(self._log_seqs)
+
+    @property
     def user_count(self) -> int:
         return len(self._active_sorted)
 

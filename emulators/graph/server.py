@@ -56,6 +56,7 @@ class GraphEmulator:
             faults=self._faults,
         )
         self._ca: TestCA | None = None
+        self._outbound: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -65,7 +66,8 @@ class GraphEmulator:
         self._ca = create_test_ca(self.config.state_dir)
         if self.config.seed_users:
             self._directory.seed(self.config.seed_users, self.config.seed)
-        await self._delivery.start(self._outbound_ssl(self._ca))
+        self._outbound = self._outbound_ssl(self._ca)
+        await self._delivery.start(self._outbound)
         self._runner = web.AppRunner(self.build_app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -116,6 +118,13 @@ class GraphEmulator:
         return context
 
     # -- what tests and the CLI use -------------------------------------------------------
+
+    def trust_notification_ca(self, ca_path: str) -> None:
+        """Also trust this CA for notification endpoints (a webhook served with its own
+        test certificate). New connections use it at once."""
+        if self._outbound is None:
+            raise RuntimeError("the emulator is not started")
+        self._outbound.load_verify_locations(cafile=ca_path)
 
     @property
     def url(self) -> str:
