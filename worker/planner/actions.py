@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 PLAN_FORMAT_VERSION = 1
 
@@ -65,9 +65,11 @@ class Reason(StrEnum):
     CONFLICT = "conflict"
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One Vodia field the action writes: `field` from `old` (as on the PBX) to `new`."""
+class FieldChange(NamedTuple):
+    """One Vodia field the action writes: `field` from `old` (as on the PBX) to `new`.
+
+    A named tuple (immutable, cheap to build: a sweep may make a few hundred thousand).
+    """
 
     field: str
     old: str

@@ -43,6 +43,8 @@ class EmailMoves:
 
     def holders_after(self, email: str) -> tuple[str, ...]:
         """Numbers that will hold `email` once the accepted changes are applied."""
+        if not self.accepted:
+            return self._now.get(email, ())
         staying = [n for n in self._now.get(email, ()) if n not in self.accepted]
         moving = self._wanted.get(email, ())
         if not moving:

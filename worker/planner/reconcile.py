@@ -37,7 +37,8 @@ def plan_round(inp: PlanInput, changed_user_ids: Iterable[str]) -> Plan:
 def plan_sweep(inp: PlanInput) -> Plan:
     """Plan for every known user and binding (drift repair); also reports unmatched and left."""
     with gc_paused():
-        ids = sorted(set(inp.users) | set(inp.binding_by_user))
+        # No need to sort: the plan is sorted at the end and new users are taken in email order.
+        ids = list(dict.fromkeys([*inp.users, *inp.binding_by_user]))
         return _Reconciler(inp).run("sweep", ids)
 
 
@@ -205,12 +206,13 @@ class _Reconciler:
             if self.inp.users[uid].removed is None:
                 self._skip(uid, None, standing, f"user {_LEAVING_WORDS[standing]}")
             return
-        email = self.inp.profile(uid).email
+        email = self.inp.emails[uid]
         if email is None:
             self._no_email(uid)
             return
-        twins = [other for other in self.inp.unbound_users_by_email[email] if other != uid]
-        if twins:
+        sharing = self.inp.unbound_users_by_email[email]
+        if len(sharing) > 1:
+            twins = [other for other in sharing if other != uid]
             msg = f"{email} is also the email of user {', '.join(twins)}; none of them is linked"
             self._conflict(uid, None, email, ConflictKind.EMAIL, msg)
             return

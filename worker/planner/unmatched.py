@@ -19,16 +19,18 @@ def unmatched_extensions(inp: PlanInput) -> Iterator[tuple[Extension, bool]]:
     Bound extensions are left to the leave rules; an extension without an email only counts
     when the policy opts in, since it may be a fax, a door phone or a hunt group.
     """
-    for number in sorted(inp.extensions, key=lambda n: (len(n), n)):
-        ext = inp.extensions[number]
-        if ext.disabled or number in inp.binding_by_number:
+    found: list[Extension] = []
+    bound, present = inp.binding_by_number, inp.present_emails
+    with_empty = inp.policy.unmatched_without_email
+    for number, ext in inp.extensions.items():
+        if ext.disabled or number in bound:
             continue
         email = clean_email(ext.email)
-        if email in inp.present_emails:
-            continue
-        if not email and not inp.policy.unmatched_without_email:
-            continue
-        yield ext, spec_contains(inp.policy.protected, number)
+        if (email and email not in present) or (not email and with_empty):
+            found.append(ext)
+    found.sort(key=lambda e: (len(e.number), e.number))
+    for ext in found:
+        yield ext, spec_contains(inp.policy.protected, ext.number)
 
 
 def plan_disable_unmatched(inp: PlanInput) -> Plan:
