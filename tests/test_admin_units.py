@@ -1,0 +1,120 @@
+"""Sessions, sign-in limits, password hashes and `m365sync admin set-password`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from store import open_store
+from store.admins import get_admin_account
+from webhook.admin.passwords import hash_password, verify_password
+from webhook.admin.ratelimit import SignInLimiter
+from webhook.admin.sessions import Principal, SessionStore, new_state
+from worker.cli import main
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_session_expires_after_idle_time_and_activity_keeps_it() -> None:
+    """A session used within the idle timeout lives on; left idle longer, it is gone."""
+    clock = FakeClock()
+    store = SessionStore(idle_timeout_s=60, absolute_timeout_s=3600, clock=clock)
+    session = store.create(Principal("admin@x", frozenset({1})))
+    clock.now += 50
+    assert store.get(session.id) is session
+    clock.now += 50
+    assert store.get(session.id) is session
+    clock.now += 61
+    assert store.get(session.id) is None
+
+
+def test_flow_state_is_used_once_and_bound_to_its_session() -> None:
+    """A consent/token round trip's state finds its session once; a replay finds nothing."""
+    store = SessionStore()
+    session = store.create(Principal("admin@x", frozenset({1})))
+    state = new_state()
+    store.put_flow(state, session, 1, "token", {"auth_uri": "x"})
+    found = store.take_flow(state)
+    assert found is not None and found[1] is session and found[0].kind == "token"
+    assert store.take_flow(state) is None
+    assert store.take_flow("forged") is None
+
+
+def test_limiter_locks_an_account_and_its_window_passes() -> None:
+    """Five failures lock the account (not others); after the window it may try again."""
+    clock = FakeClock()
+    limiter = SignInLimiter(window_s=900, per_account=5, per_address=20, clock=clock)
+    for _ in range(5):
+        assert limiter.retry_after_s("10.0.0.1", "Admin@X") == 0
+        limiter.failed("10.0.0.1", "admin@x")
+    assert limiter.retry_after_s("10.0.0.2", "ADMIN@x") > 0
+    assert limiter.retry_after_s("10.0.0.1", "other@x") == 0
+    clock.now += 901
+    assert limiter.retry_after_s("10.0.0.1", "admin@x") == 0
+
+
+def test_limiter_locks_an_address_trying_many_accounts() -> None:
+    """Twenty failures from one address lock that address for every account."""
+    limiter = SignInLimiter(per_account=5, per_address=20)
+    for i in range(20):
+        limiter.failed("10.0.0.9", f"user{i}")
+    assert limiter.retry_after_s("10.0.0.9", "fresh") > 0
+    assert limiter.retry_after_s("10.0.0.8", "fresh") == 0
+
+
+def test_password_hash_is_salted_scrypt_and_verifies() -> None:
+    """Two hashes of one password differ (salt); only the right password verifies."""
+    first, second = hash_password("correct horse", n=2**12), hash_password("correct horse", n=2**12)
+    assert first != second and first.startswith("scrypt$")
+    assert verify_password("correct horse", first)
+    assert not verify_password("wrong horse", first)
+    assert not verify_password("correct horse", "garbage")
+
+
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str) -> None:
+    monkeypatch.setenv("M365SYNC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("M365SYNC_ADMIN_PASSWORD", password)
+    monkeypatch.delenv("M365SYNC_SECRET_KEY", raising=False)
+    monkeypatch.delenv("M365SYNC_DATABASE", raising=False)
+
+
+def test_set_password_stores_only_a_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`m365sync admin set-password` reads the env var and stores an scrypt hash."""
+    _env(tmp_path, monkeypatch, "a-long-enough-password")
+    assert main(["admin", "set-password", "--user", "boss"]) == 0
+    assert "boss" in capsys.readouterr().out
+
+    async def stored() -> tuple[str, str]:
+        db = await open_store(
+            tmp_path / "m365sync.db", secret_key=None, key_file=tmp_path / "secret.key"
+        )
+        try:
+            account = await get_admin_account(db)
+        finally:
+            await db.close()
+        assert account is not None
+        return account.username, account.password_hash
+
+    username, password_hash = asyncio.run(stored())
+    assert username == "boss"
+    assert "a-long-enough-password" not in password_hash
+    assert verify_password("a-long-enough-password", password_hash)
+
+
+def test_set_password_refuses_a_short_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fewer than 12 characters is a usage error (exit 2) and stores nothing."""
+    _env(tmp_path, monkeypatch, "short")
+    assert main(["admin", "set-password"]) == 2
+    assert "at least 12" in capsys.readouterr().err
