@@ -51,6 +51,21 @@ async def test_setup_walks_admin_consent_oauth_token_and_save(
     await page.goto(f"{env.base_url}/links")
     await expect(page.locator(".badge.ok", has_text="Integration active")).to_be_visible()
     await _shot(page, "03-links-active")
+
+    # "Token Expiration: click OAuth Token again. No data or settings will be lost."
+    from worker.linkadmin import save_settings
+
+    await save_settings(env.db, env.link.id, {**env.link.settings, "reserved": "250-259"})
+    await page.goto(f"{env.base_url}/links/{env.link.id}/setup")
+    await page.get_by_role("button", name="OAuth Token").click()
+    await expect(page.locator("#token-result")).to_contain_text("Integration active")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Saved. Integration active.")).to_be_visible()
+    from store.links import get_link
+
+    link = await get_link(env.db, env.link.id)
+    assert link.settings["reserved"] == "250-259"
+    assert link.settings["ranges"] == "200-299"
     await context.close()
 
 
