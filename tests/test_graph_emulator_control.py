@@ -144,7 +144,7 @@ async def test_state_dump(
     assert state["user_count"] == 3
     assert len(state["users"]) == 3
     assert {g["displayName"] for g in state["groups"]} >= {"Sales", "Sales EMEA"}
-    assert state["delivery"]["counters"] == {"delivered": 0, "retried": 0, "dropped": 0, "posts": 0}
+    assert set(state["delivery"]["counters"]) >= {"delivered", "retried", "dropped", "throttled"}
     assert state["identity"]["tenant_id"] == graph_emulator.config.tenant.tenant_id
 
 

@@ -446,3 +446,48 @@ async def test_lifecycle_event_by_method_and_bad_event(
     url = f"/_emulator/subscriptions/{sub['id']}/lifecycle"
     async with graph_session.post(url, json={"event": "exploded"}) as response:
         assert response.status == 400
+
+
+async def test_slow_endpoint_is_dropped_at_15_percent(
+    make_graph_emulator: MakeGraphEmulator, receiver: tuple[Receiver, str]
+) -> None:
+    """Once enough notifications went out and ≥ 15 % were slow, new ones are dropped."""
+    hook, base = receiver
+    emulator = await make_graph_emulator(
+        slow_endpoint_after_s=0.05, slow_endpoint_min_notifications=10
+    )
+    async with session_for(emulator) as session:
+        await authorize(session, emulator)
+        await subscribe(session, emulator, base)
+    hook.notify_delay_s = 0.1
+    emulator.directory.seed(10, seed=1)
+    await emulator.delivery_idle()
+    emulator.directory.create_user(displayName="A", userPrincipalName="a@contoso.example")
+    await emulator.delivery_idle()
+    counters = emulator.delivery.counters
+    assert (counters.delivered, counters.throttled, counters.dropped) == (10, 1, 1)
+    assert len(hook.items) == 10
+
+
+async def test_slow_endpoint_is_delayed_at_10_percent(
+    make_graph_emulator: MakeGraphEmulator, receiver: tuple[Receiver, str]
+) -> None:
+    """Between 10 % and 15 % slow, notifications are held back for the delay, then sent."""
+    hook, base = receiver
+    emulator = await make_graph_emulator(
+        slow_endpoint_after_s=0.05, slow_endpoint_min_notifications=10, slow_endpoint_delay_s=0.2
+    )
+    async with session_for(emulator) as session:
+        await authorize(session, emulator)
+        await subscribe(session, emulator, base)
+    directory = emulator.directory
+    hook.notify_delay_s = 0.1
+    directory.create_user(displayName="Slow", userPrincipalName="slow@contoso.example")
+    await emulator.delivery_idle()
+    directory.seed(9, seed=1)
+    await emulator.delivery_idle()
+    assert emulator.delivery.counters.throttled == 0
+    directory.create_user(displayName="Held", userPrincipalName="held@contoso.example")
+    await emulator.delivery_idle()
+    counters = emulator.delivery.counters
+    assert (counters.delivered, counters.throttled, counters.dropped) == (11, 1, 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ import aiohttp
 
 from .config import GraphEmulatorConfig
 from .subscriptions import Subscription, Subscriptions, iso_ms
+from .throttling import EndpointHealth, SlowEndpointPolicy, Verdict
 
 MAX_BATCH = 100
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
@@ -23,7 +25,8 @@ LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", 
 class DeliveryCounters:
     delivered: int = 0  # notifications acknowledged with a 2xx
     retried: int = 0  # notifications sent again after a failed attempt
-    dropped: int = 0  # notifications given up on at the horizon
+    dropped: int = 0  # notifications given up on (horizon reached, or throttled)
+    throttled: int = 0  # notifications delayed or dropped for a slow endpoint
     posts: int = 0  # HTTP POSTs attempted
 
 
@@ -48,6 +51,14 @@ class Delivery:
         self._idle.set()
         self._session: aiohttp.ClientSession | None = None
         self.counters = DeliveryCounters()
+        self.health = EndpointHealth(
+            SlowEndpointPolicy(
+                slow_after_s=config.slow_endpoint_after_s,
+                min_notifications=config.slow_endpoint_min_notifications,
+                window_s=config.slow_endpoint_window_s,
+                delay_s=config.slow_endpoint_delay_s,
+            )
+        )
         self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
 
     @property
@@ -135,6 +146,14 @@ class Delivery:
             batch = target.pending[:MAX_BATCH]
             del target.pending[:MAX_BATCH]
             try:
+                verdict = self.health.verdict(target.url)
+                if verdict is Verdict.DROP:
+                    self.counters.dropped += len(batch)
+                    self.counters.throttled += len(batch)
+                    continue
+                if verdict is Verdict.DELAY:
+                    self.counters.throttled += len(batch)
+                    await asyncio.sleep(self.health.policy.delay_s)
                 await self._deliver(target.url, batch)
             finally:
                 self._outstanding -= len(batch)
@@ -153,18 +172,22 @@ class Delivery:
                 self.counters.dropped += len(batch)
                 return
             self.counters.retried += len(batch)
-            await asyncio.sleep(delay_s)
+            flagged = self.health.verdict(url) is not Verdict.SEND
+            await asyncio.sleep(self.health.policy.delay_s if flagged else delay_s)
             delay_s = min(delay_s * 2, self._config.delivery_retry_max_s)
 
     async def _post(self, url: str, batch: list[dict[str, Any]]) -> bool:
         self.counters.posts += 1
         timeout = aiohttp.ClientTimeout(total=self._config.delivery_timeout_s)
         status: int | str
+        started_s = time.monotonic()
         try:
             async with self.session.post(url, json={"value": batch}, timeout=timeout) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = type(exc).__name__
+        if self._config.slow_endpoint_throttling:
+            self.health.record(url, len(batch), time.monotonic() - started_s)
         self.recent.append({"url": url, "count": len(batch), "status": status})
         return isinstance(status, int) and 200 <= status < 300
 
