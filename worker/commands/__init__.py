@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from worker.commands import backup, daemon, keys, links, status, sync
+from worker.commands import admin, backup, daemon, demo, keys, links, status, sync
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     daemon.register(sub)
+    admin.register(sub)
+    demo.register(sub)
     links.register(sub)
     sync.register(sub)
     status.register(sub)
