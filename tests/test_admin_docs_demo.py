@@ -64,9 +64,9 @@ async def test_demo_starts_prints_sign_in_and_stops_on_ctrl_c(tmp_path: Path) ->
             banner += line.decode()
         assert f"http://127.0.0.1:{port}/links" in banner
         assert "admin@" in banner and "/console" in banner
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/links", allow_redirects=False) as page:
-                assert page.status == 303
+        url = f"http://127.0.0.1:{port}/links"
+        async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as page:
+            assert page.status == 303
     finally:
         proc.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(proc.wait(), timeout=20)
