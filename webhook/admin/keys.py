@@ -16,10 +16,11 @@ SESSION_KEY = web.RequestKey("admin_session", Session)
 
 def principal_of(request: web.Request) -> Principal:
     principal = request.get(PRINCIPAL_KEY)
-    if principal is None:
+    if not isinstance(principal, Principal):
         raise web.HTTPUnauthorized()
     return principal
 
 
 def session_of(request: web.Request) -> Session | None:
-    return request.get(SESSION_KEY)
+    session = request.get(SESSION_KEY)
+    return session if isinstance(session, Session) else None
