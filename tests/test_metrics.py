@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from emulators.faults import FaultRule
 from tests.plugins.pipeline import MakeStack, Stack
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -111,3 +112,44 @@ async def test_rejected_notifications_are_counted_by_reason(make_stack: MakeStac
     assert delta(before, after, "m365sync_notifications_total", **bad) == 1
     accepted = {"endpoint": "change", "verdict": "accepted"}
     assert delta(before, after, "m365sync_notifications_total", **accepted) == 0
+
+
+async def test_retries_and_error_statuses_are_counted_per_peer(make_stack: MakeStack) -> None:
+    """Two throttled delta reads and one PBX 503 show as retries and as request statuses."""
+    stack = await make_stack()
+    await stack.settle()
+    before = await scrape(stack)
+    graph_fault = stack.emus.graph.faults.add(
+        FaultRule(path_pattern=r"/users/delta", kind="status", status=429, count=2, retry_after_s=0)
+    )
+    pbx_fault = stack.emus.pbx.faults.add(
+        FaultRule(path_pattern=r"/addacc", kind="status", status=503, count=1, retry_after_s=0)
+    )
+    stack.directory.create_user(**USER)
+    await stack.drain()
+    after = await scrape(stack)
+    assert (graph_fault.hits, pbx_fault.hits) == (2, 1)
+    assert delta(before, after, "m365sync_retries_total", peer="graph") == 2
+    assert delta(before, after, "m365sync_retries_total", peer="pbx") == 1
+    assert delta(before, after, "m365sync_graph_requests_total", status="429") == 2
+    assert delta(before, after, "m365sync_pbx_requests_total", status="503") == 1
+    create_ok = {"link": stack.link.name, "kind": "create", "outcome": "ok"}
+    assert delta(before, after, "m365sync_actions_total", **create_ok) == 1
+
+
+async def test_conflicts_are_counted_by_kind(make_stack: MakeStack) -> None:
+    """Two users who find the one-number range taken count as two range_full conflicts."""
+    stack = await make_stack(policy={"ranges": "200-200"})
+    await stack.settle()
+    mo = {"mail": "mo@contoso.example", "userPrincipalName": "mo@contoso.example"}
+    stack.directory.create_user(**{**USER, **mo})
+    await stack.drain()
+    before = await scrape(stack)
+    for name in ("ann", "bo"):
+        who = {"mail": f"{name}@contoso.example", "userPrincipalName": f"{name}@contoso.example"}
+        stack.directory.create_user(**{**USER, **who})
+    await stack.drain()
+    after = await scrape(stack)
+    range_full = {"link": stack.link.name, "kind": "range_full"}
+    assert delta(before, after, "m365sync_conflicts_total", **range_full) == 2
+    assert total_delta(before, after, "m365sync_actions_total") == 0

@@ -88,7 +88,9 @@ async def _prepare_store(tmp_path: Path, emus: RunningEmulators) -> str:
 async def daemon(
     tmp_path: Path, emus: RunningEmulators, tls_files: tuple[Path, Path, Path]
 ) -> AsyncIterator[Daemon]:
-    cert, key_path, _ = tls_files
+    cert, key_path, ca_path = tls_files
+    # Graph trusts public CAs only; the emulator is told to trust the test CA as well.
+    emus.graph.trust_notification_ca(str(ca_path))
     secret_key = await _prepare_store(tmp_path, emus)
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
@@ -129,7 +131,6 @@ async def test_graph_handshakes_and_delivers_over_https(
     """The daemon serves TLS with the given certificate; Graph's validation handshake and a
     change notification reach it over HTTPS, and the new user gets an extension."""
     _, _, ca_path = tls_files
-    emus.graph.trust_notification_ca(str(ca_path))
     context = ssl.create_default_context(cafile=str(ca_path))
     await eventually(lambda: _answers(daemon), "the daemon should start")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
