@@ -61,8 +61,10 @@ class SmtpServer:
     inbox: Inbox
     port: int
     ca_path: Path | None = None
+    scheme: str = "smtp"
 
-    def url(self, scheme: str = "smtp") -> str:
+    def url(self, scheme: str | None = None) -> str:
+        scheme = scheme or self.scheme
         return f"{scheme}://{SMTP_USER}:{SMTP_PASSWORD.replace('!', '%21')}@127.0.0.1:{self.port}"
 
 
@@ -78,18 +80,24 @@ def _authenticate(
     return AuthResult(success=ok)
 
 
-async def _serve(inbox: Inbox, tls: ssl.SSLContext | None) -> asyncio.Server:
+async def _serve(
+    inbox: Inbox, tls: ssl.SSLContext | None, *, implicit_tls: bool = False
+) -> asyncio.Server:
+    starttls = tls is not None and not implicit_tls
+
     def factory() -> SMTP:
         return SMTP(
             inbox,
             hostname="mail.test",
             authenticator=_authenticate,
-            auth_require_tls=tls is not None,
-            tls_context=tls,
-            require_starttls=tls is not None,
+            # aiosmtpd counts only STARTTLS as TLS; with smtps the whole session is TLS.
+            auth_require_tls=starttls,
+            tls_context=tls if starttls else None,
+            require_starttls=starttls,
         )
 
-    return await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    server_tls = tls if implicit_tls else None
+    return await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0, ssl=server_tls)
 
 
 @pytest.fixture
@@ -102,17 +110,18 @@ async def smtp_server() -> AsyncIterator[SmtpServer]:
     await server.wait_closed()
 
 
-@pytest.fixture
-async def starttls_server(tmp_path: Path) -> AsyncIterator[SmtpServer]:
-    """An SMTP server that requires STARTTLS (trustme certificate) before AUTH."""
+@pytest.fixture(params=["smtp+starttls", "smtps"])
+async def tls_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SmtpServer]:
+    """An SMTP server with a trustme certificate: STARTTLS required before AUTH, or TLS
+    from the first byte (smtps)."""
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     ca_path = tmp_path / "smtp-ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
     inbox = Inbox()
-    server = await _serve(inbox, context)
-    yield SmtpServer(inbox, server.sockets[0].getsockname()[1], ca_path)
+    server = await _serve(inbox, context, implicit_tls=request.param == "smtps")
+    yield SmtpServer(inbox, server.sockets[0].getsockname()[1], ca_path, request.param)
     server.close()
     await server.wait_closed()
 
@@ -326,16 +335,29 @@ async def test_certificate_and_secret_expiry_alerts_at_30_and_7_days(
     assert secret_day in smtp_server.inbox.body(-1)
 
 
-async def test_starttls_relay_with_credentials(
-    db: Database, alerting_link: Link, starttls_server: SmtpServer
+async def test_tls_relay_with_credentials(
+    db: Database, alerting_link: Link, tls_server: SmtpServer
 ) -> None:
-    """smtp+starttls:// upgrades to TLS (trusting the configured CA) before AUTH."""
-    alerts = _alerts(db, starttls_server.url("smtp+starttls"), ca_bundle=starttls_server.ca_path)
+    """smtp+starttls:// and smtps:// speak TLS (trusting the configured CA) before AUTH."""
+    alerts = _alerts(db, tls_server.url(), ca_bundle=tls_server.ca_path)
     await alerts.setup_required(alerting_link, "invalid_grant")
     await alerts.drain()
     await alerts.close()
-    assert starttls_server.inbox.subjects() == ["[m365sync] contoso: Setup Required"]
-    assert starttls_server.inbox.logins == [SMTP_USER]
+    assert tls_server.inbox.subjects() == ["[m365sync] contoso: Setup Required"]
+    assert tls_server.inbox.logins == [SMTP_USER]
+
+
+async def test_untrusted_relay_certificate_is_refused(
+    db: Database, alerting_link: Link, tls_server: SmtpServer
+) -> None:
+    """Without the relay's CA the mail is not sent (and nothing raises into the hook)."""
+    alerts = _alerts(db, tls_server.url())
+    await alerts.setup_required(alerting_link, "invalid_grant")
+    await alerts.drain()
+    await alerts.close()
+    assert (alerts.sent, alerts.failed) == (0, 1)
+    assert tls_server.inbox.mails == []
+    assert await list_sent(db, alerting_link.id) == []
 
 
 async def test_link_without_recipients_sends_nothing(
