@@ -225,8 +225,10 @@ async def test_each_alert_kind_arrives_once_with_its_content(
     )
     assert all(to == ["ops@contoso.example", "it@contoso.example"] for to, _, _ in inbox.mails)
     assert inbox.logins == [SMTP_USER] * 5
-    bodies = {str(m["Subject"]).split(": ", 1)[1]: inbox.body(i) for i, m in enumerate(
-        m for _, m, _ in inbox.mails)}  # fmt: skip
+    bodies = {
+        str(message["Subject"]).split(": ", 1)[1]: inbox.body(i)
+        for i, (_, message, _) in enumerate(inbox.mails)
+    }
     conflicts = bodies["2 conflict(s) found"]
     assert "email conflict: ann@contoso.example extension 201" in conflicts
     assert "bo@contoso.example extension 202" in conflicts

@@ -89,8 +89,7 @@ class Composer:
         return self._notice(link, "setup_required", "", "Setup Required", body)
 
     def disables_held(self, link: Link, held: Sequence[Action], limit: int | None) -> Notice:
-        lines = [f"- disable extension {a.number or '?'} ({a.email or a.user_id or '?'}): "
-                 f"{a.reason.value}" for a in held]  # fmt: skip
+        lines = [_held_line(a) for a in held]
         limit_text = f"the limit of {limit}" if limit is not None else "the link's limit"
         body = [
             f"A round for link {link.name!r} would disable {len(held)} extension(s), more than "
@@ -170,6 +169,11 @@ def _conflict_line(action: Action) -> str:
     suggested = f" (next free: {action.suggested_number})" if action.suggested_number else ""
     message = f": {action.message}" if action.message else ""
     return f"- {kind} conflict: {who}{number}{message}{suggested}"
+
+
+def _held_line(action: Action) -> str:
+    who = action.email or action.user_id or "?"
+    return f"- disable extension {action.number or '?'} ({who}): {action.reason.value}"
 
 
 def _capped(lines: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -25,7 +26,7 @@ from worker.alerts import Alerts
 from worker.linkctx import CLIENT_CERTIFICATE, CLIENT_SECRET, PBX_PASSWORD
 from worker.logs import redact
 from worker.mail.compose import HOUR_S, Composer, Notice
-from worker.mail.expiry import Expiry, certificate_expiry, due_step, secret_expiry, today_utc
+from worker.mail.expiry import certificate_expiry, due_step, secret_expiry, today_utc
 from worker.mail.smtp import SmtpTarget, send_mail
 from worker.planner import Action, Plan
 
@@ -93,14 +94,8 @@ class EmailAlerts(Alerts):
         today = today_utc(now)
         for link in links:
             try:
-                for expiry in await self._expiries(link):
-                    due = due_step(expiry, today)
-                    if due is not None:
-                        step, days_left = due
-                        notice = self.compose.expiring(
-                            link, expiry.what, expiry.expires_on, days_left, step
-                        )
-                        self.submit(notice)
+                for notice in await self._expiry_notices(link, today):
+                    self.submit(notice)
             except Exception:
                 log.exception("expiry check failed", link=link.name)
 
@@ -209,12 +204,20 @@ class EmailAlerts(Alerts):
             values.append(await get_secret(self.db, link_id, name) or "")
         return [v for v in values if len(v) >= _MIN_SECRET_CHARS]
 
-    async def _expiries(self, link: Link) -> list[Expiry]:
+    async def _expiry_notices(self, link: Link, today: date) -> list[Notice]:
         found = [secret_expiry(link.settings)]
         pem = await get_secret(self.db, link.id, CLIENT_CERTIFICATE)
         if pem is not None:
             found.append(certificate_expiry(pem))
-        return [e for e in found if e is not None]
+        notices = []
+        for expiry in (e for e in found if e is not None):
+            due = due_step(expiry, today)
+            if due is not None:
+                step, days_left = due
+                notices.append(
+                    self.compose.expiring(link, expiry.what, expiry.expires_on, days_left, step)
+                )
+        return notices
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
