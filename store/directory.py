@@ -195,6 +195,14 @@ async def set_disabled_by_us(
     )
 
 
+async def drop_binding(tx: Transaction, link_id: int, user_id: str, number: str) -> None:
+    """Undo a binding that never took effect (its create failed); no cool-off."""
+    await tx.execute(
+        "DELETE FROM bindings WHERE link_id = ? AND user_id = ? AND number = ?",
+        (link_id, user_id, number),
+    )
+
+
 async def delete_binding(tx: Transaction, link_id: int, user_id: str, released_at: float) -> None:
     """Unbind a user; the number enters its cool-off before it can be reused."""
     row = await tx.fetchone(

@@ -266,3 +266,17 @@ async def get_events(db: Database, ids: Sequence[int]) -> list[Event]:
         )
         found.extend(_event(r) for r in rows)
     return found
+
+
+async def extend_claims(db: Database, ids: Sequence[int], worker_id: str, until: float) -> int:
+    """Heartbeat: keep the lease on events this worker still holds."""
+    count = 0
+    async with db.atomic() as tx:
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            count += await tx.rowcount(
+                f"UPDATE events SET lease_until = ? WHERE id IN ({marks})"
+                " AND status = 'claimed' AND claimed_by = ?",
+                (until, *chunk, worker_id),
+            )
+    return count

@@ -18,7 +18,7 @@ from typing import Protocol
 import structlog
 
 from store import Database, Transaction
-from store.directory import put_binding, put_extensions, set_disabled_by_us
+from store.directory import drop_binding, put_binding, put_extensions, set_disabled_by_us
 from store.models import AuditEntry, Binding, Extension
 from store.records import add_audit
 from worker.errors import PermanentError, TransientError
@@ -112,6 +112,15 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
 async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> None:
     number = action.number or ""
     before = ctx.extensions.get(number)
+    creating = action.kind is ActionKind.CREATE and bool(action.user_id)
+    if creating:
+        # Bind first: if we die between Vodia's addacc and the field write, the next
+        # round finds a bound extension with empty fields and fills them in, instead of
+        # leaving an orphan and creating the user a second extension elsewhere.
+        async with ctx.db.atomic() as tx:
+            await put_binding(
+                tx, ctx.link_id, Binding(str(action.user_id), number, bound_at=time.time())
+            )
     try:
         after = await _write(ctx, action, before)
     except TransientError:
@@ -121,6 +130,8 @@ async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> 
         result.failed.append((action, reason))
         log.warning("action failed", action=action.kind.value, number=number, error=reason)
         async with ctx.db.atomic() as tx:
+            if creating and before is None:
+                await drop_binding(tx, ctx.link_id, str(action.user_id), number)
             await add_audit(tx, [_audit(ctx, action, "failed", reason)])
         return
     async with ctx.db.atomic() as tx:

@@ -35,7 +35,7 @@ log = structlog.get_logger("m365sync.engine")
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    lease_s: float = 300.0
+    lease_s: float = 120.0
     max_attempts: int = 8
     retry_base_s: float = 5.0
     retry_max_s: float = 900.0
@@ -44,6 +44,10 @@ class EngineConfig:
     recheck_delays_s: tuple[float, ...] = (5.0, 15.0, 40.0)
     shutdown_grace_s: float = 20.0
     apply_concurrency: int = 8
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        return cls(lease_s=settings.worker_lease_s, poll_s=settings.worker_poll_s)
 
 
 class Engine:
@@ -61,7 +65,7 @@ class Engine:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.config = config or EngineConfig()
+        self.config = config or EngineConfig.from_settings(settings)
         self.waker = waker or Waker()
         self.alerts = alerts or Alerts()
         self.clock = clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,6 +16,7 @@ from store.events import (
     claim_events,
     complete_in,
     enqueue_in,
+    extend_claims,
     fail_events,
     get_events,
     release_events,
@@ -83,9 +85,24 @@ class LinkWorker:
                     engine.db, link_id, engine.worker_id, lease_s=lease_s, now=engine.clock()
                 )
                 if events:
-                    await self._work(link, events)
+                    beat = asyncio.create_task(self._heartbeat(link_id, [e.id for e in events]))
+                    try:
+                        await self._work(link, events)
+                    finally:
+                        beat.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await beat
             finally:
                 await release_link_lease(engine.db, link_id, engine.worker_id)
+
+    async def _heartbeat(self, link_id: int, ids: list[int]) -> None:
+        """Keep the leases while a long round runs; a dead worker's leases simply run out."""
+        engine = self.engine
+        lease_s = engine.config.lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            await extend_claims(engine.db, ids, engine.worker_id, engine.clock() + lease_s)
+            await acquire_link_lease(engine.db, link_id, engine.worker_id, lease_s)
 
     async def _work(self, link: Link, events: list[Event]) -> None:
         engine = self.engine

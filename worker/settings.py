@@ -41,6 +41,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     sqlite_synchronous: str = "full"
+    worker_lease_s: float = 120.0
+    worker_poll_s: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +71,8 @@ class Settings:
             alert_from=_email(env, "M365SYNC_ALERT_FROM"),
             tls_cert=tls_cert,
             tls_key=tls_key,
+            worker_lease_s=_seconds(env, "M365SYNC_WORKER_LEASE_S", 120.0, 1.0, 3600.0),
+            worker_poll_s=_seconds(env, "M365SYNC_WORKER_POLL_S", 2.0, 0.05, 300.0),
             sqlite_synchronous=_choice(
                 env, "M365SYNC_SQLITE_SYNCHRONOUS", SQLITE_SYNC_MODES, "full"
             )
@@ -101,6 +105,19 @@ def _listen(env: Mapping[str, str]) -> tuple[str, int]:
     if port_env is not None:
         port = _port("PORT", port_env)
     return host.strip("[]"), port
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise SettingsError(name, raw, f"a number of seconds between {low:g} and {high:g}")
+    return value
 
 
 def _port(name: str, text: str, shown: str | None = None) -> int:

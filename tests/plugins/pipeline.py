@@ -31,6 +31,8 @@ class Stack:
     link: Link
     engine: Engine
     server: TestServer
+    secret_key: str = ""
+    db_path: Path = Path()
 
     @property
     def directory(self) -> Any:
@@ -89,7 +91,8 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         emus = await manager.__aenter__()
         cleanups.append(lambda: manager.__aexit__(None, None, None))
         emus.graph.identity.grant_admin_consent(emus.info["client_id"])
-        db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
+        secret_key = generate_key()
+        db = await Database.open(tmp_path / "m365sync.db", SecretBox([secret_key.encode()]))
         cleanups.append(db.close)
         settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
         app = create_app(settings, db=db)
@@ -114,7 +117,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
             config=engine_config or EngineConfig(recheck_delays_s=(0.2, 0.5)),
         )
         cleanups.append(engine.shutdown)
-        return Stack(emus, db, settings, link, engine, server)
+        return Stack(emus, db, settings, link, engine, server, secret_key, tmp_path / "m365sync.db")
 
     yield make
     for cleanup in reversed(cleanups):
