@@ -88,27 +88,30 @@ class PlanInput:
         return frozenset(emails)
 
     @cached_property
-    def standings(self) -> dict[str, Reason]:
-        """Per user: Reason.ACTIVE, or why the user does not count (deleted, guest...)."""
-        policy, in_scope = self.policy, self.in_scope_ids
-        return {uid: standing_of(user, policy, in_scope) for uid, user in self.users.items()}
-
-    @cached_property
-    def emails(self) -> dict[str, str | None]:
-        """Per user: the email by the policy's source, checked and lower-cased, or None."""
-        policy = self.policy
-        return {uid: user_email(user, policy) for uid, user in self.users.items()}
-
-    @cached_property
-    def unbound_users_by_email(self) -> dict[str, tuple[str, ...]]:
-        """Active users without a binding, per email: two or more is an email conflict."""
+    def _users_by_raw_email(self) -> dict[str, list[str]]:
+        """Users per trimmed, lower-cased mail and UPN, unchecked: a superset of any email
+        `email()` can return, cheap enough that a round of one user need not check everyone."""
         found: dict[str, list[str]] = {}
-        bound, emails, active = self.binding_by_user, self.emails, Reason.ACTIVE
-        for user_id, standing in self.standings.items():
-            email = emails[user_id]
-            if standing is active and email and user_id not in bound:
-                found.setdefault(email, []).append(user_id)
-        return {e: tuple(sorted(ids)) for e, ids in found.items()}
+        for user_id, user in self.users.items():
+            for value in (user.mail, user.user_principal_name):
+                if value:
+                    ids = found.setdefault(value.strip().lower(), [])
+                    if not ids or ids[-1] != user_id:  # mail and UPN are often the same
+                        ids.append(user_id)
+        return found
+
+    def unbound_users_with(self, email: str) -> tuple[str, ...]:
+        """Active users without a binding whose email is `email`; two or more is a conflict."""
+        bound = self.binding_by_user
+        return tuple(
+            sorted(
+                uid
+                for uid in self._users_by_raw_email.get(email, ())
+                if uid not in bound
+                and self.standing(uid) is Reason.ACTIVE
+                and self.email(uid) == email
+            )
+        )
 
     @cached_property
     def directory_usable(self) -> bool:
@@ -123,20 +126,39 @@ class PlanInput:
     def _profiles(self) -> dict[str, Profile]:
         return {}
 
+    @cached_property
+    def _standings(self) -> dict[str, Reason]:
+        return {}
+
+    @cached_property
+    def _emails(self) -> dict[str, str | None]:
+        return {}
+
     def profile(self, user_id: str) -> Profile:
         """The directory-owned fields of a user, computed once per input."""
         cached = self._profiles.get(user_id)
         if cached is None:
             user = self.users[user_id]
-            cached = profile_of(user, self.policy, self.emails[user_id])
+            cached = profile_of(user, self.policy, self.email(user_id))
             self._profiles[user_id] = cached
         return cached
 
     def standing(self, user_id: str) -> Reason:
-        return self.standings[user_id]
+        """Reason.ACTIVE, or why the user does not count (deleted, guest...)."""
+        cached = self._standings.get(user_id)
+        if cached is None:
+            user = self.users[user_id]
+            cached = standing_of(user, self.policy, self.in_scope_ids)
+            self._standings[user_id] = cached
+        return cached
 
     def email(self, user_id: str) -> str | None:
-        return self.emails[user_id]
+        """The email by the policy's source, checked and lower-cased, or None."""
+        emails = self._emails
+        if user_id in emails:
+            return emails[user_id]
+        email = emails[user_id] = user_email(self.users[user_id], self.policy)
+        return email
 
     def is_blocked(self, number: str) -> bool:
         """May `number` not be given to a new extension (in use, bound, reserved, cooling off)?"""

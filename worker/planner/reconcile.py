@@ -75,8 +75,8 @@ class _Reconciler:
         for p in pending:
             self._settle(p, moves)
         unbound = [uid for uid in user_ids if uid not in bound and uid in self.inp.users]
-        emails = self.inp.emails
-        unbound.sort(key=lambda uid: (emails[uid] or "", uid))
+        email_of = self.inp.email
+        unbound.sort(key=lambda uid: (email_of(uid) or "", uid))
         for uid in unbound:
             self._unbound(uid, moves)
         for uid in user_ids:
@@ -206,11 +206,11 @@ class _Reconciler:
             if self.inp.users[uid].removed is None:
                 self._skip(uid, None, standing, f"user {_LEAVING_WORDS[standing]}")
             return
-        email = self.inp.emails[uid]
+        email = self.inp.email(uid)
         if email is None:
             self._no_email(uid)
             return
-        sharing = self.inp.unbound_users_by_email[email]
+        sharing = self.inp.unbound_users_with(email)
         if len(sharing) > 1:
             twins = [other for other in sharing if other != uid]
             msg = f"{email} is also the email of user {', '.join(twins)}; none of them is linked"
