@@ -17,7 +17,9 @@ Policy
 
 Input
     ``PlanInput(users=, extensions=, bindings=, policy=, now=, in_scope_ids=None,
-    released={}, directory_complete=True)`` (keyword-only, frozen).
+    released={}, directory_complete=True)`` (keyword-only, frozen). Build a new one per plan:
+    its indexes are computed on first use and kept. ``inp.standing(user_id)`` (Reason.ACTIVE
+    or why not), ``inp.email(user_id)`` and ``inp.profile(user_id)`` expose what the rules see.
 
 Planning
     ``plan_round(inp, changed_user_ids) -> Plan``   the users a delta round saw change
@@ -28,14 +30,18 @@ Planning
 Plan
     ``Plan(kind, actions, disable_limit, unmatched, left)``; actions sorted by (kind, number,
     user id) with kinds in the order create, bind, update, enable, disable, held, conflict,
-    skip. ``plan.writes`` (what the applier does), ``plan.held``, ``plan.by_kind(kind)``,
-    ``plan.counts()``, ``plan.to_json()`` / ``Plan.from_json()``.
+    skip. ``Plan.of(kind, actions, ...)`` sorts. ``plan.writes`` (what the applier does),
+    ``plan.held``, ``plan.by_kind(kind)``, ``plan.counts()``, ``plan.to_json()`` /
+    ``Plan.from_json()``. ``worker.planner.simulate.apply_plan(inp, plan) -> PlanInput`` applies
+    a plan to a model of the PBX (tests, and a check for the applier).
 
 Action
     ``Action(kind, reason, user_id, number, email, changes, message, conflict,
     suggested_number, held_kind, notes)``. ``changes`` are ``FieldChange(field, old, new)``
-    over the Vodia fields first_name, display_name (the *last* name), email_address and
-    cell_dis; ``action.new_values()`` is the body to send. What the applier does per kind:
+    (a named tuple) over the Vodia fields first_name, display_name (the *last* name),
+    email_address and cell_dis; ``action.new_values()`` is the body to send,
+    ``action.change_map()`` the {field: (old, new)} view, ``action.to_json()`` /
+    ``Action.from_json()`` the stored form of a held action. What the applier does per kind:
 
     create   addacc the number with ``new_values()``, then store the binding.
     bind     store the binding user_id <-> number, then send ``new_values()`` if any (same
