@@ -224,3 +224,26 @@ async def test_api_token_works_without_csrf_and_is_stored_hashed(
         bad = {"Authorization": "Bearer m365s_wrong"}
         async with bare.get("/api/links", headers=bad) as refused:
             assert refused.status == 401
+
+
+async def test_session_cookie_is_secure_behind_an_https_public_url(admin_env: AdminEnv) -> None:
+    """With an https public URL (TLS at a proxy) the session cookie carries Secure."""
+    from dataclasses import replace
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from webhook.app import create_app
+
+    settings = replace(admin_env.settings, public_url="https://sync.example.com")
+    app = create_app(settings, db=admin_env.db)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        async with client.get("/login") as page:
+            csrf = _CSRF.search(await page.text())
+        assert csrf
+        user, password = admin_env.tenant_admin
+        form = {"username": user, "password": password, "csrf_token": csrf.group(1)}
+        # The test client speaks plain HTTP, so send the login cookie by hand.
+        headers = {"Cookie": f"m365sync_login={csrf.group(1)}"}
+        async with client.post("/login", data=form, headers=headers, allow_redirects=False) as r:
+            assert r.status == 303
+            assert r.cookies["m365sync_session"]["secure"]

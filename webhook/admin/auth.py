@@ -216,7 +216,9 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, sid: 
 
 
 def _secure(request: web.Request) -> bool:
-    return request.secure
+    """Secure when served over HTTPS here, or behind a proxy whose public URL is https."""
+    public = request.app[SETTINGS].public_url or ""
+    return request.secure or public.startswith("https://")
 
 
 def _links_text(principal: Principal) -> str:
