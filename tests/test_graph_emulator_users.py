@@ -307,3 +307,21 @@ async def test_filter_refusals(graph_session: aiohttp.ClientSession) -> None:
     for bad in ("shoeSize eq 'x'", "displayName eq", "displayName eq 'a' junk"):
         async with graph_session.get(f"/v1.0/users?$filter={bad}") as response:
             assert response.status == 400, bad
+
+
+async def test_odd_body_keys_are_refused_not_crashing(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """Body keys that collide with Python parameter names are plain unknown properties (400)."""
+    user = graph_emulator.directory.create_user(
+        displayName="A", userPrincipalName="a@contoso.example"
+    )
+    async with graph_session.post("/v1.0/users", json={"self": 1, "displayName": "B"}) as response:
+        assert response.status == 400
+    async with graph_session.patch(f"/v1.0/users/{user['id']}", json={"user_id": "x"}) as response:
+        assert response.status == 400
+    group = {"displayName": "G", "group_id": "chosen"}
+    async with graph_session.post("/v1.0/groups", json=group) as response:
+        assert response.status == 400
+    async with graph_session.post("/v1.0/users", json=["not", "an", "object"]) as response:
+        assert response.status == 400

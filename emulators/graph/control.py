@@ -15,6 +15,7 @@ from .context import GraphContext
 from .users import iso_time
 
 _FULL_DUMP_MAX_USERS = 1000
+_MAX_SEED_USERS = 1_000_000
 
 
 def advance_clock(ctx: GraphContext, seconds: float) -> float:
@@ -96,6 +97,8 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
     async def seed(request: web.Request) -> web.Response:
         body = await json_object(request)
         count = int(_number(body, "users", 0))
+        if count > _MAX_SEED_USERS:
+            raise web.HTTPBadRequest(text=f"users must be at most {_MAX_SEED_USERS}")
         result = ctx.directory.seed(count, int(_number(body, "seed", 1)))
         return web.json_response(
             {

@@ -136,7 +136,7 @@ class Directory:
 
     # -- writes --------------------------------------------------------------
 
-    def create_user(self, **props: Any) -> dict[str, Any]:
+    def create_user(self, /, **props: Any) -> dict[str, Any]:
         return self.insert_user(str(uuid.uuid4()), props)
 
     def insert_user(
@@ -161,7 +161,7 @@ class Directory:
         self._notify(user_id, "updated")
         return dict(props)
 
-    def update_user(self, user_id: str, **props: Any) -> dict[str, Any]:
+    def update_user(self, user_id: str, /, **props: Any) -> dict[str, Any]:
         record = self.active_record(user_id)
         changes = check_user_body(props, creating=False)
         new_upn = changes.get("userPrincipalName")

@@ -41,7 +41,7 @@ class Groups:
         self._directory = directory
         self.by_id: dict[str, Group] = {}
 
-    def create(self, group_id: str | None = None, **props: Any) -> dict[str, Any]:
+    def create(self, props: dict[str, Any], group_id: str | None = None) -> dict[str, Any]:
         name = props.get("displayName")
         if not isinstance(name, str) or not name:
             raise bad_request(

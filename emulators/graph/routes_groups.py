@@ -37,7 +37,7 @@ async def create_group(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise bad_request("Empty Payload. JSON content expected.", "BadRequest")
-    group = context(request).directory.groups.create(**body)
+    group = context(request).directory.groups.create(body)
     response = {"@odata.context": metadata_context(request, "groups/$entity")}
     response.update(group)
     return web.json_response(response, status=201)

@@ -120,7 +120,7 @@ def _seed_groups(directory: Directory, rng: Random, user_ids: list[str]) -> dict
         if name not in existing:
             group_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             nickname = ascii_name(name)
-            groups.create(group_id=group_id, displayName=name, mailNickname=nickname)
+            groups.create({"displayName": name, "mailNickname": nickname}, group_id)
             existing[name] = group_id
         ids[name] = existing[name]
     for user_id in user_ids:
