@@ -24,20 +24,21 @@ from worker.planner.phones import clear_phone_cache, normalise_phone
 BOUND = 45_000
 UNBOUND_EXTENSIONS = 5_000
 FIRST_NUMBER = 100_000
+# Every user's number is distinct, as in a real directory, so a cold sweep parses them all.
 _PHONE_FORMATS = (
-    "+1 425 555 {0:04d}",
-    "(206) 555-{0:04d}",
-    "0049 30 1{0:06d}",
-    "+44 20 7946 {0:04d}",
+    "+1 425 {0:03d} {1:04d}",
+    "(206) {0:03d}-{1:04d}",
+    "0049 30 1{0:03d}{1:04d}",
+    "+44 20 7{0:03d} {1:04d}",
     "",
-    "555-{0:04d} ext. 9",
+    "555-{1:04d} ext. {0}",
 )
 
 
 def phone_of(i: int) -> str:
     if i % 97 == 0:
         return "call reception"
-    return _PHONE_FORMATS[i % len(_PHONE_FORMATS)].format(i % 10_000 + i // 10_000)
+    return _PHONE_FORMATS[i % len(_PHONE_FORMATS)].format(200 + i // 10_000, i % 10_000)
 
 
 def build_input(users_n: int, extensions_n: int) -> PlanInput:

@@ -90,6 +90,11 @@ def test_junk_is_refused_with_a_clear_message(
     assert str(caught.value).startswith(f"{field}: ")
 
 
+def test_null_means_the_default() -> None:
+    """A JSON null (a cleared form field) takes the default value."""
+    assert Policy.from_settings({"cooloff_days": None, "ranges": None}) == Policy()
+
+
 def test_settings_must_be_an_object() -> None:
     """A JSON list or text instead of an object is refused."""
     with pytest.raises(PolicyError, match="JSON object"):

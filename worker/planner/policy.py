@@ -68,7 +68,8 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Policy:
-        """Validate a link's settings JSON. Missing keys take defaults; unknown keys are errors.
+        """Validate a link's settings JSON. Missing or null keys take defaults; unknown keys are
+        errors.
 
         Booleans may also be given as "true"/"false"/"yes"/"no"/"on"/"off"/"1"/"0" and whole
         numbers as digit strings, so `m365sync link set KEY=VALUE` can pass text through.
@@ -79,7 +80,12 @@ class Policy:
         for key in sorted(settings):
             if key not in known:
                 raise PolicyError(str(key), f"unknown setting; known: {', '.join(sorted(known))}")
-        values = {key: _PARSERS[key](key, settings[key]) for key in _PARSERS if key in settings}
+        # JSON null means "the default", so a form can clear a field.
+        values = {
+            key: _PARSERS[key](key, settings[key])
+            for key in _PARSERS
+            if settings.get(key) is not None
+        }
         policy = cls(**values)
         _check_together(policy)
         return policy
