@@ -246,3 +246,20 @@ async def test_id_filter_limits_the_round_to_those_users(
         graph_emulator.directory.update_user(user_id, jobTitle="Changed")
     items, _, _ = await run_round(graph_session, link)
     assert sorted(item["id"] for item in items) == sorted(wanted)
+
+
+async def test_replication_lag_delays_changes_in_delta(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """With replication lag set, a fresh change is missing from delta until the lag passed."""
+    _, link, _ = await run_round(graph_session, SELECT)
+    async with graph_session.post("/_emulator/lag", json={"seconds": 60}) as response:
+        assert response.status == 200
+    user = graph_emulator.directory.create_user(
+        displayName="Late", userPrincipalName="late@contoso.example"
+    )
+    items, same_link, _ = await run_round(graph_session, link)
+    assert items == []
+    graph_emulator.advance_clock(61)
+    items, _, _ = await run_round(graph_session, same_link)
+    assert [item["id"] for item in items] == [user["id"]]

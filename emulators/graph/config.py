@@ -25,6 +25,8 @@ class GraphEmulatorConfig:
     delivery_retry_base_s: float = 0.05
     delivery_retry_max_s: float = 600.0
     latency_s: float = 0.0
+    # Changes reach delta this many emulated seconds late (Graph's replication lag).
+    replication_lag_s: float = 0.0
     # Graph's slow-endpoint policy (see throttling.py); the times compress for tests.
     slow_endpoint_throttling: bool = True
     slow_endpoint_after_s: float = 2.9

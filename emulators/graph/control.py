@@ -49,6 +49,7 @@ def state_dump(ctx: GraphContext, full: bool) -> dict[str, Any]:
         "now": iso_time(ctx.clock.now()),
         "clock_offset_s": ctx.clock.offset_s,
         "change_seq": directory.seq,
+        "replication_lag_s": directory.replication_lag_s,
         "user_count": directory.user_count,
         "deleted_user_ids": directory.deleted_ids(),
         "groups": [
@@ -94,6 +95,11 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
             raise web.HTTPBadRequest(text=str(exc)) from None
         return web.json_response({"fired": event, "subscriptionId": sub.id}, status=202)
 
+    async def lag(request: web.Request) -> web.Response:
+        seconds = _number(await json_object(request), "seconds", 0.0)
+        ctx.directory.replication_lag_s = seconds
+        return web.json_response({"replication_lag_s": seconds})
+
     async def seed(request: web.Request) -> web.Response:
         body = await json_object(request)
         count = int(_number(body, "users", 0))
@@ -120,6 +126,7 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
     r.add_post(f"{prefix}delta/expire", delta_expire)
     r.add_post(f"{prefix}delta/gone", delta_gone)
     r.add_post(f"{prefix}subscriptions/{{subscription_id}}/lifecycle", lifecycle)
+    r.add_post(f"{prefix}lag", lag)
     r.add_post(f"{prefix}seed", seed)
     r.add_get(f"{prefix}state", state)
     r.add_get(f"{prefix}delivery", delivery)

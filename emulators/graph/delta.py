@@ -135,7 +135,7 @@ class DeltaPage:
 def read_page(
     directory: Directory, state: DeltaState, page_size: int, *, minimal: bool, now_s: float
 ) -> DeltaPage:
-    until = directory.seq if state.until_seq is None else state.until_seq
+    until = directory.visible_seq() if state.until_seq is None else state.until_seq
     items: list[dict[str, Any]] = []
     cursor = state.cursor_seq
     for seq, user_id in _entries(directory, state):

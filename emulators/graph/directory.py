@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import uuid
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,9 @@ class Directory:
         self._active_dirty = False
         self._log_seqs: list[int] = []
         self._log_ids: list[str] = []
+        # When each sequence number happened (index seq - 1), for replication lag.
+        self._seq_times = array("d")
+        self.replication_lag_s = 0.0
 
     # -- reads ---------------------------------------------------------------
 
@@ -119,6 +123,12 @@ class Directory:
 
     def deleted_ids(self) -> list[str]:
         return sorted(uid for uid, rec in self.records.items() if rec.state == SOFT_DELETED)
+
+    def visible_seq(self) -> int:
+        """The last change delta can see: with replication lag, recent ones show up late."""
+        if self.replication_lag_s <= 0:
+            return self.seq
+        return bisect.bisect_right(self._seq_times, self.clock.now() - self.replication_lag_s)
 
     @property
     def change_log_length(self) -> int:
@@ -232,6 +242,7 @@ class Directory:
     def _bump(self, record: UserRecord, changed: Any) -> int:
         record.json_cache.clear()
         self.seq += 1
+        self._seq_times.append(self.clock.now())
         record.seq = self.seq
         for name in changed:
             record.prop_seq[name] = self.seq

@@ -73,7 +73,7 @@ def _state_for(request: web.Request, ctx: GraphContext) -> DeltaState:
     if token == "latest":
         select = parse_select(request.query.get("$select"))
         ids = parse_id_filter(request.query.get("$filter"))
-        return ctx.delta_tokens.start(select, since_seq=ctx.directory.seq, ids=ids)
+        return ctx.delta_tokens.start(select, since_seq=ctx.directory.visible_seq(), ids=ids)
     if token:
         # Query options ride in the token; ones added to a later request are ignored.
         return ctx.delta_tokens.decode(token)

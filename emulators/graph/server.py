@@ -40,6 +40,7 @@ class GraphEmulator:
         self._clock = Clock()
         self._identity = IdentityPlatform(config.tenant, self._clock)
         self._directory = Directory(self._clock, config.tenant.domain)
+        self._directory.replication_lag_s = config.replication_lag_s
         self._faults = FaultInjector(fault_body, CONTROL_PREFIX)
         self._faults.base_latency_s = config.latency_s
         subscriptions = Subscriptions(self._clock)
