@@ -21,6 +21,7 @@ from worker.planner import (
     plan_round,
     plan_sweep,
 )
+from worker.planner.phones import already_e164
 
 NOW = 1_800_000_000.0
 DAY_S = 86400.0
@@ -338,6 +339,33 @@ def test_phones_in_mixed_formats_become_e164(
     assert bool(action.notes) is reported
     if reported:
         assert "kept as written" in action.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "current", "same"),
+    [
+        ("+1 425 555 0100", "+14255550100", True),
+        ("+39 06 1234 5678", "+390612345678", True),
+        ("+44 (0)20 7946 0958", "+4402079460958", False),
+        ("(425) 555-0100", "+14255550100", False),
+        ("+1 425 555 0100", "+1 425 555 0100", False),
+        ("+1", "+1", False),
+    ],
+)
+def test_a_cell_already_in_e164_is_recognised_without_parsing(
+    raw: str, current: str, same: bool
+) -> None:
+    """Only separators may differ; a trunk zero or a national format still needs parsing."""
+    assert already_e164(raw, current) is same
+
+
+def test_a_bound_users_unchanged_international_number_is_not_rewritten() -> None:
+    """'+1 425 555 0100' in the directory and '+14255550100' on the PBX: no update."""
+    user = member("u1", business_phones=("+1 425 555 0100",))
+    inp = make_input(
+        [user], [ext("200", "u1@example.com", cell="+14255550100")], [Binding("u1", "200")]
+    )
+    assert not plan_round(inp, ["u1"]).actions
 
 
 def test_phone_source_none_leaves_the_cell_alone() -> None:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from store.models import DirectoryUser, Extension, Removal
 from worker.planner.actions import FieldChange, Reason
-from worker.planner.phones import normalise_phone
+from worker.planner.phones import already_e164, normalise_phone
 from worker.planner.policy import Policy
 
 # Vodia field names, in the order changes are listed.
@@ -95,13 +95,21 @@ def user_phone(user: DirectoryUser, policy: Policy) -> str | None:
     return business or mobile
 
 
-def profile_of(user: DirectoryUser, policy: Policy, email: str | None) -> Profile:
-    """The profile of `user`, whose email (by `user_email`) the caller already knows."""
+def profile_of(
+    user: DirectoryUser, policy: Policy, email: str | None, current_cell: str = ""
+) -> Profile:
+    """The profile of `user`, whose email (by `user_email`) the caller already knows.
+
+    `current_cell` is the bound extension's cell, if any: when it is already the E.164 form
+    of the directory's number, the number need not be parsed again.
+    """
     first, last = user_names(user)
     raw_phone = user_phone(user, policy)
     cell: str | None = None
     notes: tuple[str, ...] = ()
-    if raw_phone is not None:
+    if raw_phone and current_cell and already_e164(raw_phone, current_cell):
+        cell = current_cell
+    elif raw_phone is not None:
         cell, parsed = normalise_phone(raw_phone, policy.phone_region)
         if not parsed:
             notes = (

@@ -134,12 +134,15 @@ class PlanInput:
     def _emails(self) -> dict[str, str | None]:
         return {}
 
-    def profile(self, user_id: str) -> Profile:
-        """The directory-owned fields of a user, computed once per input."""
+    def profile(self, user_id: str, current_cell: str = "") -> Profile:
+        """The directory-owned fields of a user, computed once per input.
+
+        `current_cell` (the bound extension's cell) only saves work, see `profile_of`.
+        """
         cached = self._profiles.get(user_id)
         if cached is None:
             user = self.users[user_id]
-            cached = profile_of(user, self.policy, self.email(user_id))
+            cached = profile_of(user, self.policy, self.email(user_id), current_cell)
             self._profiles[user_id] = cached
         return cached
 

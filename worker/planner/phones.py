@@ -40,6 +40,24 @@ def _e164(text: str, region: str) -> str | None:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+# Parentheses are not separators here: "+44 (0)20" hides a trunk zero that E.164 drops.
+_SEPARATORS = str.maketrans("", "", " -./\u00a0")
+
+
+def already_e164(raw: str, current: str) -> bool:
+    """Is `current` (the PBX's cell) plainly the E.164 form of `raw`, with no need to parse?
+
+    True only when `current` is "+" and 8 to 15 digits and `raw` is those very digits with
+    spaces, dashes, dots or slashes ("+1 425 555 0100"). Anything in parentheses, such as a
+    trunk zero ("+44 (0)20 ..."), makes them differ, so such numbers are still parsed.
+    This spares a cold sweep most of its phonenumbers work: bound users' numbers are usually
+    unchanged and already written in E.164.
+    """
+    if not current.startswith("+") or not 9 <= len(current) <= 16 or not current[1:].isdigit():
+        return False
+    return raw.strip().translate(_SEPARATORS) == current
+
+
 def clear_phone_cache() -> None:
     """Forget remembered numbers (the benchmark uses it to measure a cold first sweep)."""
     normalise_phone.cache_clear()

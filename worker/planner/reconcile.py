@@ -113,7 +113,7 @@ class _Reconciler:
         return []
 
     def _bound_active(self, binding: Binding, ext: Extension | None) -> list[_Pending]:
-        profile = self.inp.profile(binding.user_id)
+        profile = self.inp.profile(binding.user_id, ext.cell if ext else "")
         changes = changes_for(profile, ext)
         if ext is None:
             if not self.inp.policy.auto_create:
@@ -180,7 +180,7 @@ class _Reconciler:
         words = _LEAVING_WORDS[standing]
         if ext is None or ext.disabled:
             return
-        email = self.inp.profile(uid).email
+        email = self.inp.email(uid)
         if standing is Reason.SCOPE_UNKNOWN:
             self._skip(uid, number, standing, f"user {words}; extension {number} is left as is")
         elif not disables_for(standing, self.inp.policy):
