@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from emulators.graph.server import GraphEmulator
+from emulators.tls import create_test_ca
 from tests.plugins.graph_emulator import MakeGraphEmulator, fetch_app_token
 
 
@@ -491,3 +493,33 @@ async def test_slow_endpoint_is_delayed_at_10_percent(
     await emulator.delivery_idle()
     counters = emulator.delivery.counters
     assert (counters.delivered, counters.throttled, counters.dropped) == (11, 1, 0)
+
+
+async def test_https_webhook_with_its_own_ca_needs_trust(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """An HTTPS endpoint signed by an unknown CA fails validation until that CA is trusted."""
+    hook = Receiver()
+    app = web.Application()
+    app.router.add_post("/notify", hook.handle)
+    hook_ca = create_test_ca(tmp_path / "hook-ca")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=hook_ca.server_context)
+    await site.start()
+    try:
+        base = f"https://127.0.0.1:{runner.addresses[0][1]}"
+        status, body = await subscribe(
+            graph_session, graph_emulator, base, lifecycleNotificationUrl=None
+        )
+        assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+        graph_emulator.trust_notification_ca(str(hook_ca.ca_path))
+        status, _ = await subscribe(
+            graph_session, graph_emulator, base, lifecycleNotificationUrl=None
+        )
+        assert status == 201
+        graph_emulator.directory.create_user(displayName="A", userPrincipalName="a@contoso.example")
+        await graph_emulator.delivery_idle()
+        assert len(hook.items) == 1
+    finally:
+        await runner.cleanup()
