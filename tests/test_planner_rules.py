@@ -207,6 +207,14 @@ def test_group_scope_creates_only_members_of_the_groups() -> None:
     assert only(plan, ActionKind.SKIP).reason is Reason.OUT_OF_SCOPE
 
 
+def test_group_membership_ids_match_case_insensitively() -> None:
+    """A member id in upper case in the group read still counts as in scope."""
+    settings: dict[str, Any] = {"scope": "groups", "group_ids": ["g-1"]}
+    users = [member("5d2f-ab"), member("77aa-cd")]
+    inp = make_input(users, in_scope_ids=frozenset({"5D2F-AB", "77aa-cd"}), **settings)
+    assert len(plan_sweep(inp).by_kind(ActionKind.CREATE)) == 2
+
+
 def test_unknown_group_membership_creates_and_disables_nobody() -> None:
     """scope=groups with in_scope_ids=None (group read failed): no create, no disable."""
     settings: dict[str, Any] = {"scope": "groups", "group_ids": ["g-1"]}

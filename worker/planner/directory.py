@@ -151,7 +151,10 @@ def _fields_of_new(profile: Profile) -> tuple[FieldChange, ...]:
 
 
 def standing_of(user: DirectoryUser, policy: Policy, in_scope_ids: frozenset[str] | None) -> Reason:
-    """Reason.ACTIVE, or why the user does not count (deleted, disabled, out of scope...)."""
+    """Reason.ACTIVE, or why the user does not count (deleted, disabled, out of scope...).
+
+    `in_scope_ids` must be lower-cased (PlanInput does it).
+    """
     if user.removed is Removal.HARD:
         return Reason.HARD_DELETED
     if user.removed is Removal.SOFT:
@@ -167,7 +170,8 @@ def standing_of(user: DirectoryUser, policy: Policy, in_scope_ids: frozenset[str
     if policy.scope == "groups":
         if in_scope_ids is None:
             return Reason.SCOPE_UNKNOWN
-        if user.id not in in_scope_ids:
+        # Graph ids are GUIDs; compare them case-insensitively (the set is lower-cased).
+        if user.id not in in_scope_ids and user.id.lower() not in in_scope_ids:
             return Reason.OUT_OF_SCOPE
     return Reason.ACTIVE
 

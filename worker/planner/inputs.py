@@ -28,8 +28,8 @@ class PlanInput:
         computed from it.
     bindings: the link's Graph id <-> number pairs.
     in_scope_ids: None when the policy does not scope by group; else the transitive members
-        of the chosen groups (None with scope "groups" means the group read failed: nobody
-        is created, bound or disabled for scope reasons).
+        of the chosen groups, compared case-insensitively (None with scope "groups" means
+        the group read failed: nobody is created, bound or disabled for scope reasons).
     released: number -> when it was freed (epoch seconds), for the cool-off.
     now: epoch seconds.
     directory_complete: False when the directory read failed or was partial: no disables.
@@ -123,6 +123,12 @@ class PlanInput:
         return any(user.removed is None for user in self.users.values())
 
     @cached_property
+    def _in_scope_lower(self) -> frozenset[str] | None:
+        if self.in_scope_ids is None:
+            return None
+        return frozenset(uid.lower() for uid in self.in_scope_ids)
+
+    @cached_property
     def _profiles(self) -> dict[str, Profile]:
         return {}
 
@@ -151,7 +157,7 @@ class PlanInput:
         cached = self._standings.get(user_id)
         if cached is None:
             user = self.users[user_id]
-            cached = standing_of(user, self.policy, self.in_scope_ids)
+            cached = standing_of(user, self.policy, self._in_scope_lower)
             self._standings[user_id] = cached
         return cached
 
