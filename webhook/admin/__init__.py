@@ -11,8 +11,9 @@ from pathlib import Path
 from aiohttp import web
 
 from webhook.admin import api, api_admin, auth, pages_links, pages_ops, pages_settings, pages_setup
-from webhook.admin.keys import LIMITER, SESSIONS
+from webhook.admin.keys import LIMITER, SESSIONS, USERS
 from webhook.admin.ratelimit import SignInLimiter
+from webhook.admin.selection import UsersCache
 from webhook.admin.sessions import SessionStore
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -25,6 +26,7 @@ async def _home(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     app[SESSIONS] = SessionStore()
     app[LIMITER] = SignInLimiter()
+    app[USERS] = UsersCache()
     app.middlewares.append(auth.guard)
     r = app.router
     r.add_static("/static/", STATIC, append_version=False)

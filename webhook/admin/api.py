@@ -14,7 +14,7 @@ from store.links import list_links
 from store.records import list_audit, list_held
 from webhook.admin import selection
 from webhook.admin.common import link_clients, link_for
-from webhook.admin.keys import principal_of
+from webhook.admin.keys import USERS, principal_of
 from webhook.admin.status import link_status
 from webhook.keys import DB
 from worker import operations
@@ -126,7 +126,7 @@ async def put_settings(request: web.Request) -> web.Response:
 async def get_users(request: web.Request) -> web.Response:
     link = await link_for(request)
     rows = selection.search(
-        await selection.users_in_scope(request.app[DB], link), request.query.get("q", "")[:200]
+        await request.app[USERS].get(request.app[DB], link), request.query.get("q", "")[:200]
     )
     if request.query.get("ids") == "1":
         return web.json_response(
@@ -172,6 +172,7 @@ async def selection_create(request: web.Request) -> web.Response:
         applied = await operations.create_selected(
             request.app[DB], clients, chosen, actor=_actor(request)
         )
+    request.app[USERS].drop(link.id)
     return web.json_response(
         {
             "counts": applied.plan.counts(),
@@ -278,6 +279,7 @@ async def resync(request: web.Request) -> web.Response:
             sweep=bool(body.get("sweep")),
             actor=_actor(request),
         )
+    request.app[USERS].drop(link.id)
     return web.json_response(
         {
             "kind": outcome.kind,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from webhook.admin.ratelimit import SignInLimiter
+from webhook.admin.selection import UsersCache
 from webhook.admin.sessions import Principal, Session, SessionStore
 
 SESSIONS = web.AppKey("admin_sessions", SessionStore)
 LIMITER = web.AppKey("admin_limiter", SignInLimiter)
+USERS = web.AppKey("admin_users_cache", UsersCache)
 COOKIE = "m365sync_session"
 PRINCIPAL_KEY = web.RequestKey("admin_principal", Principal)
 SESSION_KEY = web.RequestKey("admin_session", Session)

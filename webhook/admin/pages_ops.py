@@ -13,7 +13,7 @@ from store.models import AuditEntry
 from store.records import list_audit
 from webhook.admin.common import flash, link_clients, link_for, render
 from webhook.admin.html import Markup, fmt, join, when
-from webhook.admin.keys import principal_of
+from webhook.admin.keys import USERS, principal_of
 from webhook.keys import DB
 from worker import operations
 from worker.errors import SyncError
@@ -29,6 +29,7 @@ async def resync_submit(request: web.Request) -> web.StreamResponse:
     try:
         async with link_clients(request, link) as clients:
             outcome = await operations.resync(request.app[DB], clients, actor=actor)
+        request.app[USERS].drop(link.id)
     except SyncError as exc:
         flash(request, "error", f"Resync failed: {exc}")
     else:

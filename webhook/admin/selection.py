@@ -17,6 +17,7 @@ from worker.planner.actions import Reason
 from worker.rounds import link_policy
 
 MAX_PAGE = 200
+USERS_TTL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,28 @@ async def users_in_scope(db: Database, link: Link) -> list[UserRow]:
         if inp.standing(uid) is Reason.ACTIVE
     ]
     return sorted(rows, key=lambda r: (r.name.lower(), r.email))
+
+
+class UsersCache:
+    """The popup asks for page after page while an admin types: reading and ranking 10,000
+    users takes about half a second, so keep the list a few seconds (and drop it on our own
+    writes); the worker's changes show within the TTL."""
+
+    def __init__(self, ttl_s: float = USERS_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._rows: dict[int, tuple[float, float, list[UserRow]]] = {}
+
+    async def get(self, db: Database, link: Link) -> list[UserRow]:
+        now = time.monotonic()
+        cached = self._rows.get(link.id)
+        if cached is not None and cached[0] > now and cached[1] == link.updated_at:
+            return cached[2]
+        rows = await users_in_scope(db, link)
+        self._rows[link.id] = (now + self.ttl_s, link.updated_at, rows)
+        return rows
+
+    def drop(self, link_id: int) -> None:
+        self._rows.pop(link_id, None)
 
 
 def _row(user: DirectoryUser, inp: PlanInput, number: str | None) -> UserRow:
