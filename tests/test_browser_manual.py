@@ -128,7 +128,14 @@ async def test_popup_conflicts_create_and_disable_unmatched(
         account = env.pbx.get(number)
         assert account is not None, number
         assert str(account.settings["email_address"]).startswith(email)
-    await popup.get_by_role("button", name="Close").click()
+    # Keyboard and search: type in the search box, Space selects, Escape closes.
+    await popup.get_by_label("Search users").fill("moss")
+    await expect(popup.locator("#sync-table tbody tr")).to_have_count(1)
+    await popup.get_by_label("Select Eve Moss").focus()
+    await page.keyboard.press("Space")
+    await expect(page.locator("#sync-summary")).to_have_text("1 selected")
+    await page.keyboard.press("Escape")
+    await expect(popup).to_be_hidden()
 
     await page.get_by_role("button", name="Disable Unmatched Extensions").click()
     unmatched = page.locator("#unmatched-dialog")
