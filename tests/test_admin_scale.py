@@ -1,0 +1,73 @@
+"""The popup's API stays usable for a 10,000-user tenant."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from emulators.harness import running_emulators
+from store import Database, SecretBox, generate_key
+from store.admins import set_admin_account
+from store.models import AuthMode
+from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, link_for_emulators
+from tests.test_admin_security import _csrf, _sign_in
+from webhook.admin.passwords import hash_password
+from webhook.app import create_app
+from worker.linkadmin import add_link, check_link
+from worker.settings import Settings
+
+
+@pytest.mark.slow
+async def test_ten_thousand_users_page_search_and_preview_quickly(tmp_path: Path) -> None:
+    """With 10,000 directory users a page, a search and a conflict preview each take < 2 s."""
+    async with running_emulators(tmp_path / "emulators", users=10_000) as emus:
+        db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
+        settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
+        server = TestServer(create_app(settings, db=db), host="127.0.0.1")
+        await server.start_server()
+        try:
+            info = emus.info
+            link = await add_link(
+                db,
+                link_for_emulators(info, mode=AuthMode.APPLICATION),
+                pbx_password=info["pbx_tenant_admin_password"],
+                client_secret=info["client_secret"],
+            )
+            assert (await check_link(db, link.id, settings)).state.value == "active"
+            await set_admin_account(db, DAEMON_ADMIN, hash_password(DAEMON_PASSWORD, n=2**12))
+            jar = aiohttp.CookieJar(unsafe=True)
+            base = str(server.make_url("")).rstrip("/")
+            async with aiohttp.ClientSession(base, cookie_jar=jar) as http:
+                await _sign_in(http, DAEMON_ADMIN, DAEMON_PASSWORD)
+                http.headers["X-CSRF-Token"] = await _csrf(http)
+                async with http.post(f"/api/links/{link.id}/resync", json={"full": True}) as r:
+                    assert r.status == 200
+                timings = {}
+                started = time.perf_counter()
+                async with http.get(f"/api/links/{link.id}/users?offset=5000&limit=50") as r:
+                    page = await r.json()
+                timings["page"] = time.perf_counter() - started
+                assert page["total"] > 5000 and len(page["users"]) == 50
+                started = time.perf_counter()
+                async with http.get(f"/api/links/{link.id}/users?q=smith") as r:
+                    found = await r.json()
+                timings["search"] = time.perf_counter() - started
+                assert 0 < found["total"] < page["total"]
+                visible = [u["id"] for u in page["users"]]
+                chosen = [{"id": uid, "number": None} for uid in visible[:20]]
+                started = time.perf_counter()
+                async with http.post(
+                    f"/api/links/{link.id}/selection/preview",
+                    json={"chosen": chosen, "visible": visible},
+                ) as r:
+                    preview = await r.json()
+                timings["preview"] = time.perf_counter() - started
+                assert len(preview["results"]) == 50
+            assert max(timings.values()) < 2.0, timings
+        finally:
+            await server.close()
+            await db.close()
