@@ -155,3 +155,44 @@ async def test_settings_form_shows_the_error_next_to_the_field(
     from store.links import get_link
 
     assert (await get_link(admin_env.db, admin_env.link.id)).settings["ranges"] == "200-299"
+
+
+async def test_links_api_reports_state_rounds_and_queue(
+    admin_env: AdminEnv, signed_in: aiohttp.ClientSession
+) -> None:
+    """The Links data: state, last round, queue depth and failed events for the link."""
+    async with signed_in.get("/api/links") as listing:
+        (link,) = (await listing.json())["links"]
+    assert link["state"] == "active" and link["state_reason"] == ""
+    assert link["last_round_at"] is not None and link["last_round_outcome"] == "ok"
+    assert (link["queue_pending"], link["events_failed"], link["held_actions"]) == (0, 0, 0)
+    async with signed_in.get("/links") as page:
+        body = await page.text()
+    assert "Integration active" in body and "contoso" in body
+
+
+async def test_held_disables_can_be_rejected_and_stay_enabled(
+    admin_env: AdminEnv, signed_in: aiohttp.ClientSession
+) -> None:
+    """Over the threshold, Disable Unmatched holds; rejecting leaves the extensions enabled."""
+    env = admin_env
+    domain = env.emus.info["tenant_domain"]
+    for number in ("260", "261"):
+        env.pbx.add_extension(number, email=f"gone{number}@{domain}")
+    await save_settings(
+        env.db,
+        env.link.id,
+        {**env.link.settings, "disable_threshold_count": 1, "disable_threshold_percent": 0},
+    )
+    async with signed_in.post(f"/api/links/{env.link.id}/unmatched") as applied:
+        outcomes = {r["number"]: r["outcome"] for r in (await applied.json())["results"]}
+    assert outcomes == {
+        "200": "held for approval",
+        "260": "held for approval",
+        "261": "held for approval",
+    }
+    async with signed_in.post(f"/api/links/{env.link.id}/held/reject", json={}) as rejected:
+        assert (await rejected.json())["rejected"] == 3
+    async with signed_in.get(f"/api/links/{env.link.id}/held") as held:
+        assert (await held.json())["held"] == []
+    assert all(env.pbx.get(n).settings["disabled"] in (False, "false") for n in ("200", "260"))
