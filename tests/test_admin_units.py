@@ -118,3 +118,12 @@ def test_set_password_refuses_a_short_password(
     _env(tmp_path, monkeypatch, "short")
     assert main(["admin", "set-password"]) == 2
     assert "at least 12" in capsys.readouterr().err
+
+
+def test_next_after_sign_in_is_only_a_local_path() -> None:
+    """The post-sign-in redirect never leaves the site (no open redirect)."""
+    from webhook.admin.auth import safe_next
+
+    assert safe_next("/links/2/setup?x=1") == "/links/2/setup?x=1"
+    for evil in ("https://evil.example/", "//evil.example", "/\\evil.example", "links", ""):
+        assert safe_next(evil) == "/links", evil

@@ -122,7 +122,8 @@ def _next_query(target: str) -> str:
 def safe_next(target: str) -> str:
     """Only local paths: never an open redirect."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read "/\\host" as "//host": refuse backslashes as well.
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/links"
     return target
 
