@@ -103,10 +103,15 @@ class PlanInput:
     def unbound_users_with(self, email: str) -> tuple[str, ...]:
         """Active users without a binding whose email is `email`; two or more is a conflict."""
         bound = self.binding_by_user
+        candidates = self._users_by_raw_email.get(email, ())
+        if len(candidates) == 1:  # the common case: nobody else has this address
+            uid = candidates[0]
+            ok = uid not in bound and self.standing(uid) is Reason.ACTIVE
+            return (uid,) if ok and self.email(uid) == email else ()
         return tuple(
             sorted(
                 uid
-                for uid in self._users_by_raw_email.get(email, ())
+                for uid in candidates
                 if uid not in bound
                 and self.standing(uid) is Reason.ACTIVE
                 and self.email(uid) == email
@@ -151,6 +156,15 @@ class PlanInput:
             cached = profile_of(user, self.policy, self.email(user_id), current_cell)
             self._profiles[user_id] = cached
         return cached
+
+    def know_everyone(self) -> None:
+        """Compute every user's standing and email at once (a sweep needs them all, and one
+        pass is cheaper than a lookup-or-compute per user)."""
+        policy, in_scope, emails = self.policy, self._in_scope_lower, self._emails
+        self._standings.update(
+            (uid, standing_of(user, policy, in_scope)) for uid, user in self.users.items()
+        )
+        emails.update((uid, user_email(user, policy)) for uid, user in self.users.items())
 
     def standing(self, user_id: str) -> Reason:
         """Reason.ACTIVE, or why the user does not count (deleted, guest...)."""

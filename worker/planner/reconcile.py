@@ -39,6 +39,7 @@ def plan_sweep(inp: PlanInput) -> Plan:
     with gc_paused():
         # No need to sort: the plan is sorted at the end and new users are taken in email order.
         ids = list(dict.fromkeys([*inp.users, *inp.binding_by_user]))
+        inp.know_everyone()
         return _Reconciler(inp).run("sweep", ids)
 
 
