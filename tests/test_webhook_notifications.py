@@ -190,6 +190,6 @@ async def test_store_failure_answers_503_so_graph_retries(
     async def locked(*args: Any, **kwargs: Any) -> int:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr("webhook.notifications.enqueue_events", locked)
+    monkeypatch.setattr("webhook.notifications.enqueue_durably", locked)
     resp = await client.post("/graph/notifications", json={"value": [_item()]})
     assert resp.status == 503

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from store import Database, open_store
-from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, WAKER
+from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, SUBSCRIPTIONS, WAKER
 from webhook.routes import setup_routes
+from webhook.subscription_cache import SubscriptionCache
 from worker.engine import Engine
 from worker.mail import alerts_from_settings
 from worker.settings import Settings
@@ -28,6 +29,7 @@ def create_app(
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[WAKER] = Waker()
+    app[SUBSCRIPTIONS] = SubscriptionCache()
     if db is not None:
         app[DB] = db
     else:

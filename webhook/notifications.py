@@ -16,10 +16,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from store.events import enqueue_events
+from store.events import enqueue_durably
 from store.models import NewEvent
-from store.subscriptions import client_state_matches, subscriptions_with_tenants
-from webhook.keys import DB, WAKER
+from store.subscriptions import client_state_matches
+from webhook.keys import DB, SUBSCRIPTIONS, WAKER
 from worker.metrics import NOTIFICATIONS, WEBHOOK_LATENCY
 
 log = structlog.get_logger("m365sync.webhook")
@@ -71,22 +71,25 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     verdict = await _judge(request, items, lifecycle=lifecycle)
     if verdict.accepted:
         try:
-            await enqueue_events(request.app[DB], verdict.accepted)
+            await enqueue_durably(request.app[DB], verdict.accepted)
         except Exception:
             # Not persisted: answer 5xx so Graph delivers it again.
             log.exception("notification not stored")
             _count(lifecycle, "unavailable", len(verdict.accepted))
             return web.json_response({"error": "temporarily unavailable"}, status=503)
+        request.app[WAKER].wake({e.link_id for e in verdict.accepted})
     _count(lifecycle, "accepted", len(verdict.accepted))
     for reason, count in verdict.rejected.items():
         _count(lifecycle, f"rejected_{reason}", count)
-        request.app[WAKER].wake({e.link_id for e in verdict.accepted})
-    log.info(
-        "notifications received",
-        kind="lifecycle" if lifecycle else "change",
-        accepted=len(verdict.accepted),
-        rejected=verdict.rejected or None,
-    )
+    # The access log already has one line per request; say more only when items were
+    # refused, which is worth an operator's attention (without the secrets, of course).
+    if verdict.rejected:
+        log.warning(
+            "notifications refused",
+            kind="lifecycle" if lifecycle else "change",
+            accepted=len(verdict.accepted),
+            rejected=verdict.rejected,
+        )
     return web.Response(status=202)
 
 
@@ -144,7 +147,7 @@ async def _judge(
     request: web.Request, items: list[Mapping[str, Any]], *, lifecycle: bool
 ) -> Verdict:
     ids = sorted({str(item["subscriptionId"]) for item in items})
-    known = await subscriptions_with_tenants(request.app[DB], ids)
+    known = await request.app[SUBSCRIPTIONS].lookup(request.app[DB], ids)
     accepted: list[NewEvent] = []
     rejected: dict[str, int] = {}
 

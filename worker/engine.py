@@ -123,9 +123,13 @@ class Engine:
         for link_id in await self._due_links():
             task = self._running.get(link_id)
             if self._claiming and (task is None or task.done()):
-                self._running[link_id] = asyncio.create_task(
+                task = asyncio.create_task(
                     self._guarded(self.links.process(link_id)), name=f"link-{link_id}"
                 )
+                # Events that arrived during this round were skipped above; look again
+                # as soon as it ends rather than at the next poll.
+                task.add_done_callback(lambda _: self.waker.wake())
+                self._running[link_id] = task
 
     async def _due_links(self) -> list[int]:
         due = []
