@@ -10,7 +10,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from webhook.admin import api, api_admin, auth, pages_links, pages_ops, pages_settings, pages_setup
+from webhook.admin import (
+    api,
+    api_admin,
+    api_ops,
+    auth,
+    pages_links,
+    pages_ops,
+    pages_settings,
+    pages_setup,
+)
 from webhook.admin.keys import LIMITER, SESSIONS, USERS
 from webhook.admin.ratelimit import SignInLimiter
 from webhook.admin.selection import UsersCache
@@ -71,14 +80,14 @@ def _api(r: web.UrlDispatcher) -> None:
     r.add_post(f"{link}/selection/preview", api.selection_preview)
     r.add_post(f"{link}/selection/auto-assign", api.selection_auto_assign)
     r.add_post(f"{link}/selection/create", api.selection_create)
-    r.add_get(f"{link}/unmatched", api.unmatched_preview)
-    r.add_post(f"{link}/unmatched", api.unmatched_apply)
-    r.add_get(f"{link}/held", api.get_held)
-    r.add_post(f"{link}/held/approve", api.held_approve)
-    r.add_post(f"{link}/held/reject", api.held_reject)
-    r.add_post(f"{link}/resync", api.resync)
-    r.add_get(f"{link}/plan", api.dry_run)
-    r.add_get(f"{link}/audit", api.get_audit)
+    r.add_get(f"{link}/unmatched", api_ops.unmatched_preview)
+    r.add_post(f"{link}/unmatched", api_ops.unmatched_apply)
+    r.add_get(f"{link}/held", api_ops.get_held)
+    r.add_post(f"{link}/held/approve", api_ops.held_approve)
+    r.add_post(f"{link}/held/reject", api_ops.held_reject)
+    r.add_post(f"{link}/resync", api_ops.resync)
+    r.add_get(f"{link}/plan", api_ops.dry_run)
+    r.add_get(f"{link}/audit", api_ops.get_audit)
     r.add_get(f"{link}/audit.csv", pages_ops.activity_csv)
     r.add_get("/api/tokens", api_admin.get_tokens)
     r.add_post("/api/tokens", api_admin.post_token)

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from store.links import list_links
-from store.records import list_audit, list_held
 from webhook.admin import selection
 from webhook.admin.common import link_clients, link_for
 from webhook.admin.keys import USERS, principal_of
@@ -26,7 +24,7 @@ MAX_CHOSEN = 20_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _bad(message: str, status: int = 400, **extra: Any) -> web.Response:
+def error_response(message: str, status: int = 400, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
@@ -37,14 +35,14 @@ def sync_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except operations.LinkBusy as exc:
-            return _bad(str(exc), 409)
+            return error_response(str(exc), 409)
         except SyncError as exc:
-            return _bad(str(exc), 502)
+            return error_response(str(exc), 502)
 
     return wrapped
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -61,15 +59,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def _chosen(body: dict[str, Any]) -> list[tuple[str, str | None]]:
     items = body.get("chosen")
     if not isinstance(items, list) or len(items) > MAX_CHOSEN:
-        raise _bad_request(f"chosen must be a list of at most {MAX_CHOSEN} users")
+        raise bad_request(f"chosen must be a list of at most {MAX_CHOSEN} users")
     chosen: list[tuple[str, str | None]] = []
     for item in items:
         uid = item.get("id") if isinstance(item, dict) else None
         number = item.get("number") if isinstance(item, dict) else None
         if not isinstance(uid, str) or not 0 < len(uid) <= 100:
-            raise _bad_request("each chosen user needs an id")
+            raise bad_request("each chosen user needs an id")
         if number is not None and (not isinstance(number, str) or len(number) > 16):
-            raise _bad_request("number must be text of at most 16 characters or null")
+            raise bad_request("number must be text of at most 16 characters or null")
         chosen.append((uid, number or None))
     return chosen
 
@@ -77,15 +75,15 @@ def _chosen(body: dict[str, Any]) -> list[tuple[str, str | None]]:
 def _ids(body: dict[str, Any], key: str) -> list[str]:
     items = body.get(key) or []
     if not isinstance(items, list) or len(items) > MAX_CHOSEN:
-        raise _bad_request(f"{key} must be a list")
+        raise bad_request(f"{key} must be a list")
     return [i for i in items if isinstance(i, str) and 0 < len(i) <= 100]
 
 
-def _bad_request(message: str) -> web.HTTPBadRequest:
+def bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
-def _actor(request: web.Request) -> str:
+def actor_of(request: web.Request) -> str:
     return f"admin:{principal_of(request).username}"
 
 
@@ -112,11 +110,11 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def put_settings(request: web.Request) -> web.Response:
     link = await link_for(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     try:
         saved = await save_settings(request.app[DB], link.id, {**link.settings, **body})
     except PolicyError as exc:
-        return _bad(exc.message, 422, field=exc.field)
+        return error_response(exc.message, 422, field=exc.field)
     return web.json_response(dict(saved.settings))
 
 
@@ -136,7 +134,7 @@ async def get_users(request: web.Request) -> web.Response:
         offset = max(0, int(request.query.get("offset", "0")))
         limit = min(selection.MAX_PAGE, max(1, int(request.query.get("limit", "50"))))
     except ValueError:
-        return _bad("offset and limit must be whole numbers")
+        return error_response("offset and limit must be whole numbers")
     page = rows[offset : offset + limit]
     return web.json_response(
         {"total": len(rows), "offset": offset, "limit": limit, "users": [r.to_json() for r in page]}
@@ -146,7 +144,7 @@ async def get_users(request: web.Request) -> web.Response:
 @sync_errors
 async def selection_preview(request: web.Request) -> web.Response:
     link = await link_for(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     chosen, visible = _chosen(body), _ids(body, "visible")
     async with link_clients(request, link) as clients:
         inp = await operations.snapshot(request.app[DB], clients)
@@ -156,7 +154,7 @@ async def selection_preview(request: web.Request) -> web.Response:
 @sync_errors
 async def selection_auto_assign(request: web.Request) -> web.Response:
     link = await link_for(request)
-    ids = _ids(await _json_body(request), "ids")
+    ids = _ids(await json_body(request), "ids")
     async with link_clients(request, link) as clients:
         inp = await operations.snapshot(request.app[DB], clients)
     return web.json_response({"numbers": selection.auto_assign(inp, ids)})
@@ -165,12 +163,12 @@ async def selection_auto_assign(request: web.Request) -> web.Response:
 @sync_errors
 async def selection_create(request: web.Request) -> web.Response:
     link = await link_for(request)
-    chosen = _chosen(await _json_body(request))
+    chosen = _chosen(await json_body(request))
     if not chosen:
-        return _bad("choose at least one user")
+        return error_response("choose at least one user")
     async with link_clients(request, link) as clients:
         applied = await operations.create_selected(
-            request.app[DB], clients, chosen, actor=_actor(request)
+            request.app[DB], clients, chosen, actor=actor_of(request)
         )
     request.app[USERS].drop(link.id)
     return web.json_response(
@@ -178,163 +176,5 @@ async def selection_create(request: web.Request) -> web.Response:
             "counts": applied.plan.counts(),
             "applied": applied.result.applied,
             "results": selection.outcomes(applied.plan, applied.result),
-        }
-    )
-
-
-# -- Disable Unmatched, held actions, resync, plan ------------------------------------------
-
-
-@sync_errors
-async def unmatched_preview(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    async with link_clients(request, link) as clients:
-        plan = await operations.preview_disable_unmatched(request.app[DB], clients)
-    return web.json_response(plan.to_json())
-
-
-@sync_errors
-async def unmatched_apply(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    async with link_clients(request, link) as clients:
-        applied = await operations.disable_unmatched(
-            request.app[DB], clients, actor=_actor(request)
-        )
-    failed = {a.number: why for a, why in applied.result.failed}
-    results = [
-        {
-            "number": a.number,
-            "email": a.email,
-            "outcome": "failed"
-            if a.number in failed
-            else {"disable": "disabled", "held": "held for approval"}.get(a.kind.value, "skipped"),
-            "message": failed.get(a.number) or a.message,
-        }
-        for a in applied.plan.actions
-    ]
-    return web.json_response({"plan": applied.plan.to_json(), "results": results})
-
-
-async def get_held(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    held = await list_held(request.app[DB], link.id)
-    return web.json_response(
-        {
-            "held": [
-                {
-                    "id": h.id,
-                    "action": dict(h.action),
-                    "reason": h.reason,
-                    "created_at": h.created_at,
-                }
-                for h in held
-            ]
-        }
-    )
-
-
-def _held_ids(body: dict[str, Any]) -> list[int] | None:
-    ids = body.get("ids")
-    if ids is None:
-        return None
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
-    ):
-        raise _bad_request("ids must be a list of whole numbers (or absent for all)")
-    return ids
-
-
-@sync_errors
-async def held_approve(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    ids = _held_ids(await _json_body(request))
-    async with link_clients(request, link) as clients:
-        applied = await operations.approve_held(
-            request.app[DB], clients, actor=_actor(request), ids=ids
-        )
-    return web.json_response(
-        {
-            "applied": applied.result.applied,
-            "failed": [{"number": a.number, "error": why} for a, why in applied.result.failed],
-        }
-    )
-
-
-async def held_reject(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    ids = _held_ids(await _json_body(request))
-    count = await operations.reject_held(request.app[DB], link, actor=_actor(request), ids=ids)
-    return web.json_response({"rejected": count})
-
-
-@sync_errors
-async def resync(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    body = await _json_body(request) if request.can_read_body else {}
-    async with link_clients(request, link) as clients:
-        outcome = await operations.resync(
-            request.app[DB],
-            clients,
-            full=bool(body.get("full")),
-            sweep=bool(body.get("sweep")),
-            actor=_actor(request),
-        )
-    request.app[USERS].drop(link.id)
-    return web.json_response(
-        {
-            "kind": outcome.kind,
-            "users_changed": outcome.users_changed,
-            "plan": outcome.plan.to_json(),
-        }
-    )
-
-
-@sync_errors
-async def dry_run(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    async with link_clients(request, link) as clients:
-        outcome = await operations.dry_run(
-            request.app[DB], clients, full=request.query.get("full") == "1"
-        )
-    return web.json_response(outcome.plan.to_json())
-
-
-async def get_audit(request: web.Request) -> web.Response:
-    link = await link_for(request)
-    q = request.query
-    try:
-        limit = min(1000, max(1, int(q.get("limit", "200"))))
-        before_id = int(q["before_id"]) if q.get("before_id") else None
-        days = int(q["days"]) if q.get("days") else None
-    except ValueError:
-        return _bad("limit, before_id and days must be whole numbers")
-    entries = await list_audit(
-        request.app[DB],
-        link.id,
-        action=q.get("action") or None,
-        outcome=q.get("outcome") or None,
-        text=(q.get("q") or "")[:200] or None,
-        since=time.time() - days * 86400 if days is not None else None,
-        limit=limit,
-        before_id=before_id,
-    )
-    return web.json_response(
-        {
-            "entries": [
-                {
-                    "id": e.id,
-                    "at": e.at,
-                    "actor": e.actor,
-                    "trigger": e.trigger,
-                    "action": e.action,
-                    "outcome": e.outcome,
-                    "user_id": e.user_id,
-                    "number": e.number,
-                    "before": dict(e.before),
-                    "after": dict(e.after),
-                    "reason": e.reason,
-                }
-                for e in entries
-            ]
         }
     )

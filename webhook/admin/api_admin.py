@@ -10,7 +10,7 @@ from aiohttp import web
 from store.admins import ApiToken, add_api_token, delete_api_token, list_api_tokens
 from store.errors import StoreError
 from store.models import AuthMode, NewLink
-from webhook.admin.api import _bad, _json_body
+from webhook.admin.api import error_response, json_body
 from webhook.admin.common import require_daemon_admin
 from webhook.admin.keys import principal_of
 from webhook.admin.passwords import new_api_token, token_hash
@@ -24,10 +24,10 @@ _REQUIRED = ("name", "tenant_id", "client_id", "pbx_url", "pbx_domain", "pbx_use
 
 async def post_link(request: web.Request) -> web.Response:
     require_daemon_admin(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     missing = [k for k in _REQUIRED if not isinstance(body.get(k), str) or not body[k].strip()]
     if missing:
-        return _bad(f"missing: {', '.join(missing)}", 422, field=missing[0])
+        return error_response(f"missing: {', '.join(missing)}", 422, field=missing[0])
     try:
         mode = AuthMode(body.get("auth_mode") or "delegated")
         new = NewLink(
@@ -50,9 +50,9 @@ async def post_link(request: web.Request) -> web.Response:
             client_secret=str(body.get("client_secret") or "") or None,
         )
     except PolicyError as exc:
-        return _bad(exc.message, 422, field=exc.field)
+        return error_response(exc.message, 422, field=exc.field)
     except (ValueError, StoreError) as exc:
-        return _bad(str(exc), 422)
+        return error_response(str(exc), 422)
     return web.json_response((await link_status(request.app[DB], link)).to_json(), status=201)
 
 
@@ -72,9 +72,9 @@ async def get_tokens(request: web.Request) -> web.Response:
 
 async def post_token(request: web.Request) -> web.Response:
     _token_admin(request)
-    name = str((await _json_body(request)).get("name") or "").strip()[:100]
+    name = str((await json_body(request)).get("name") or "").strip()[:100]
     if not name:
-        return _bad("name the token (what uses it)", 422, field="name")
+        return error_response("name the token (what uses it)", 422, field="name")
     token = new_api_token()
     stored = ApiToken(secrets.token_hex(8), name, token_hash(token), time.time())
     await add_api_token(request.app[DB], stored)
@@ -84,5 +84,5 @@ async def post_token(request: web.Request) -> web.Response:
 async def delete_token(request: web.Request) -> web.Response:
     _token_admin(request)
     if not await delete_api_token(request.app[DB], request.match_info["token_id"]):
-        return _bad("no such token", 404)
+        return error_response("no such token", 404)
     return web.json_response({"deleted": True})
