@@ -114,52 +114,25 @@ class _Reconciler:
         return []
 
     def _bound_active(self, binding: Binding, ext: Extension | None) -> list[_Pending]:
+        number = binding.number
         profile = self.inp.profile(binding.user_id, ext.cell if ext else "")
         changes = changes_for(profile, ext)
         if ext is None:
             if not self.inp.policy.auto_create:
-                msg = f"extension {binding.number} is gone from the PBX; automatic creation is off"
-                self._skip(binding.user_id, binding.number, Reason.EXTENSION_MISSING, msg)
+                msg = f"extension {number} is gone from the PBX; automatic creation is off"
+                self._skip(binding.user_id, number, Reason.EXTENSION_MISSING, msg)
                 return []
-            msg = f"extension {binding.number} is gone from the PBX; re-creating it"
-            return [
-                _Pending(
-                    ActionKind.CREATE,
-                    binding,
-                    profile.email,
-                    changes,
-                    Reason.EXTENSION_MISSING,
-                    msg,
-                    profile.notes,
-                )
-            ]
-        if ext.disabled and binding.disabled_by_us:
-            msg = f"user is back; re-enabling extension {binding.number} that this link disabled"
-            return [
-                _Pending(
-                    ActionKind.ENABLE,
-                    binding,
-                    profile.email,
-                    changes,
-                    Reason.RETURNED,
-                    msg,
-                    profile.notes,
-                )
-            ]
-        if not changes:
+            kind, reason = ActionKind.CREATE, Reason.EXTENSION_MISSING
+            msg = f"extension {number} is gone from the PBX; re-creating it"
+        elif ext.disabled and binding.disabled_by_us:
+            kind, reason = ActionKind.ENABLE, Reason.RETURNED
+            msg = f"user is back; re-enabling extension {number} that this link disabled"
+        elif changes:
+            kind, reason = ActionKind.UPDATE, Reason.FIELDS_CHANGED
+            msg = f"directory changed {', '.join(c.field for c in changes)}"
+        else:
             return []
-        fields = ", ".join(c.field for c in changes)
-        return [
-            _Pending(
-                ActionKind.UPDATE,
-                binding,
-                profile.email,
-                changes,
-                Reason.FIELDS_CHANGED,
-                f"directory changed {fields}",
-                profile.notes,
-            )
-        ]
+        return [_Pending(kind, binding, profile.email, changes, reason, msg, profile.notes)]
 
     def _settle(self, p: _Pending, moves: EmailMoves) -> None:
         number, uid = p.binding.number, p.binding.user_id
