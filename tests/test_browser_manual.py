@@ -164,6 +164,7 @@ async def _held_disable_approved(page: Page, env: AdminEnv) -> None:
     await page.get_by_label("Disable threshold (percent)").fill("0")
     await page.get_by_role("button", name="Save").click()
     await expect(page.get_by_text("Settings saved.")).to_be_visible()
+    await _shot(page, "09-settings")
 
     await page.goto(f"{env.base_url}/links/{env.link.id}")
     await page.get_by_role("button", name="Disable Unmatched Extensions").click()
@@ -181,3 +182,6 @@ async def _held_disable_approved(page: Page, env: AdminEnv) -> None:
     assert env.pbx.get("260").settings["disabled"] in (True, "true")
     assert env.pbx.get("261").settings["disabled"] in (False, "false")
     await expect(page.locator("#held-table tbody tr")).to_have_count(1)
+    await page.goto(f"{env.base_url}/links/{env.link.id}/activity?action=disable")
+    await expect(page.locator("#activity-table")).to_contain_text("260")
+    await _shot(page, "08-activity")

@@ -50,7 +50,7 @@ def _row(status: LinkStatus) -> Markup:
         name=link.name,
         domain=link.pbx_domain,
         badge=state_badge(link),
-        sub=when(status.subscription_expires_at),
+        sub=_expiry(status.subscription_expires_at),
         round=f"{when(last.finished_at)} ({last.outcome})" if last else "never",
         sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
         queue=status.queue_pending,
@@ -148,7 +148,7 @@ async def link_page(request: web.Request) -> web.Response:
         "link.html",
         link_id=link.id,
         badge=state_badge(link),
-        sub=when(status.subscription_expires_at),
+        sub=_expiry(status.subscription_expires_at),
         last_round=when(status.last_round.finished_at) if status.last_round else "never",
         last_sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
         queue=status.queue_pending,
@@ -168,6 +168,10 @@ async def check_submit(request: web.Request) -> web.StreamResponse:
         request, "ok" if link.state.value == "active" else "error", _state_text(link.state_reason)
     )
     raise web.HTTPSeeOther(f"/links/{link.id}")
+
+
+def _expiry(expires_at: float | None) -> str:
+    return when(expires_at) if expires_at else "no subscription"
 
 
 def _state_text(reason: str) -> str:

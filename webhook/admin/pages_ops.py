@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -162,17 +164,21 @@ async def activity_page(request: web.Request) -> web.Response:
 def _audit_row(e: AuditEntry) -> Markup:
     return fmt(
         "<tr><td>{at}</td><td>{action}</td><td>{outcome}</td><td>{number}</td>"
-        "<td><code>{before}</code></td><td><code>{after}</code></td><td>{reason}</td>"
-        "<td>{by}</td></tr>",
+        "<td>{before}</td><td>{after}</td><td>{reason}</td><td>{by}</td></tr>",
         at=when(e.at),
         action=e.action,
         outcome=e.outcome,
         number=e.number or "",
-        before=_compact(e.before),
-        after=_compact(e.after),
+        before=_fields(e.before),
+        after=_fields(e.after),
         reason=e.reason,
         by=f"{e.actor} ({e.trigger})",
     )
+
+
+def _fields(values: Mapping[str, Any]) -> Markup:
+    """One "field: value" per line; old and new values read side by side."""
+    return join((fmt("{k}: {v}", k=k, v=v) for k, v in sorted(values.items())), "<br>")
 
 
 def _compact(values: object) -> str:
