@@ -106,7 +106,12 @@ class VodiaClient:
         return None if settings is None else rows.extension_from_settings(number, settings)
 
     async def create_extension(self, number: str, fields: Mapping[str, str]) -> Extension:
-        """Create the extension and set `fields` (Vodia names); confirmed by reading back."""
+        """Create the extension and set `fields` (Vodia names); confirmed by reading back.
+
+        Three requests: is the number free, addacc, then the partial user_settings POST,
+        whose answer (the whole settings object) proves both that the account exists and
+        that the fields took. A PBX that silently ignored addacc answers that POST with 404.
+        """
         _check_number(number)
         body = _string_fields(fields)
         if await self._read_settings(number) is not None:
@@ -119,13 +124,18 @@ class VodiaClient:
             # A retried addacc whose first attempt did land is a duplicate to a strict PBX.
             if exc.status != 400 or await self._read_settings(number) is None:
                 raise
-        if await self._read_settings(number) is None:
-            raise PbxWriteNotApplied(f"the PBX accepted creating {number} but did not create it")
-        if body:
-            await self._http.post(self._settings_path(number), body)
-        settings = await self._read_settings(number)
-        if settings is None:
-            raise PbxWriteNotApplied(f"extension {number} vanished after it was created")
+        try:
+            settings = await self._http.post(self._settings_path(number), body)
+        except PbxNotFoundError:
+            raise PbxWriteNotApplied(
+                f"the PBX accepted creating {number} but did not create it"
+            ) from None
+        if not isinstance(settings, Mapping):
+            settings = await self._read_settings(number)
+            if settings is None:
+                raise PbxWriteNotApplied(
+                    f"the PBX accepted creating {number} but did not create it"
+                )
         _check_applied(number, body, settings)
         return rows.extension_from_settings(number, settings)
 
