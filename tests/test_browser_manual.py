@@ -95,6 +95,12 @@ async def test_popup_conflicts_create_and_disable_unmatched(
     await page.goto(f"{env.base_url}/links/{env.link.id}")
     await page.get_by_role("button", name="Resync now").click()
     await expect(page.get_by_text("Resync done")).to_be_visible()
+    await page.get_by_role("link", name="Dry-run plan").first.click()
+    await expect(page.locator("#plan-table")).to_contain_text("Nothing to do")
+    await page.get_by_role("link", name="Plan a full comparison").click()
+    await expect(page.locator("#plan-table")).to_contain_text("dan.wu@")
+    await _shot(page, "10-dry-run-plan")
+    await page.goto(f"{env.base_url}/links/{env.link.id}")
 
     await page.get_by_role("button", name="Sync Users & Create Extensions").click()
     popup = page.locator("#sync-dialog")

@@ -110,8 +110,10 @@ async def plan_page(request: web.Request) -> web.Response:
         body = Markup(
             fmt(
                 "<p>What a {kind} would do now. Nothing has been changed. "
-                '<a href="?full=1">Plan a full comparison</a></p>',
+                '<a href="{href}">{other}</a></p>',
                 kind="full comparison" if full else "round",
+                href="?" if full else "?full=1",
+                other="Plan a round instead" if full else "Plan a full comparison",
             )
             + plan_table(outcome.plan)
         )
