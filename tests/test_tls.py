@@ -5,8 +5,10 @@ change notification that ends as an extension on the PBX."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import sqlite3
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -32,17 +34,28 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def eventually(check: Callable[[], bool], what: str) -> None:
+async def eventually(check: Callable[[], bool], what: str, daemon: Daemon) -> None:
     """Poll a condition that another process makes true (no event crosses processes)."""
-    async with asyncio.timeout(WAIT_S):
-        while not check():  # noqa: ASYNC110 - the condition lives in another process
-            await asyncio.sleep(0.05)
-    assert check(), what
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while not check():  # noqa: ASYNC110 - the condition lives in another process
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting: {what}\n{daemon.output()}") from None
+
+
+def _stored_subscriptions(db_path: Path) -> int:
+    """Subscriptions the daemon has committed (read with a separate connection)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM subscriptions").fetchone()
+    return int(count)
 
 
 class Daemon:
-    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, url: str) -> None:
-        self.proc, self.log_path, self.url = proc, log_path, url
+    def __init__(
+        self, proc: asyncio.subprocess.Process, log_path: Path, url: str, db_path: Path
+    ) -> None:
+        self.proc, self.log_path, self.url, self.db_path = proc, log_path, url, db_path
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -84,29 +97,12 @@ async def _prepare_store(tmp_path: Path, emus: RunningEmulators) -> str:
     return key
 
 
-@pytest.fixture
-async def daemon(
-    tmp_path: Path, emus: RunningEmulators, tls_files: tuple[Path, Path, Path]
-) -> AsyncIterator[Daemon]:
-    cert, key_path, ca_path = tls_files
-    # Graph trusts public CAs only; the emulator is told to trust the test CA as well.
-    emus.graph.trust_notification_ca(str(ca_path))
-    secret_key = await _prepare_store(tmp_path, emus)
+async def _spawn(tmp_path: Path, env: dict[str, str], attempt: int) -> Daemon:
+    """Start `m365sync serve` on a free port and wait until it accepts connections."""
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "M365SYNC_DATA_DIR": str(tmp_path),
-        "M365SYNC_DATABASE": str(tmp_path / "m365sync.db"),
-        "M365SYNC_SECRET_KEY": secret_key,
-        "M365SYNC_LISTEN": f"127.0.0.1:{port}",
-        "M365SYNC_PUBLIC_URL": url,
-        "M365SYNC_TLS_CERT": str(cert),
-        "M365SYNC_TLS_KEY": str(key_path),
-        "M365SYNC_LOG_FORMAT": "json",
-    }
-    env.pop("PORT", None)
-    log_path = tmp_path / "serve.log"
+    env = {**env, "M365SYNC_LISTEN": f"127.0.0.1:{port}", "M365SYNC_PUBLIC_URL": url}
+    log_path = tmp_path / f"serve-{attempt}.log"
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -117,11 +113,40 @@ async def daemon(
             stdout=log_file,
             stderr=log_file,
         )
-    served = Daemon(proc, log_path, url)
+    daemon = Daemon(proc, log_path, url, tmp_path / "m365sync.db")
+    await eventually(lambda: _answers(daemon), "the daemon should start", daemon)
+    return daemon
+
+
+@pytest.fixture
+async def daemon(
+    tmp_path: Path, emus: RunningEmulators, tls_files: tuple[Path, Path, Path]
+) -> AsyncIterator[Daemon]:
+    cert, key_path, ca_path = tls_files
+    # Graph trusts public CAs only; the emulator is told to trust the test CA as well.
+    emus.graph.trust_notification_ca(str(ca_path))
+    env = {
+        **os.environ,
+        "M365SYNC_DATA_DIR": str(tmp_path),
+        "M365SYNC_DATABASE": str(tmp_path / "m365sync.db"),
+        "M365SYNC_SECRET_KEY": await _prepare_store(tmp_path, emus),
+        "M365SYNC_TLS_CERT": str(cert),
+        "M365SYNC_TLS_KEY": str(key_path),
+        "M365SYNC_LOG_FORMAT": "json",
+    }
+    env.pop("PORT", None)
+    for attempt in range(3):
+        try:
+            served = await _spawn(tmp_path, env, attempt)
+            break
+        except PortTaken:
+            continue  # another process took the free port between probe and bind
+    else:
+        raise AssertionError("no free port for m365sync serve after 3 attempts")
     yield served
-    if proc.returncode is None:
-        proc.terminate()
-        await proc.wait()
+    if served.proc.returncode is None:
+        served.proc.terminate()
+        await served.proc.wait()
 
 
 @pytest.mark.slow
@@ -132,7 +157,6 @@ async def test_graph_handshakes_and_delivers_over_https(
     change notification reach it over HTTPS, and the new user gets an extension."""
     _, _, ca_path = tls_files
     context = ssl.create_default_context(cafile=str(ca_path))
-    await eventually(lambda: _answers(daemon), "the daemon should start")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
         await _wait_healthy(session, daemon)
         async with session.get(f"{daemon.url}/healthz") as response:
@@ -140,7 +164,12 @@ async def test_graph_handshakes_and_delivers_over_https(
             assert response.url.scheme == "https"
 
     subscriptions: Any = emus.graph.context.subscriptions
-    await eventually(lambda: bool(subscriptions.all()), "a subscription should be created")
+    # Graph answers 201 before the daemon commits the subscription; a change in between
+    # would be caught by the catch-up round, not by a notification. Wait for both.
+    await eventually(lambda: bool(subscriptions.all()), "a subscription in Graph", daemon)
+    await eventually(
+        lambda: _stored_subscriptions(daemon.db_path) == 1, "a stored subscription", daemon
+    )
     (subscription,) = subscriptions.all()
     assert subscription.notification_url == f"{daemon.url}/graph/notifications"
 
@@ -155,15 +184,22 @@ async def test_graph_handshakes_and_delivers_over_https(
     )
     await emus.graph.delivery_idle()
     assert emus.graph.delivery.counters.delivered >= 1, daemon.output()
-    await eventually(lambda: emus.pbx.state.get("200") is not None, "an extension")
+    await eventually(lambda: emus.pbx.state.get("200") is not None, "an extension", daemon)
     extension = emus.pbx.state.get("200")
     assert extension is not None
     assert dict(extension.settings)["email_address"] == "ann.lee@contoso.example"
 
 
+class PortTaken(Exception):
+    """The daemon could not bind its port."""
+
+
 def _answers(daemon: Daemon) -> bool:
     if daemon.proc.returncode is not None:
-        raise AssertionError(f"m365sync serve exited:\n{daemon.output()}")
+        output = daemon.output()
+        if "address already in use" in output.lower():
+            raise PortTaken(output)
+        raise AssertionError(f"m365sync serve exited:\n{output}")
     host, port = daemon.url.removeprefix("https://").split(":")
     try:
         with socket.create_connection((host, int(port)), timeout=1.0):
