@@ -33,9 +33,10 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/m365sync demo
 
+BENCHMARKS := store planner emulators clients latency webhook burst
+
 bench: $(STAMP)
-	for b in $(filter-out bench/__init__.py,$(wildcard bench/*.py)); do \
-		m=$${b%.py}; echo "== $$m"; $(BIN)/python -m $${m//\//.} || exit 1; done
+	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
