@@ -44,7 +44,7 @@ class EmailAlerts(Alerts):
         sender: str,
         *,
         public_url: str | None = None,
-        quiet_period_s: float = 6 * HOUR_S,
+        quiet_period_s: float = 24 * HOUR_S,
         timeout_s: float = 10.0,
         queue_size: int = 200,
         expiry_check_every_s: float = HOUR_S,
