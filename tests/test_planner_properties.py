@@ -216,3 +216,13 @@ def test_a_round_over_everyone_plans_what_the_sweep_plans(inp: PlanInput) -> Non
     """Rounds and sweeps follow one set of rules."""
     everyone = set(inp.users) | {b.user_id for b in inp.bindings}
     assert plan_round(inp, everyone).actions == plan_sweep(inp).actions
+
+
+@FAST
+@given(policies(), st.sampled_from(["", "100-199,999", "150"]), st.integers(0, 3650))
+def test_policy_settings_round_trip(settings_in: dict[str, Any], protected: str, days: int) -> None:
+    """Any valid policy survives to_settings -> from_settings unchanged."""
+    if settings_in["scope"] == "all":
+        settings_in["group_ids"] = []
+    policy = Policy.from_settings({**settings_in, "protected": protected, "cooloff_days": days})
+    assert Policy.from_settings(policy.to_settings()) == policy
