@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from store.admins import get_admin_account
 from webhook.admin.passwords import hash_password, verify_password
 from webhook.admin.ratelimit import SignInLimiter
 from webhook.admin.sessions import Principal, SessionStore, new_state
-from worker.cli import main
+from worker.commands.admin import run_set_password
+from worker.commands.errors import UsageError
+from worker.settings import Settings
 
 
 class FakeClock:
@@ -79,19 +82,18 @@ def test_password_hash_is_salted_scrypt_and_verifies() -> None:
     assert not verify_password("correct horse", "garbage")
 
 
-def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str) -> None:
-    monkeypatch.setenv("M365SYNC_DATA_DIR", str(tmp_path))
+def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str) -> Settings:
+    # The handler, not main(): main() configures logging for the whole test process.
     monkeypatch.setenv("M365SYNC_ADMIN_PASSWORD", password)
-    monkeypatch.delenv("M365SYNC_SECRET_KEY", raising=False)
-    monkeypatch.delenv("M365SYNC_DATABASE", raising=False)
+    return Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
 
 
 def test_set_password_stores_only_a_hash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`m365sync admin set-password` reads the env var and stores an scrypt hash."""
-    _env(tmp_path, monkeypatch, "a-long-enough-password")
-    assert main(["admin", "set-password", "--user", "boss"]) == 0
+    settings = _settings(tmp_path, monkeypatch, "a-long-enough-password")
+    assert run_set_password(argparse.Namespace(user="boss"), settings) == 0
     assert "boss" in capsys.readouterr().out
 
     async def stored() -> tuple[str, str]:
@@ -112,12 +114,13 @@ def test_set_password_stores_only_a_hash(
 
 
 def test_set_password_refuses_a_short_password(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fewer than 12 characters is a usage error (exit 2) and stores nothing."""
-    _env(tmp_path, monkeypatch, "short")
-    assert main(["admin", "set-password"]) == 2
-    assert "at least 12" in capsys.readouterr().err
+    """Fewer than 12 characters is a usage error (exit 2 from the CLI) and stores nothing."""
+    settings = _settings(tmp_path, monkeypatch, "short")
+    with pytest.raises(UsageError, match="at least 12"):
+        run_set_password(argparse.Namespace(user="m365sync"), settings)
+    assert not (tmp_path / "m365sync.db").exists()
 
 
 def test_next_after_sign_in_is_only_a_local_path() -> None:
