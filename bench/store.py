@@ -2,7 +2,8 @@
 
 Prints enqueue throughput (batches of 100 in one transaction each) and claim+complete
 throughput (claims of up to 100 events, as the worker coalesces them), for both
-`synchronous` modes. Run with `python -m bench.store` (or `make bench`). Aim: >= 20,000 events/s enqueued, >= 5,000 events/s claimed+completed.
+`synchronous` modes. Aim: >= 20,000 events/s enqueued, >= 5,000 events/s claimed+completed.
+Run with `python -m bench.store` (or `make bench`).
 """
 
 from __future__ import annotations

@@ -327,8 +327,8 @@ class TestGroups:
         emulator = await make_graph_emulator(seed_users=6)
         directory = emulator.directory
         users = directory.active_ids()
-        outer = directory.groups.create(displayName="Outer", mailNickname="outer")["id"]
-        inner = directory.groups.create(displayName="Inner", mailNickname="inner")["id"]
+        outer = directory.groups.create({"displayName": "Outer", "mailNickname": "outer"})["id"]
+        inner = directory.groups.create({"displayName": "Inner", "mailNickname": "inner"})["id"]
         for user_id in users[:3]:
             directory.groups.add_member(outer, user_id)
         directory.groups.add_member(outer, inner)

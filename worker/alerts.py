@@ -25,5 +25,8 @@ class Alerts:
     async def subscription_failed(self, link: Link, error: str) -> None:
         """The change-notification subscription could not be created or renewed."""
 
+    async def check_expiry(self, links: Sequence[Link]) -> None:
+        """Client certificates and secrets close to expiry (called from maintenance)."""
+
     async def close(self) -> None:
         """Release resources (the SMTP connection)."""

@@ -140,7 +140,11 @@ class Engine:
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         timeout_s = self.config.poll_s
-        upcoming = await next_due_at(self.db)
+        try:
+            upcoming = await next_due_at(self.db)
+        except Exception:
+            log.exception("cannot read the queue")
+            upcoming = None
         if upcoming is not None:
             timeout_s = min(timeout_s, max(0.0, upcoming - self.clock()))
         stopper = asyncio.create_task(stop.wait())

@@ -12,15 +12,10 @@ from store.links import create_link, get_link, set_link_state, set_secret, updat
 from store.models import Link, LinkState, NewLink
 from worker.errors import PbxAuthError, PbxForbiddenError, SetupRequired, SyncError
 from worker.linkctx import CLIENT_CERTIFICATE, CLIENT_SECRET, PBX_PASSWORD, open_link_clients
-from worker.planner import Policy
+from worker.linksettings import validated_settings
 from worker.settings import Settings
 
 log = structlog.get_logger("m365sync.links")
-
-
-def validated_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The link settings as the planner's Policy accepts them (raises PolicyError)."""
-    return Policy.from_settings(settings).to_settings()
 
 
 async def add_link(

@@ -34,7 +34,14 @@ from worker.planner import (
     plan_disable_unmatched,
     plan_selection,
 )
-from worker.rounds import Progress, RoundOutcome, RoundRequest, link_policy, run_round
+from worker.rounds import (
+    Progress,
+    RoundOutcome,
+    RoundRequest,
+    link_policy,
+    run_round,
+    scope_of,
+)
 
 LEASE_S = 600.0
 
@@ -52,6 +59,7 @@ class Applied:
 async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
     """The planner's input as of now: stored directory, fresh PBX list, bindings."""
     link = clients.link
+    policy = link_policy(link.settings)
     listed = await clients.pbx.list_extensions(with_cell=False)
     cached = await get_extensions(db, link.id)
     extensions = {e.number: _with_cached_cell(e, cached) for e in listed}
@@ -59,8 +67,9 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
         users=await get_directory_users(db, link.id),
         extensions=extensions,
         bindings=await get_bindings(db, link.id),
-        policy=link_policy(link.settings),
+        policy=policy,
         now=time.time(),
+        in_scope_ids=await scope_of(clients, policy),
         released=await get_released_numbers(db, link.id),
     )
 

@@ -7,6 +7,7 @@ re-runs the round from the old deltaLink; every action is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from worker.applier import ApplyContext, ApplyResult, apply_actions
 from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
+from worker.linksettings import link_policy_of
 from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
 
 log = structlog.get_logger("m365sync.round")
@@ -88,7 +90,7 @@ class _DeltaRead:
 
 def link_policy(settings: Mapping[str, Any]) -> Policy:
     try:
-        return Policy.from_settings(settings)
+        return link_policy_of(settings)
     except PolicyError as exc:
         raise PermanentError(f"the link's settings are invalid: {exc}") from exc
 
@@ -123,12 +125,17 @@ async def run_round(
         bindings=bindings,
         policy=policy,
         now=started,
-        in_scope_ids=await _scope(clients, policy),
+        in_scope_ids=await scope_of(clients, policy),
         released=await get_released_numbers(db, link.id),
         directory_complete=complete,
     )
     changed_ids = set(read.changed) | set(request.notified_ids)
-    plan = plan_sweep(inp) if sweep else plan_round(inp, sorted(changed_ids))
+    # Planning a large tenant is seconds of CPU: a thread lets the event loop keep
+    # answering notifications between the planner's GIL slices.
+    if sweep:
+        plan = await asyncio.to_thread(plan_sweep, inp)
+    else:
+        plan = await asyncio.to_thread(plan_round, inp, sorted(changed_ids))
     outcome = RoundOutcome(
         kind=request.kind,
         plan=plan,
@@ -247,7 +254,7 @@ async def _read_pbx(db: Database, clients: LinkClients, *, full: bool) -> dict[s
     }
 
 
-async def _scope(clients: LinkClients, policy: Policy) -> frozenset[str] | None:
+async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | None:
     if policy.scope != "groups":
         return None
     members: set[str] = set()

@@ -37,6 +37,7 @@ class Scheduler:
             await self.schedule_sweep(link)
             if self.engine.settings.public_url:
                 await self.keep_subscription(link)
+        await self.engine.alerts.check_expiry(await list_links(self.engine.db))
 
     async def schedule_sweep(self, link: Link) -> bool:
         """Queue a sweep when the last one is older than the link's interval."""

@@ -17,7 +17,8 @@ from webhook.admin.status import link_status
 from webhook.keys import DB
 from worker import operations
 from worker.errors import SyncError
-from worker.linkadmin import save_settings, validated_settings
+from worker.linkadmin import save_settings
+from worker.linksettings import validated_settings
 from worker.planner import PolicyError
 
 MAX_CHOSEN = 20_000

@@ -11,7 +11,8 @@ from store.models import Link
 from webhook.admin.common import csrf_field, flash, link_for, render
 from webhook.admin.html import Markup, fmt, join
 from webhook.keys import DB
-from worker.linkadmin import save_settings, validated_settings
+from worker.linkadmin import save_settings
+from worker.linksettings import validated_settings
 from worker.planner import PolicyError
 
 CHECKBOXES = (

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import ssl
+import sys
 
 import structlog
 from aiohttp import web
@@ -46,6 +47,21 @@ def _run_app(app: web.Application, settings: Settings) -> int:
         url=f"{scheme}://{settings.listen_host}:{settings.listen_port}",
         database=str(settings.database),
     )
+    try:
+        _serve(app, settings, ssl_context)
+    except OSError as exc:
+        # A taken port or a missing permission: one line, not a traceback.
+        print(
+            f"m365sync: cannot listen on {settings.listen_host}:{settings.listen_port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    log.info("stopped")
+    return 0
+
+
+def _serve(app: web.Application, settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
     web.run_app(
         app,
         host=settings.listen_host,
@@ -55,8 +71,6 @@ def _run_app(app: web.Application, settings: Settings) -> int:
         print=None,
         shutdown_timeout=10.0,
     )
-    log.info("stopped")
-    return 0
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:

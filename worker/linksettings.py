@@ -1,0 +1,34 @@
+"""A link's settings JSON: the planner's policy plus a few keys about the link itself
+that the planner does not use (today: when the client secret expires, for alerts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from worker.planner import Policy, PolicyError
+
+LINK_META_KEYS = frozenset({"client_secret_expires"})
+
+
+def policy_part(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in LINK_META_KEYS}
+
+
+def link_policy_of(settings: Mapping[str, Any]) -> Policy:
+    return Policy.from_settings(policy_part(settings))
+
+
+def validated_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Policy keys as the planner accepts them, plus the link keys, checked (PolicyError)."""
+    clean = Policy.from_settings(policy_part(settings)).to_settings()
+    expires = settings.get("client_secret_expires")
+    if expires not in (None, ""):
+        try:
+            clean["client_secret_expires"] = dt.date.fromisoformat(str(expires)).isoformat()
+        except ValueError:
+            raise PolicyError(
+                "client_secret_expires", f"{expires!r} is not a date like 2027-05-31"
+            ) from None
+    return clean
