@@ -15,11 +15,11 @@ from aiohttp.test_utils import TestServer
 
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
-from store.models import AuthMode, Link, NewLink
+from store.models import Link
 from webhook.app import create_app
 from webhook.keys import WAKER
 from worker.engine import Engine, EngineConfig
-from worker.linkadmin import add_link, check_link
+from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
 
@@ -47,23 +47,11 @@ async def running_stack(
             server = TestServer(app, host="127.0.0.1")
             await server.start_server()
             settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
-            link = await add_link(
+            link = await add_emulator_link(
                 db,
-                NewLink(
-                    name="bench",
-                    tenant_id=info["tenant_id"],
-                    client_id=info["client_id"],
-                    auth_mode=AuthMode.APPLICATION,
-                    pbx_url=info["pbx_url"],
-                    pbx_domain=info["pbx_domain"],
-                    pbx_user=info["pbx_tenant_admin"],
-                    authority_url=info["authority_url"],
-                    graph_url=info["graph_url"],
-                    ca_bundle=info["ca_path"],
-                    settings=policy or {"auto_create": True, "ranges": "1000-9999"},
-                ),
-                pbx_password=info["pbx_tenant_admin_password"],
-                client_secret=info["client_secret"],
+                info,
+                name="bench",
+                settings=policy or {"auto_create": True, "ranges": "1000-9999"},
             )
             link = await check_link(db, link.id, settings)
             engine = Engine(db, settings, waker=app[WAKER], config=EngineConfig(poll_s=1.0))

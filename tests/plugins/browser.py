@@ -19,6 +19,7 @@ from webhook.admin.passwords import hash_password
 from webhook.app import create_app
 from worker.commands.demo import seed_demo
 from worker.linkadmin import add_link
+from worker.linkadmin import link_for_emulators as emulator_link
 from worker.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,19 +65,7 @@ class AdminEnv:
 def link_for_emulators(
     info: dict[str, Any], *, name: str = "contoso", mode: AuthMode = AuthMode.DELEGATED
 ) -> NewLink:
-    return NewLink(
-        name=name,
-        tenant_id=info["tenant_id"],
-        client_id=info["client_id"],
-        auth_mode=mode,
-        pbx_url=info["pbx_url"],
-        pbx_domain=info["pbx_domain"],
-        pbx_user=info["pbx_tenant_admin"],
-        authority_url=info["authority_url"],
-        graph_url=info["graph_url"],
-        ca_bundle=info["ca_path"],
-        settings=POLICY,
-    )
+    return emulator_link(info, name=name, settings=POLICY, auth_mode=mode)
 
 
 @pytest.fixture

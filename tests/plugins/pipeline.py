@@ -13,11 +13,11 @@ from aiohttp.test_utils import TestServer
 
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
-from store.models import AuthMode, Link, NewLink
+from store.models import Link
 from webhook.app import create_app
 from webhook.keys import WAKER
 from worker.engine import Engine, EngineConfig
-from worker.linkadmin import add_link, check_link
+from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
 DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
@@ -56,22 +56,6 @@ class Stack:
 MakeStack = Callable[..., Awaitable[Stack]]
 
 
-def new_link(info: dict[str, Any], policy: dict[str, Any], name: str = "contoso") -> NewLink:
-    return NewLink(
-        name=name,
-        tenant_id=info["tenant_id"],
-        client_id=info["client_id"],
-        auth_mode=AuthMode.APPLICATION,
-        pbx_url=info["pbx_url"],
-        pbx_domain=info["pbx_domain"],
-        pbx_user=info["pbx_tenant_admin"],
-        authority_url=info["authority_url"],
-        graph_url=info["graph_url"],
-        ca_bundle=info["ca_path"],
-        settings=policy,
-    )
-
-
 @pytest.fixture
 async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
     cleanups: list[Callable[[], Awaitable[None]]] = []
@@ -102,11 +86,8 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         if subscribe:
             settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
         info = emus.info
-        link = await add_link(
-            db,
-            new_link(info, {**DEFAULT_POLICY, **(policy or {})}),
-            pbx_password=info["pbx_tenant_admin_password"],
-            client_secret=info["client_secret"],
+        link = await add_emulator_link(
+            db, info, name="contoso", settings={**DEFAULT_POLICY, **(policy or {})}
         )
         link = await check_link(db, link.id, settings)
         assert link.state.value == "active", link.state_reason

@@ -16,10 +16,9 @@ from aiohttp import web
 from emulators.harness import RunningEmulators, running_emulators
 from store import open_store
 from store.admins import set_admin_account
-from store.models import AuthMode, NewLink
 from webhook.admin.passwords import hash_password
 from webhook.app import create_app
-from worker.linkadmin import add_link, check_link
+from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
 DEMO_DIR = Path("data/demo")
@@ -122,24 +121,7 @@ async def _prepare_store(settings: Settings, emus: RunningEmulators, password: s
     db = await open_store(settings.database, secret_key=None, key_file=settings.key_file)
     try:
         await set_admin_account(db, DAEMON_ADMIN, hash_password(password))
-        link = await add_link(
-            db,
-            NewLink(
-                name="demo",
-                tenant_id=info["tenant_id"],
-                client_id=info["client_id"],
-                auth_mode=AuthMode.APPLICATION,
-                pbx_url=info["pbx_url"],
-                pbx_domain=info["pbx_domain"],
-                pbx_user=info["pbx_tenant_admin"],
-                authority_url=info["authority_url"],
-                graph_url=info["graph_url"],
-                ca_bundle=info["ca_path"],
-                settings=DEMO_POLICY,
-            ),
-            pbx_password=info["pbx_tenant_admin_password"],
-            client_secret=info["client_secret"],
-        )
+        link = await add_emulator_link(db, info, name="demo", settings=DEMO_POLICY)
         await check_link(db, link.id, replace(settings))
     finally:
         await db.close()
