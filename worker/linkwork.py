@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from store import Transaction
+from store import Database, Transaction
+from store.directory import get_directory_users
 from store.events import (
     claim_events,
     complete_in,
@@ -23,8 +24,16 @@ from store.events import (
 )
 from store.leases import acquire_link_lease, release_link_lease
 from store.links import get_link, set_link_state
-from store.models import Event, EventStatus, Link, LinkState, NewEvent, RoundRecord
-from store.records import add_round
+from store.models import (
+    DirectoryUser,
+    Event,
+    EventStatus,
+    Link,
+    LinkState,
+    NewEvent,
+    RoundRecord,
+)
+from store.records import add_round, last_round
 from worker import metrics
 from worker.errors import GraphError, SetupRequired, ThrottledError, TransientError
 from worker.linkctx import LinkClients
@@ -45,6 +54,9 @@ class LinkWorker:
         self._factory = clients_factory
         self._clients: dict[int, tuple[float, LinkClients]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        # The link's directory as the last round left it, tagged with that round's id, so
+        # a round in a large tenant does not re-read every user from SQLite.
+        self._users: dict[int, tuple[int, dict[str, DirectoryUser]]] = {}
 
     async def ready(self, link_id: int) -> bool:
         """Only active links are worked; a link in Setup Required keeps its events queued."""
@@ -60,6 +72,15 @@ class LinkWorker:
         clients = await self._factory(self.engine.db, link, self.engine.settings)
         self._clients[link.id] = (link.updated_at, clients)
         return clients
+
+    async def _known_users(self, link_id: int) -> dict[str, DirectoryUser]:
+        """The cached directory, unless another round (another process, a failure) came
+        after the one that left it; then it is read again."""
+        cached = self._users.get(link_id)
+        if cached is not None and cached[0] == await _last_round_id(self.engine.db, link_id):
+            return cached[1]
+        self._users.pop(link_id, None)
+        return await get_directory_users(self.engine.db, link_id)
 
     async def drop_clients(self, link_id: int) -> None:
         cached = self._clients.pop(link_id, None)
@@ -118,7 +139,11 @@ class LinkWorker:
                 await complete_in(tx, ids, engine.worker_id)
                 await enqueue_in(tx, self._rechecks(events, outcome.missing_ids))
 
-            outcome = await run_round(engine.db, clients, request, on_commit=on_commit)
+            known = await self._known_users(link.id)
+            outcome = await run_round(
+                engine.db, clients, request, on_commit=on_commit, known_users=known
+            )
+            self._users[link.id] = (await _last_round_id(engine.db, link.id), known)
             engine.rounds_run += 1
             await self._report(link, outcome)
         except SetupRequired as exc:
@@ -256,6 +281,11 @@ class LinkWorker:
             return float(exc.retry_after_s)
         base = min(config.retry_max_s, config.retry_base_s * 2.0 ** max(0, attempts - 1))
         return base * (0.5 + random.random() / 2)
+
+
+async def _last_round_id(db: Database, link_id: int) -> int:
+    last = await last_round(db, link_id)
+    return last.id if last else 0
 
 
 def round_request(events: Sequence[Event]) -> RoundRequest:
