@@ -8,6 +8,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from emulators.graph.server import GraphEmulator
+from tests.plugins.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +19,7 @@ HOSTILE = '<img src=x onerror="window.pwned=1">'
 async def console(graph_emulator: GraphEmulator) -> AsyncIterator[Page]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
         context = await browser.new_context(ignore_https_errors=True)
         page = await context.new_page()
