@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from emulators.clock import Clock
@@ -72,14 +70,14 @@ def test_listeners_hear_each_change_kind() -> None:
 
 
 @pytest.mark.slow
-def test_seeding_and_a_delta_round_over_100000_users_are_fast() -> None:
-    """100,000 users seed in under 10 s, and a full delta round pages through all of them."""
+def test_seeding_and_a_delta_round_over_100000_users() -> None:
+    """100,000 users seed, and a full delta round pages through every one of them.
+
+    How fast is bench/emulators.py's business; this checks that it works at that size."""
     directory = Directory(Clock())
-    started = time.perf_counter()
     directory.seed(100_000, seed=1)
-    assert time.perf_counter() - started < 10
+    assert directory.user_count == 100_000
     tokens = DeltaTokens(directory.clock)
-    started = time.perf_counter()
     items, _ = full_round(directory, tokens.start(("id", "displayName")))
     assert len(items) == 100_000
-    assert time.perf_counter() - started < 10
+    assert len({item["id"] for item in items}) == 100_000

@@ -136,35 +136,33 @@ async def test_clock_advance_via_control_api(
     assert pbx.clock.now() >= before + 60
 
 
-async def test_serves_over_a_thousand_requests_per_second(
+async def test_serves_a_thousand_concurrent_requests(
     pbx: PbxEmulator, plain_http: aiohttp.ClientSession
 ) -> None:
-    """Authenticated user_settings reads run at >= 1,000 requests/s."""
+    """1,000 concurrent authenticated reads all succeed (bench/clients.py measures speed)."""
     pbx.state.add_extension("1001")
     url = f"{pbx.url}/rest/domain/{pbx.domain}/user_settings/1001"
     headers = admin_headers(pbx)
 
-    async def read() -> None:
+    async def read() -> int:
         async with plain_http.get(url, headers=headers) as response:
             await response.read()
+            return response.status
 
-    started = time.perf_counter()
-    await asyncio.gather(*(read() for _ in range(1000)))
-    assert 1000 / (time.perf_counter() - started) >= 1000
+    statuses = await asyncio.gather(*(read() for _ in range(1000)))
+    assert set(statuses) == {200}
 
 
-async def test_lists_ten_thousand_extensions_fast(
+async def test_lists_ten_thousand_extensions(
     make_pbx: MakePbx, plain_http: aiohttp.ClientSession
 ) -> None:
-    """/extensions and /users for 10,000 extensions each answer in well under a second."""
+    """/extensions and /users list all of 10,000 extensions."""
     pbx = await make_pbx(seed_extensions=10_000)
     for path in ("extensions", "users"):
-        started = time.perf_counter()
         async with plain_http.get(
             f"{pbx.url}/rest/domain/{pbx.domain}/{path}", headers=admin_headers(pbx)
         ) as response:
             body = await response.json()
-        assert time.perf_counter() - started < 1.0
         assert len(body) >= 10_000
 
 
