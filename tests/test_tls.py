@@ -21,8 +21,8 @@ import trustme
 
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
-from tests.plugins.pipeline import DEFAULT_POLICY, new_link
-from worker.linkadmin import add_link, check_link
+from tests.plugins.pipeline import DEFAULT_POLICY
+from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
 WAIT_S = 30.0
@@ -84,12 +84,7 @@ async def _prepare_store(tmp_path: Path, emus: RunningEmulators) -> str:
     db = await Database.open(tmp_path / "m365sync.db", SecretBox([key.encode()]))
     try:
         info = emus.info
-        link = await add_link(
-            db,
-            new_link(info, dict(DEFAULT_POLICY)),
-            pbx_password=info["pbx_tenant_admin_password"],
-            client_secret=info["client_secret"],
-        )
+        link = await add_emulator_link(db, info, name="contoso", settings=dict(DEFAULT_POLICY))
         link = await check_link(db, link.id, Settings(database=tmp_path / "m365sync.db"))
         assert link.state.value == "active", link.state_reason
     finally:
