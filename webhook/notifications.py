@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from store.events import enqueue_durably
+from store.group_commit import enqueue_durably
 from store.models import NewEvent
 from store.subscriptions import client_state_matches
 from webhook.keys import DB, SUBSCRIPTIONS, WAKER
