@@ -205,14 +205,19 @@ def _round(row: Row) -> RoundRecord:
     )
 
 
-async def last_round(db: Database, link_id: int, kind: str | None = None) -> RoundRecord | None:
-    if kind is None:
-        row = await db.fetchone(
-            "SELECT * FROM rounds WHERE link_id = ? ORDER BY finished_at DESC LIMIT 1", (link_id,)
-        )
-    else:
-        row = await db.fetchone(
-            "SELECT * FROM rounds WHERE link_id = ? AND kind = ? ORDER BY finished_at DESC LIMIT 1",
-            (link_id, kind),
-        )
+async def last_round(
+    db: Database, link_id: int, kind: str | None = None, *, succeeded: bool = False
+) -> RoundRecord | None:
+    """The latest round (of `kind`); with `succeeded`, the latest that did its work."""
+    where = ["link_id = ?"]
+    params: list[Any] = [link_id]
+    if kind is not None:
+        where.append("kind = ?")
+        params.append(kind)
+    if succeeded:
+        where.append("outcome IN ('ok', 'partial')")
+    row = await db.fetchone(
+        f"SELECT * FROM rounds WHERE {' AND '.join(where)} ORDER BY finished_at DESC LIMIT 1",
+        params,
+    )
     return None if row is None else _round(row)

@@ -46,7 +46,8 @@ class Scheduler:
             interval_s = link_policy(link.settings).sweep_interval_hours * 3600.0
         except SyncError:
             return False
-        last = await last_round(db, link.id, "sweep")
+        # A failed sweep does not count: the next maintenance schedules another.
+        last = await last_round(db, link.id, "sweep", succeeded=True)
         due_at = (last.finished_at if last else 0.0) + interval_s * (1 + _jitter(link.id))
         now = self.engine.clock()
         if now < due_at or await has_unfinished_event(db, link.id, "sweep"):
