@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -74,3 +75,21 @@ def test_redact_leaves_ordinary_values_alone() -> None:
     """Redaction only touches secrets."""
     value = {"user": "ann@contoso.example", "count": 3, "items": ["a", "b"]}
     assert redact(value) == value
+
+
+async def test_each_request_gets_an_id_in_its_log_lines_and_response(
+    aiohttp_client: Any, db: Any
+) -> None:
+    """The access line and the X-Request-Id header carry the same per-request id."""
+    from webhook.app import create_app
+    from worker.settings import Settings
+
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    client = await aiohttp_client(create_app(Settings(), db=db))
+    first = await client.get("/healthz")
+    second = await client.get("/healthz")
+    ids = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]
+    assert ids[0] != ids[1]
+    access = [line for line in _lines(stream) if "access" in str(line.get("logger"))]
+    assert [line["request_id"] for line in access] == ids

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from store import Database, open_store
 from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, SUBSCRIPTIONS, WAKER
+from webhook.middleware import request_context
 from webhook.routes import setup_routes
 from webhook.subscription_cache import SubscriptionCache
 from worker.engine import Engine
@@ -26,7 +27,7 @@ def create_app(
     With `run_worker`, the worker engine runs in the same process (`m365sync serve`),
     so one process owns the SQLite file.
     """
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_context])
     app[SETTINGS] = settings
     app[WAKER] = Waker()
     app[SUBSCRIPTIONS] = SubscriptionCache()
