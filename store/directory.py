@@ -85,14 +85,6 @@ async def get_directory_users(
     return found
 
 
-async def count_directory_users(db: Database, link_id: int) -> int:
-    row = await db.fetchone(
-        "SELECT COUNT(*) AS n FROM directory_users WHERE link_id = ? AND removed IS NULL",
-        (link_id,),
-    )
-    return 0 if row is None else int(row["n"])
-
-
 # --- PBX extension cache ---------------------------------------------------------
 
 
@@ -107,12 +99,22 @@ def _extension(row: Row) -> Extension:
     )
 
 
-async def replace_extensions(
-    tx: Transaction, link_id: int, extensions: Iterable[Extension]
-) -> None:
-    """The whole PBX tenant as just read: rows not in it are dropped from the cache."""
+async def record_pbx_read(
+    tx: Transaction, link_id: int, extensions: Iterable[Extension], now: float
+) -> list[str]:
+    """Cache the whole PBX tenant as just read. A number we saw before that is gone now was
+    freed by someone on the PBX (we never delete): it starts its cool-off before reuse."""
+    current = list(extensions)
+    seen = {e.number for e in current}
+    rows = await tx.fetchall("SELECT number FROM extensions WHERE link_id = ?", (link_id,))
+    gone = sorted({r["number"] for r in rows} - seen)
+    await tx.executemany(
+        "INSERT OR REPLACE INTO released_numbers (link_id, number, released_at) VALUES (?,?,?)",
+        [(link_id, number, now) for number in gone],
+    )
     await tx.execute("DELETE FROM extensions WHERE link_id = ?", (link_id,))
-    await put_extensions(tx, link_id, extensions)
+    await put_extensions(tx, link_id, current)
+    return gone
 
 
 async def put_extensions(tx: Transaction, link_id: int, extensions: Iterable[Extension]) -> None:
@@ -137,13 +139,6 @@ async def get_extensions(db: Database, link_id: int) -> dict[str, Extension]:
         (link_id,),
     )
     return {r["number"]: _extension(r) for r in rows}
-
-
-async def extensions_seen_at(db: Database, link_id: int) -> float | None:
-    row = await db.fetchone(
-        "SELECT MAX(seen_at) AS t FROM extensions WHERE link_id = ?", (link_id,)
-    )
-    return None if row is None else row["t"]
 
 
 # --- bindings and released numbers ----------------------------------------------
@@ -200,20 +195,6 @@ async def drop_binding(tx: Transaction, link_id: int, user_id: str, number: str)
     await tx.execute(
         "DELETE FROM bindings WHERE link_id = ? AND user_id = ? AND number = ?",
         (link_id, user_id, number),
-    )
-
-
-async def delete_binding(tx: Transaction, link_id: int, user_id: str, released_at: float) -> None:
-    """Unbind a user; the number enters its cool-off before it can be reused."""
-    row = await tx.fetchone(
-        "SELECT number FROM bindings WHERE link_id = ? AND user_id = ?", (link_id, user_id)
-    )
-    if row is None:
-        return
-    await tx.execute("DELETE FROM bindings WHERE link_id = ? AND user_id = ?", (link_id, user_id))
-    await tx.execute(
-        "INSERT OR REPLACE INTO released_numbers (link_id, number, released_at) VALUES (?,?,?)",
-        (link_id, row["number"], released_at),
     )
 
 

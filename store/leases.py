@@ -27,11 +27,3 @@ async def acquire_link_lease(
 
 async def release_link_lease(db: Database, link_id: int, owner: str) -> None:
     await db.write("DELETE FROM link_leases WHERE link_id = ? AND owner = ?", (link_id, owner))
-
-
-async def lease_holder(db: Database, link_id: int, now: float | None = None) -> str | None:
-    now = time.time() if now is None else now
-    row = await db.fetchone(
-        "SELECT owner FROM link_leases WHERE link_id = ? AND until > ?", (link_id, now)
-    )
-    return None if row is None else str(row["owner"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from store.db import Database, Row
@@ -158,10 +157,6 @@ async def get_secret(db: Database, link_id: int, name: str) -> str | None:
     return db.box.decrypt_text(row["ciphertext"], what=f"secret {name!r} of link {link_id}")
 
 
-async def delete_secret(db: Database, link_id: int, name: str) -> None:
-    await db.write("DELETE FROM secrets WHERE link_id = ? AND name = ?", (link_id, name))
-
-
 async def secret_names(db: Database, link_id: int) -> list[str]:
     rows = await db.fetchall("SELECT name FROM secrets WHERE link_id = ? ORDER BY name", (link_id,))
     return [r["name"] for r in rows]
@@ -181,11 +176,3 @@ async def save_token_cache(db: Database, link_id: int, blob: str) -> None:
         " updated_at = excluded.updated_at",
         (link_id, db.box.encrypt_text(blob), time.time()),
     )
-
-
-async def delete_token_cache(db: Database, link_id: int) -> None:
-    await db.write("DELETE FROM token_caches WHERE link_id = ?", (link_id,))
-
-
-def with_settings(link: Link, settings: Mapping[str, Any]) -> Link:
-    return replace(link, settings=dict(settings))

@@ -57,17 +57,6 @@ async def get_subscription(db: Database, subscription_id: str) -> Subscription |
     return None if row is None else _subscription(row)
 
 
-async def get_subscriptions(db: Database, ids: list[str]) -> dict[str, Subscription]:
-    """Several at once, for one notification POST that names several subscriptions."""
-    if not ids:
-        return {}
-    rows = await db.fetchall(
-        f"SELECT {_COLUMNS} FROM subscriptions WHERE id IN ({','.join('?' * len(ids))})",
-        ids,
-    )
-    return {r["id"]: _subscription(r) for r in rows}
-
-
 async def link_subscriptions(db: Database, link_id: int) -> list[Subscription]:
     rows = await db.fetchall(
         f"SELECT {_COLUMNS} FROM subscriptions WHERE link_id = ? ORDER BY expires_at DESC",

@@ -15,22 +15,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from store.events import list_events
 from store.models import EventStatus
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from worker.mail import EmailAlerts, SmtpTarget
 
 POLICY = {"ranges": "200-200", "alert_emails": ["ops@contoso.example"]}
-
-
-def _user(name: str) -> dict[str, Any]:
-    return {
-        "displayName": f"{name.title()} Lee",
-        "givenName": name.title(),
-        "surname": "Lee",
-        "mail": f"{name}@contoso.example",
-        "userPrincipalName": f"{name}@contoso.example",
-        "accountEnabled": True,
-        "userType": "Member",
-    }
 
 
 class Inbox:
@@ -74,7 +62,7 @@ async def _full_range_stack(make_stack: MakeStack, alerts_url: str, **kwargs: An
         stack.db, SmtpTarget.from_url(alerts_url), "m365sync@contoso.example", **kwargs
     )
     await stack.settle()
-    stack.directory.create_user(**_user("mo"))
+    stack.directory.create_user(**graph_user("Mo", "Lee", email="mo@contoso.example"))
     await stack.drain()
     assert stack.pbx_state.get("200") is not None
     return stack
@@ -86,8 +74,8 @@ async def test_one_conflict_digest_per_round(
     """Two users who find the range full in one round produce one mail naming both."""
     inbox, port = inbox_port
     stack = await _full_range_stack(make_stack, f"smtp://127.0.0.1:{port}")
-    stack.directory.create_user(**_user("ann"))
-    stack.directory.create_user(**_user("bo"))
+    stack.directory.create_user(**graph_user("Ann", "Lee", email="ann@contoso.example"))
+    stack.directory.create_user(**graph_user("Bo", "Lee", email="bo@contoso.example"))
     await stack.drain()
     alerts = stack.engine.alerts
     assert isinstance(alerts, EmailAlerts)
@@ -111,9 +99,9 @@ async def test_dead_mail_server_does_not_hold_up_a_round(
     alerts = stack.engine.alerts
     assert isinstance(alerts, EmailAlerts)
     started = time.monotonic()
-    stack.directory.create_user(**_user("ann"))
+    stack.directory.create_user(**graph_user("Ann", "Lee", email="ann@contoso.example"))
     await stack.drain()
-    stack.directory.create_user(**_user("bo"))
+    stack.directory.create_user(**graph_user("Bo", "Lee", email="bo@contoso.example"))
     await stack.drain()
     assert time.monotonic() - started < 10.0
     assert alerts.pending >= 1, "the conflict mail should still be waiting on the server"

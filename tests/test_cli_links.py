@@ -154,3 +154,37 @@ async def test_link_set_validates_settings(emus: RunningEmulators, tmp_path: Pat
     code, _, err = await m365sync(env, "link", "set", "contoso", "ranges=300-200")
     assert code == 2
     assert "ranges" in err
+
+
+async def test_disable_unmatched_previews_then_disables_exactly_that(
+    emus: RunningEmulators, tmp_path: Path
+) -> None:
+    """`disable-unmatched --dry-run --json` lists what `--yes` then disables, and no more."""
+    env = _env(tmp_path, emus.info)
+    assert (await _add(env, emus.info))[0] == 0
+    emus.pbx.state.add_extension("299", email="left.long.ago@contoso.example")
+    assert (await m365sync(env, "resync"))[0] == 0
+    code, out, err = await m365sync(env, "disable-unmatched", "--dry-run", "--json")
+    assert code == 0, err
+    preview = json.loads(out)
+    assert preview["kind"] == "disable_unmatched"
+    planned = sorted(a["number"] for a in preview["actions"] if a["action"] == "disable")
+    assert "299" in planned
+    before = {a.number for a in emus.pbx.state.extensions() if a.settings["disabled"] == "true"}
+    code, out, err = await m365sync(env, "disable-unmatched", "--yes", "--json")
+    assert code == 0, err
+    after = {a.number for a in emus.pbx.state.extensions() if a.settings["disabled"] == "true"}
+    assert sorted(after - before) == planned
+
+
+async def test_disable_unmatched_without_a_terminal_needs_yes(
+    emus: RunningEmulators, tmp_path: Path
+) -> None:
+    """Without --yes and without a terminal to confirm on, nothing is disabled; exit 2."""
+    env = _env(tmp_path, emus.info)
+    assert (await _add(env, emus.info))[0] == 0
+    emus.pbx.state.add_extension("299", email="left.long.ago@contoso.example")
+    code, _, err = await m365sync(env, "disable-unmatched")
+    assert code == 2
+    assert "--yes" in err
+    assert emus.pbx.state.get("299").settings["disabled"] == "false"

@@ -5,31 +5,18 @@ Setup Required and keeps its events; "OAuth Token" again resumes it, settings in
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import aiohttp
 
 from store.events import list_events
 from store.links import get_link, update_link
 from store.models import AuthMode, EventStatus, LinkState
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from worker.graph.auth import finish_auth_code_flow, start_auth_code_flow
 from worker.linkadmin import check_link
 from worker.linkctx import StoreTokenCache, auth_config
 
 REDIRECT = "http://127.0.0.1:9/auth/token"
-
-
-def _user(name: str) -> dict[str, Any]:
-    return {
-        "displayName": f"{name} Example",
-        "givenName": name,
-        "surname": "Example",
-        "mail": f"{name.lower()}@contoso.example",
-        "userPrincipalName": f"{name.lower()}@contoso.example",
-        "accountEnabled": True,
-        "userType": "Member",
-    }
 
 
 async def _oauth_token(stack: Stack) -> None:
@@ -57,13 +44,13 @@ async def test_delegated_link_syncs_survives_revocation_and_resumes(
     await update_link(stack.db, stack.link.id, auth_mode=AuthMode.DELEGATED)
     await _oauth_token(stack)
     await stack.settle()
-    stack.directory.create_user(**_user("Anna"))
+    stack.directory.create_user(**graph_user("Anna"))
     await stack.drain()
     assert stack.pbx_state.get("200") is not None
 
     stack.emus.graph.identity.revoke_refresh_tokens()
     stack.emus.graph.advance_clock(3700)  # the access token expires; refreshing is refused
-    stack.directory.create_user(**_user("Bernd"))
+    stack.directory.create_user(**graph_user("Bernd"))
     await stack.drain()
     link = await get_link(stack.db, stack.link.id)
     assert link.state is LinkState.SETUP_REQUIRED

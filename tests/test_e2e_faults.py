@@ -3,7 +3,6 @@ while, and a 1,000-user burst. Nothing is lost and nothing is done twice."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -11,32 +10,21 @@ from emulators.faults import FaultRule
 from store.directory import get_bindings
 from store.events import list_events, queue_stats
 from store.models import EventStatus
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from worker.engine import EngineConfig
 
 
 def _user(n: int) -> dict[str, Any]:
-    return {
-        "displayName": f"User {n:04d}",
-        "givenName": "User",
-        "surname": f"{n:04d}",
-        "mail": f"user{n:04d}@contoso.example",
-        "userPrincipalName": f"user{n:04d}@contoso.example",
-        "businessPhones": [f"+1 425 555 {n:04d}"],
-        "accountEnabled": True,
-        "userType": "Member",
-    }
+    return graph_user(
+        "User",
+        f"{n:04d}",
+        email=f"user{n:04d}@contoso.example",
+        businessPhones=[f"+1 425 555 {n:04d}"],
+    )
 
 
 def _emails(stack: Stack) -> Counter[str]:
     return Counter(a.settings["email_address"] for a in stack.pbx_state.extensions())
-
-
-async def _later(stack: Stack, seconds: float) -> None:
-    """Let the engine see events that were put off `seconds` into the future."""
-    base = stack.engine.clock()
-    stack.engine.clock = lambda: base + seconds + (time.time() - base)
-    await stack.engine.run_until_idle()
 
 
 async def _all_done(stack: Stack) -> None:
@@ -75,7 +63,8 @@ async def test_graph_503_storm_fails_the_round_then_retries_later(make_stack: Ma
     assert pending[0].last_error and "503" in pending[0].last_error
     assert stack.pbx_state.get("200") is None
     stack.emus.graph.faults.clear()
-    await _later(stack, 3600)
+    stack.shift_clock(3600)
+    await stack.engine.run_until_idle()
     assert _emails(stack)["user0002@contoso.example"] == 1
     await _all_done(stack)
 
@@ -110,7 +99,8 @@ async def test_pbx_down_for_a_while_then_everything_is_applied(make_stack: MakeS
     assert outage.hits > 0
     assert stack.pbx_state.extensions() == []
     stack.emus.pbx.faults.clear()
-    await _later(stack, 3600)
+    stack.shift_clock(3600)
+    await stack.engine.run_until_idle()
     emails = _emails(stack)
     assert sorted(emails) == [f"user{10 + n:04d}@contoso.example" for n in range(5)]
     assert set(emails.values()) == {1}

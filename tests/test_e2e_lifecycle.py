@@ -9,22 +9,9 @@ from store.directory import get_bindings
 from store.events import list_events
 from store.models import EventStatus
 from store.subscriptions import link_subscriptions
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
 
-
-def _user(**overrides: Any) -> dict[str, Any]:
-    user = {
-        "displayName": "Ann Lee",
-        "givenName": "Ann",
-        "surname": "Lee",
-        "mail": "ann.lee@contoso.example",
-        "userPrincipalName": "ann.lee@contoso.example",
-        "businessPhones": ["(425) 555-0101"],
-        "accountEnabled": True,
-        "userType": "Member",
-    }
-    user.update(overrides)
-    return user
+ANN = graph_user("Ann", "Lee", businessPhones=["(425) 555-0101"])
 
 
 def _ext(stack: Stack, number: str) -> dict[str, str]:
@@ -39,15 +26,7 @@ async def _ready(make_stack: MakeStack, **kwargs: Any) -> Stack:
     stack = await make_stack(**kwargs)
     await stack.settle()
     assert await link_subscriptions(stack.db, stack.link.id), "a subscription should exist"
-    stack.directory.create_user(
-        **_user(
-            displayName="Mo Admin",
-            givenName="Mo",
-            surname="Admin",
-            mail="mo@contoso.example",
-            userPrincipalName="mo@contoso.example",
-        )
-    )
+    stack.directory.create_user(**graph_user("Mo", "Admin", email="mo@contoso.example"))
     await stack.drain()
     assert _ext(stack, "200")["email_address"] == "mo@contoso.example"
     return stack
@@ -58,7 +37,7 @@ async def test_created_user_gets_an_extension_through_a_notification(
 ) -> None:
     """A new Graph user gets the next free number with names, email and E.164 cell."""
     stack = await _ready(make_stack)
-    stack.directory.create_user(**_user())
+    stack.directory.create_user(**ANN)
     await stack.drain()
     ext = _ext(stack, "201")
     assert ext["first_name"] == "Ann"
@@ -74,7 +53,7 @@ async def test_update_soft_delete_restore_and_hard_delete(make_stack: MakeStack)
     """Updated → updated; soft-deleted → disabled; restored → re-enabled with the same number;
     hard-deleted → stays disabled (never deleted)."""
     stack = await _ready(make_stack)
-    user = stack.directory.create_user(**_user())
+    user = stack.directory.create_user(**ANN)
     await stack.drain()
     stack.directory.update_user(user["id"], surname="Lee-Smith", businessPhones=["+1 425 555 0199"])
     await stack.drain()
@@ -100,7 +79,7 @@ async def test_update_soft_delete_restore_and_hard_delete(make_stack: MakeStack)
 async def test_account_disabled_disables_the_extension(make_stack: MakeStack) -> None:
     """accountEnabled false → the extension is disabled; true again → enabled."""
     stack = await _ready(make_stack)
-    user = stack.directory.create_user(**_user())
+    user = stack.directory.create_user(**ANN)
     await stack.drain()
     stack.directory.update_user(user["id"], accountEnabled=False)
     await stack.drain()
@@ -113,7 +92,7 @@ async def test_account_disabled_disables_the_extension(make_stack: MakeStack) ->
 async def test_email_change_renames_and_never_duplicates(make_stack: MakeStack) -> None:
     """A changed mail and UPN update the bound extension; no second extension appears."""
     stack = await _ready(make_stack)
-    user = stack.directory.create_user(**_user())
+    user = stack.directory.create_user(**ANN)
     await stack.drain()
     stack.directory.update_user(
         user["id"], mail="ann.smith@contoso.example", userPrincipalName="ann.smith@contoso.example"

@@ -3,32 +3,19 @@ link that loses its authorization."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
+
+import pytest
 
 from emulators.faults import FaultRule
 from store.events import list_events, queue_stats, retry_failed
 from store.links import get_link
 from store.models import EventStatus, LinkState
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, graph_user
 from worker.engine import EngineConfig
 from worker.linkadmin import check_link
 
-USER = {
-    "displayName": "Lag Gard",
-    "givenName": "Lag",
-    "surname": "Gard",
-    "mail": "lag.gard@contoso.example",
-    "userPrincipalName": "lag.gard@contoso.example",
-    "accountEnabled": True,
-    "userType": "Member",
-}
-
-
-def _shift(stack: Stack, seconds: float) -> None:
-    """Move the engine's clock forward (the emulators keep their own)."""
-    base = stack.engine.clock()
-    stack.engine.clock = lambda: base + seconds + (time.time() - base)
+USER = graph_user("Lag", "Gard")
 
 
 async def test_user_missing_from_delta_is_rechecked_until_it_appears(
@@ -46,7 +33,7 @@ async def test_user_missing_from_delta_is_rechecked_until_it_appears(
     assert recheck.kind == "recheck"
     assert recheck.user_id == user["id"]
     stack.emus.graph.advance_clock(31)
-    _shift(stack, 1)
+    stack.shift_clock(1)
     await stack.engine.run_until_idle()
     assert stack.pbx_state.get("200") is not None
     assert (await queue_stats(stack.db, stack.link.id)).pending == 0
@@ -61,7 +48,7 @@ async def test_rechecks_stop_after_a_few_tries(make_stack: MakeStack) -> None:
     stack.directory.create_user(**USER)
     await stack.drain()
     for step in range(1, 5):
-        _shift(stack, step * 10)
+        stack.shift_clock(step * 10)
         await stack.engine.run_until_idle()
     stats = await queue_stats(stack.db, stack.link.id)
     assert (stats.pending, stats.claimed, stats.failed) == (0, 0, 0)
@@ -81,7 +68,7 @@ async def test_events_failing_past_the_cap_are_kept_and_retryable(make_stack: Ma
     )
     stack.directory.create_user(**USER)
     await stack.drain()
-    _shift(stack, 3600)
+    stack.shift_clock(3600)
     await stack.engine.run_until_idle()
     (failed,) = await list_events(stack.db, stack.link.id, EventStatus.FAILED)
     assert failed.attempts == 2
@@ -120,3 +107,24 @@ async def test_lost_consent_puts_the_link_in_setup_required_and_keeps_events(
     assert link.state is LinkState.ACTIVE
     await stack.engine.run_until_idle()
     assert stack.pbx_state.get("200") is not None
+
+
+@pytest.mark.parametrize(("cooloff_days", "expected"), [(30, "202"), (0, "200")])
+async def test_number_freed_on_the_pbx_waits_out_its_cooloff(
+    make_stack: MakeStack, cooloff_days: int, expected: str
+) -> None:
+    """An extension deleted by hand on the PBX frees its number; a new user does not get it
+    until the cool-off has passed (with no cool-off, at once)."""
+    stack = await make_stack(policy={"cooloff_days": cooloff_days})
+    stack.pbx_state.add_extension("200", first_name="Door", last_name="Phone")
+    await stack.settle()
+    stack.directory.create_user(**graph_user("Ann", "Lee"))
+    await stack.drain()
+    assert stack.pbx_state.get("201") is not None
+    assert stack.pbx_state.remove_account("200")
+    stack.directory.create_user(**graph_user("Bob", "Stone"))
+    await stack.drain()
+    (bob,) = [
+        a for a in stack.pbx_state.extensions() if a.settings["email_address"].startswith("bob")
+    ]
+    assert bob.number == expected

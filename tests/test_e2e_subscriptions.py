@@ -3,7 +3,6 @@ lifecycle events, and forged notifications."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import aiohttp
@@ -12,18 +11,10 @@ from emulators.faults import FaultRule
 from store.events import list_events
 from store.records import last_round
 from store.subscriptions import link_subscriptions
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from worker.subscriptions import LIFETIME_S
 
-USER = {
-    "displayName": "Ann Lee",
-    "givenName": "Ann",
-    "surname": "Lee",
-    "mail": "ann.lee@contoso.example",
-    "userPrincipalName": "ann.lee@contoso.example",
-    "accountEnabled": True,
-    "userType": "Member",
-}
+USER = graph_user("Ann", "Lee")
 
 
 def _remote(stack: Stack) -> list[Any]:
@@ -51,7 +42,7 @@ async def test_subscription_is_renewed_past_half_life(make_stack: MakeStack) -> 
     (before,) = await link_subscriptions(stack.db, stack.link.id)
     skip_s = LIFETIME_S * 0.6
     stack.emus.graph.advance_clock(skip_s)
-    stack.engine.clock = lambda: time.time() + skip_s
+    stack.shift_clock(skip_s)
     await stack.engine.scheduler.maintain()
     (after,) = await link_subscriptions(stack.db, stack.link.id)
     assert after.id == before.id

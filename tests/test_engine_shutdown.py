@@ -8,20 +8,8 @@ from typing import Any
 
 from store.events import list_events, queue_stats
 from store.models import EventStatus
-from tests.plugins.pipeline import MakeStack
+from tests.plugins.pipeline import MakeStack, graph_user
 from worker.engine import EngineConfig
-
-
-def _user(n: int) -> dict[str, Any]:
-    return {
-        "displayName": f"Stop {n}",
-        "givenName": "Stop",
-        "surname": str(n),
-        "mail": f"stop{n}@contoso.example",
-        "userPrincipalName": f"stop{n}@contoso.example",
-        "accountEnabled": True,
-        "userType": "Member",
-    }
 
 
 async def _started_round(make_stack: MakeStack, grace_s: float) -> Any:
@@ -30,7 +18,7 @@ async def _started_round(make_stack: MakeStack, grace_s: float) -> Any:
     )
     await stack.settle()
     for n in range(12):
-        stack.directory.create_user(**_user(n))
+        stack.directory.create_user(**graph_user("Stop", str(n), email=f"stop{n}@contoso.example"))
     await stack.emus.graph.delivery_idle()
     stop = asyncio.Event()
     runner = asyncio.create_task(stack.engine.run(stop))

@@ -9,19 +9,12 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from emulators.faults import FaultRule
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
+
+USER = graph_user("Ann", "Lee")
+
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-USER = {
-    "displayName": "Ann Lee",
-    "givenName": "Ann",
-    "surname": "Lee",
-    "mail": "ann.lee@contoso.example",
-    "userPrincipalName": "ann.lee@contoso.example",
-    "accountEnabled": True,
-    "userType": "Member",
-}
 
 
 async def scrape(stack: Stack) -> Samples:

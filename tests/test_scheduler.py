@@ -20,10 +20,9 @@ async def test_first_sweep_is_immediate_then_twelve_hourly(make_stack: MakeStack
     assert await scheduler.schedule_sweep(stack.link)
     await stack.engine.run_until_idle()
     assert not await scheduler.schedule_sweep(stack.link)
-    now = time.time()
-    stack.engine.clock = lambda: now + 11 * HOUR_S
+    stack.shift_clock(11 * HOUR_S)
     assert not await scheduler.schedule_sweep(stack.link)
-    stack.engine.clock = lambda: now + 13.3 * HOUR_S
+    stack.shift_clock(2.3 * HOUR_S)
     assert await scheduler.schedule_sweep(stack.link)
     assert not await scheduler.schedule_sweep(stack.link), "one pending sweep is enough"
 

@@ -165,3 +165,20 @@ async def test_two_processes_never_claim_the_same_event(
     assert len(claimed[0]) + len(claimed[1]) == total
     stats = await queue_stats(db, link.id)
     assert (stats.pending, stats.claimed) == (0, 0)
+
+
+async def test_purge_removes_only_old_finished_events(db: Database, link: Link) -> None:
+    """Done events past the horizon go; recent done ones and unfinished ones always stay."""
+    from store.events import purge_done_events
+
+    now = time.time()
+    await enqueue_events(db, [NewEvent(link.id, "change", f"u{i}") for i in range(3)], now=now)
+    claimed = await claim_events(db, link.id, "w", lease_s=10, now=now)
+    await complete_events(db, [claimed[0].id, claimed[1].id], "w")
+    await fail_events(
+        db, [claimed[2].id], "w", error="x", retry_at=now, max_attempts=1
+    )  # failed, unfinished
+    assert await purge_done_events(db, older_than=now - 60) == 0
+    assert await purge_done_events(db, older_than=time.time() + 1) == 2
+    (left,) = await list_events(db, link.id)
+    assert left.status is EventStatus.FAILED

@@ -20,7 +20,6 @@ import structlog
 
 from store import Database
 from store.events import due_link_ids, next_due_at
-from store.links import get_link
 from worker.alerts import Alerts
 from worker.linkctx import LinkClients, open_link_clients
 from worker.linkwork import LinkWorker
@@ -162,9 +161,6 @@ class Engine:
             raise
         except Exception:
             log.exception("engine step failed")
-
-    async def link_name(self, link_id: int) -> str:
-        return (await get_link(self.db, link_id)).name
 
 
 async def run_engine(

@@ -11,19 +11,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from store import Database
 from store.directory import (
     get_bindings,
     get_directory_users,
-    get_extensions,
-    get_released_numbers,
-    put_extensions,
+    record_pbx_read,
 )
 from store.leases import acquire_link_lease, release_link_lease
-from store.models import Extension, HeldStatus, Link
-from store.records import decide_held, hold_actions, list_held, mark_held_applied
+from store.models import HeldStatus, Link
+from store.records import decide_held, hold_actions, mark_held_applied
 from worker.applier import ApplyContext, ApplyResult, apply_actions
 from worker.errors import PermanentError
 from worker.linkctx import LinkClients
@@ -39,6 +37,7 @@ from worker.rounds import (
     RoundOutcome,
     RoundRequest,
     link_policy,
+    read_pbx,
     run_round,
     scope_of,
 )
@@ -60,22 +59,17 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
     """The planner's input as of now: stored directory, fresh PBX list, bindings."""
     link = clients.link
     policy = link_policy(link.settings)
-    listed = await clients.pbx.list_extensions(with_cell=False)
-    cached = await get_extensions(db, link.id)
-    extensions = {e.number: _with_cached_cell(e, cached) for e in listed}
+    now = time.time()
+    pbx = await read_pbx(db, clients, now=now, cells=False)
     return PlanInput(
         users=await get_directory_users(db, link.id),
-        extensions=extensions,
+        extensions=pbx.extensions,
         bindings=await get_bindings(db, link.id),
         policy=policy,
-        now=time.time(),
+        now=now,
         in_scope_ids=await scope_of(clients, policy),
-        released=await get_released_numbers(db, link.id),
+        released=pbx.released,
     )
-
-
-def _with_cached_cell(ext: Extension, cached: dict[str, Extension]) -> Extension:
-    return replace(ext, cell=cached[ext.number].cell) if ext.number in cached else ext
 
 
 @contextlib.asynccontextmanager
@@ -109,12 +103,6 @@ async def resync(
     request = RoundRequest(kind=kind, trigger="manual", actor=actor)
     async with link_lease(db, clients.link, f"{actor}:resync"):
         return await run_round(db, clients, request, progress=progress)
-
-
-async def preview_selection(
-    db: Database, clients: LinkClients, chosen: Sequence[tuple[str, str | None]]
-) -> Plan:
-    return plan_selection(await snapshot(db, clients), chosen)
 
 
 async def create_selected(
@@ -177,10 +165,6 @@ async def reject_held(
     return len(await decide_held(db, link.id, ids, HeldStatus.REJECTED, actor))
 
 
-async def held_count(db: Database, link: Link) -> int:
-    return len(await list_held(db, link.id))
-
-
 async def _apply(
     db: Database,
     clients: LinkClients,
@@ -191,6 +175,6 @@ async def _apply(
     actor: str,
 ) -> ApplyResult:
     async with db.atomic() as tx:
-        await put_extensions(tx, clients.link.id, inp.extensions.values())
+        await record_pbx_read(tx, clients.link.id, inp.extensions.values(), inp.now)
     ctx = ApplyContext(db, clients.link.id, clients.pbx, inp.extensions, trigger, actor)
     return await apply_actions(ctx, actions)

@@ -23,8 +23,7 @@ from store.directory import (
     get_extensions,
     get_released_numbers,
     put_directory_users,
-    put_extensions,
-    replace_extensions,
+    record_pbx_read,
     set_delta_link,
 )
 from store.models import DirectoryUser, Extension, Removal, RoundRecord
@@ -118,7 +117,8 @@ async def run_round(
         _mark_absent_as_deleted(read, known, started)
     users = {**known, **read.changed}
     sweep = request.kind == SWEEP
-    extensions = await _read_pbx(db, clients, full=sweep)
+    pbx = await read_pbx(db, clients, now=started, cells=sweep)
+    extensions = pbx.extensions
     inp = PlanInput(
         users=users,
         extensions=extensions,
@@ -126,7 +126,7 @@ async def run_round(
         policy=policy,
         now=started,
         in_scope_ids=await scope_of(clients, policy),
-        released=await get_released_numbers(db, link.id),
+        released=pbx.released,
         directory_complete=complete,
     )
     changed_ids = set(read.changed) | set(request.notified_ids)
@@ -150,11 +150,9 @@ async def run_round(
         outcome.finished_at = time.time()
         return outcome
     async with db.atomic() as tx:
-        # The PBX as just read, before we change it; the applier updates it per action.
-        if sweep:
-            await replace_extensions(tx, link.id, extensions.values())
-        else:
-            await put_extensions(tx, link.id, extensions.values())
+        # The PBX as just read (both lists are complete, in rounds and sweeps), before we
+        # change it; the applier updates it per action.
+        await record_pbx_read(tx, link.id, extensions.values(), started)
         if plan.held:
             await hold_actions(
                 tx, link.id, [a.to_json() for a in plan.held], "over the disable threshold"
@@ -241,17 +239,28 @@ def _mark_absent_as_deleted(
             read.changed[user_id] = replace(user, removed=Removal.HARD, updated_at=now)
 
 
-async def _read_pbx(db: Database, clients: LinkClients, *, full: bool) -> dict[str, Extension]:
-    """The PBX's extensions now. Rounds read the two list endpoints and keep the cached
-    cell numbers (no list carries them); sweeps read every extension's cell too."""
-    listed = await clients.pbx.list_extensions(with_cell=full)
-    if full:
-        return {e.number: e for e in listed}
+@dataclass(frozen=True, slots=True)
+class PbxRead:
+    extensions: dict[str, Extension]
+    released: dict[str, float]  # number -> when it was freed, those gone just now included
+
+
+async def read_pbx(db: Database, clients: LinkClients, *, now: float, cells: bool) -> PbxRead:
+    """The PBX's extensions now, and the numbers in their cool-off.
+
+    Both list endpoints together are complete, so a cached number missing from them was
+    freed on the PBX since the last read; it counts as released from `now` at once, so this
+    very plan cannot hand it out. No list carries the cell number: rounds keep the cached
+    ones, sweeps (`cells`) read every extension's."""
+    listed = await clients.pbx.list_extensions(with_cell=cells)
     cached = await get_extensions(db, clients.link.id)
-    return {
-        e.number: replace(e, cell=cached[e.number].cell) if e.number in cached else e
+    extensions = {
+        e.number: e if cells or e.number not in cached else replace(e, cell=cached[e.number].cell)
         for e in listed
     }
+    released = dict(await get_released_numbers(db, clients.link.id))
+    released.update((number, now) for number in cached if number not in extensions)
+    return PbxRead(extensions, released)
 
 
 async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | None:

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from store.events import enqueue_events, has_unfinished_event, queue_stats
+from store.events import (
+    enqueue_events,
+    has_unfinished_event,
+    purge_done_events,
+    queue_stats,
+)
 from store.links import list_links, set_link_state
 from store.models import Link, LinkState, NewEvent
 from store.records import last_round, list_held
@@ -22,6 +27,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("m365sync.scheduler")
 
 SWEEP_JITTER = 0.1
+# Finished events are only history (the audit trail keeps what happened); 30 days of
+# them is plenty to debug with, and the table stays small.
+DONE_EVENTS_KEEP_S = 30 * 86400.0
 
 
 class Scheduler:
@@ -38,6 +46,7 @@ class Scheduler:
             if self.engine.settings.public_url:
                 await self.keep_subscription(link)
         await self.engine.alerts.check_expiry(await list_links(self.engine.db))
+        await purge_done_events(self.engine.db, self.engine.clock() - DONE_EVENTS_KEEP_S)
 
     async def schedule_sweep(self, link: Link) -> bool:
         """Queue a sweep when the last one is older than the link's interval."""

@@ -3,6 +3,7 @@ SQLite file, and a worker engine drained with run_until_idle()."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ class Stack:
     server: TestServer
     secret_key: str = ""
     db_path: Path = Path()
+    clock_offset_s: float = 0.0
 
     @property
     def directory(self) -> Any:
@@ -41,6 +43,11 @@ class Stack:
     @property
     def pbx_state(self) -> Any:
         return self.emus.pbx.state
+
+    def shift_clock(self, seconds: float) -> None:
+        """Move the engine's clock forward by `seconds` (the emulators keep their own)."""
+        self.clock_offset_s += seconds
+        self.engine.clock = lambda: time.time() + self.clock_offset_s
 
     async def drain(self) -> None:
         """Wait until Graph delivered every notification, then work every due event."""
@@ -54,6 +61,24 @@ class Stack:
 
 
 MakeStack = Callable[..., Awaitable[Stack]]
+
+
+def graph_user(
+    given: str, surname: str = "Example", *, email: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """A member for the Graph emulator's directory; mail and UPN are `given.surname@…`."""
+    address = email or f"{given}.{surname}".lower().replace(" ", "") + "@contoso.example"
+    user: dict[str, Any] = {
+        "displayName": f"{given} {surname}",
+        "givenName": given,
+        "surname": surname,
+        "mail": address,
+        "userPrincipalName": address,
+        "accountEnabled": True,
+        "userType": "Member",
+    }
+    user.update(overrides)
+    return user
 
 
 @pytest.fixture

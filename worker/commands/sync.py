@@ -158,11 +158,11 @@ def _summary(link: Link, outcome: RoundOutcome) -> None:
 def cmd_disable_unmatched(args: argparse.Namespace, settings: Settings) -> int:
     async def work(db: Database, clients: LinkClients) -> int:
         preview = await preview_disable_unmatched(db, clients)
-        if args.dry_run:
-            print_json(preview.to_json()) if args.json else print_plan(preview)
-            return 0
-        if not preview.writes and not preview.held:
-            print_json(preview.to_json()) if args.json else print_plan(preview)
+        if args.dry_run or not (preview.writes or preview.held):
+            if args.json:
+                print_json(preview.to_json())
+            else:
+                print_plan(preview)
             return 0
         if not args.yes:
             print_plan(preview)
