@@ -22,6 +22,8 @@ class PbxEmulatorConfig:
     latency_s: float = 0.0
     # The real PBX answers 200 and does nothing on a duplicate addacc; strict mode answers 400.
     strict_duplicates: bool = False
+    # How a user_settings write is answered: echo | empty | text | normalised (quirks.py).
+    write_reply: str = "echo"
     control_enabled: bool = True
     seed_extensions: int = 0
     seed: int = 1

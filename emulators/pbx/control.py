@@ -82,9 +82,14 @@ async def get_extension(request: web.Request) -> web.Response:
 
 async def set_quirks(request: web.Request) -> web.Response:
     body = await json_object(request)
+    state = request.app[STATE_KEY]
     if "strict_duplicates" in body:
-        request.app[STATE_KEY].strict_duplicates = bool(body["strict_duplicates"])
-    return json_reply({"strict_duplicates": request.app[STATE_KEY].strict_duplicates})
+        state.strict_duplicates = bool(body["strict_duplicates"])
+    try:
+        state.quirks.update(body)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    return json_reply({"strict_duplicates": state.strict_duplicates, **state.quirks.dump()})
 
 
 async def advance_clock(request: web.Request) -> web.Response:

@@ -52,11 +52,17 @@ async def get_user_settings(request: web.Request) -> web.Response:
 
 
 async def write_user_settings(request: web.Request) -> web.Response:
-    """Partial merge: sent fields change, omitted fields stay; answers the whole object."""
+    """Partial merge: sent fields change, omitted fields stay. The spec's answer is the
+    whole object; other builds answer `{}` or plain text, or normalise values (quirks.py)."""
     account = tenant_of(request).accounts.get(request.match_info["ext"])
     if account is None:
         raise not_found("The id of the User was not found")
-    account.merge(await json_object(request))
+    quirks = request.app[STATE_KEY].quirks
+    account.merge(quirks.stored_fields(await json_object(request)))
+    if quirks.write_reply == "empty":
+        return json_reply({})
+    if quirks.write_reply == "text":
+        return web.Response(text="ok", content_type="text/plain")
     return json_reply(account.user_settings())
 
 

@@ -14,6 +14,7 @@ from emulators.pbx.auth import Authenticator, pbx_error
 from emulators.pbx.config import PbxEmulatorConfig
 from emulators.pbx.http import AUTH_KEY, STATE_KEY, auth_middleware
 from emulators.pbx.lost_replies import LostReplies
+from emulators.pbx.quirks import Quirks
 from emulators.pbx.routes_domain import add_domain_routes
 from emulators.pbx.routes_system import add_system_routes
 from emulators.pbx.seed import seed_extensions
@@ -28,6 +29,7 @@ class PbxEmulator:
             self.config.domains,
             max_extensions=self.config.max_extensions,
             strict_duplicates=self.config.strict_duplicates,
+            quirks=Quirks(write_reply=self.config.write_reply),
         )
         self.faults = FaultInjector(pbx_error, control.PREFIX)
         self.faults.base_latency_s = self.config.latency_s

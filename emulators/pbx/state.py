@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.pbx.accounts import Account
+from emulators.pbx.quirks import Quirks
 
 _SERVICE_ACCOUNTS = (
     ("800", "hunts", "Sales Hunt"),
@@ -57,11 +58,17 @@ class Tenant:
 
 class PbxState:
     def __init__(
-        self, domains: tuple[str, ...], *, max_extensions: int, strict_duplicates: bool = False
+        self,
+        domains: tuple[str, ...],
+        *,
+        max_extensions: int,
+        strict_duplicates: bool = False,
+        quirks: Quirks | None = None,
     ) -> None:
         if not domains:
             raise ValueError("the PBX needs at least one domain")
         self.strict_duplicates = strict_duplicates
+        self.quirks = quirks or Quirks()
         self.tenants: dict[str, Tenant] = {}
         self.requests_by_method: Counter[str] = Counter()
         self._ids = itertools.count(1)
@@ -153,6 +160,7 @@ class PbxState:
     def dump(self) -> dict[str, Any]:
         return {
             "strict_duplicates": self.strict_duplicates,
+            "quirks": self.quirks.dump(),
             "requests_by_method": dict(self.requests_by_method),
             "tenants": {
                 name: {

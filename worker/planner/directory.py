@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from store.models import DirectoryUser, Extension, Removal
 from worker.planner.actions import FieldChange, Reason
-from worker.planner.phones import already_e164, normalise_phone
+from worker.planner.phones import already_e164, normalise_phone, same_cell
 from worker.planner.policy import Policy
 
 # Vodia field names, in the order changes are listed.
@@ -132,7 +132,7 @@ def changes_for(profile: Profile, ext: Extension | None) -> tuple[FieldChange, .
         out.append(FieldChange(LAST_NAME, ext.last_name, last))
     if email is not None and ext.email != email and clean_email(ext.email) != email:
         out.append(FieldChange(EMAIL, ext.email, email))
-    if cell is not None and ext.cell != cell and ext.cell.strip() != cell:
+    if cell is not None and ext.cell != cell and not same_cell(ext.cell, cell):
         out.append(FieldChange(CELL, ext.cell, cell))
     return tuple(out)
 

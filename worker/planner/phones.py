@@ -58,6 +58,13 @@ def already_e164(raw: str, current: str) -> bool:
     return raw.strip().translate(_SEPARATORS) == current
 
 
+def same_cell(current: str, wanted: str) -> bool:
+    """Is the PBX's cell `current` the number we want, written without (or with other)
+    spaces, dashes, dots or slashes? Some Vodia builds store cell numbers that way
+    (doc.vodia.com/docs/cellphones); rewriting them would be a write every round."""
+    return current.translate(_SEPARATORS) == wanted.translate(_SEPARATORS)
+
+
 def clear_phone_cache() -> None:
     """Forget remembered numbers (the benchmark uses it to measure a cold first sweep)."""
     normalise_phone.cache_clear()

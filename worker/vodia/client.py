@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from store.models import Extension
 from worker.errors import PbxError, PbxNotFoundError, PbxWriteNotApplied
-from worker.vodia import rows
+from worker.vodia import confirm, rows
 from worker.vodia.transport import PbxTransport
 
 _NUMBER = re.compile(r"^[0-9A-Za-z_.+-]{1,32}$")
@@ -108,9 +108,10 @@ class VodiaClient:
     async def create_extension(self, number: str, fields: Mapping[str, str]) -> Extension:
         """Create the extension and set `fields` (Vodia names); confirmed by reading back.
 
-        Three requests: is the number free, addacc, then the partial user_settings POST,
-        whose answer (the whole settings object) proves both that the account exists and
-        that the fields took. A PBX that silently ignored addacc answers that POST with 404.
+        Three requests: is the number free, addacc, then the partial user_settings POST.
+        A PBX that silently ignored addacc answers that POST with 404. The POST's answer
+        proves the fields took when it shows them; otherwise (`{}`, plain text, values the
+        PBX normalised differently) one read-back decides (`_confirm`).
         """
         _check_number(number)
         body = _string_fields(fields)
@@ -125,31 +126,42 @@ class VodiaClient:
             if exc.status != 400 or await self._read_settings(number) is None:
                 raise
         try:
-            settings = await self._http.post(self._settings_path(number), body)
+            reply = await self._http.post(self._settings_path(number), body)
         except PbxNotFoundError:
             raise PbxWriteNotApplied(
                 f"the PBX accepted creating {number} but did not create it"
             ) from None
-        if not isinstance(settings, Mapping):
-            settings = await self._read_settings(number)
-            if settings is None:
-                raise PbxWriteNotApplied(
-                    f"the PBX accepted creating {number} but did not create it"
-                )
-        _check_applied(number, body, settings)
+        settings = await self._confirm(number, body, reply)
+        if settings is None:
+            raise PbxWriteNotApplied(f"the PBX accepted creating {number} but did not create it")
         return rows.extension_from_settings(number, settings)
 
     async def update_extension(self, number: str, fields: Mapping[str, str]) -> Extension:
-        """Partial write of only `fields`; the PBX answers the whole object, which is checked."""
+        """Partial write of only `fields`, confirmed by the answer or a read-back."""
         _check_number(number)
         body = _string_fields(fields)
-        settings = await self._http.post(self._settings_path(number), body)
-        if not isinstance(settings, Mapping):
-            settings = await self._read_settings(number)
-            if settings is None:
-                raise PbxNotFoundError(f"extension {number} not found", status=404)
-        _check_applied(number, body, settings)
+        reply = await self._http.post(self._settings_path(number), body)
+        settings = await self._confirm(number, body, reply)
+        if settings is None:
+            raise PbxNotFoundError(f"extension {number} not found", status=404)
         return rows.extension_from_settings(number, settings)
+
+    async def _confirm(
+        self, number: str, body: Mapping[str, str], reply: Any
+    ) -> Mapping[str, Any] | None:
+        """The settings that show `body` applied (compared leniently); None if the account
+        is gone. An answer that shows every field is proof enough; anything else (`{}`,
+        text, a stale or partial object) is checked against a fresh read, so a write that
+        landed is never reported as failed and retried round after round."""
+        if isinstance(reply, Mapping) and not confirm.unapplied(body, reply):
+            return reply
+        settings = await self._read_settings(number)
+        if settings is None:
+            return None
+        wrong = confirm.unapplied(body, settings)
+        if wrong:
+            raise PbxWriteNotApplied(f"extension {number}: fields not applied: {', '.join(wrong)}")
+        return settings
 
     async def disable(self, numbers: Iterable[str]) -> None:
         """Deactivate (never delete) the extensions; raises if any did not change."""
@@ -213,9 +225,3 @@ def _string_fields(fields: Mapping[str, str]) -> dict[str, str]:
             raise TypeError(f"field {name} must be a string, got {type(value).__name__}")
         body[name] = value
     return body
-
-
-def _check_applied(number: str, body: Mapping[str, str], settings: Mapping[str, Any]) -> None:
-    wrong = sorted(name for name, value in body.items() if rows.text(settings.get(name)) != value)
-    if wrong:
-        raise PbxWriteNotApplied(f"extension {number}: fields not applied: {', '.join(wrong)}")

@@ -155,6 +155,9 @@ def _parse_json(text: str, method: str, path: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
+        if method != "GET":
+            # Some builds answer a write with plain text ("ok"); the caller reads back.
+            return None
         raise PbxError(f"PBX {method} {path} answered non-JSON", status=200) from None
 
 

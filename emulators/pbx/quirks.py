@@ -1,0 +1,60 @@
+"""Where real Vodia builds differ and the documentation is silent: one switch per difference.
+
+Sources (see docs/research/vodia-fidelity.md):
+- write replies: Vodia's OpenAPI v70.3 (doc.vodia.com/openapi/vodia-rest-api.yaml) says the
+  user_settings POST "returns the updated settings object", with no schema. Vodia's PHP sample
+  (vodia.com/documentation/vodia_php_rest_api, class VodiaRest) ignores every write reply and
+  notes "return ok" for a plain-text answer; doc.vodia.com/docs/cellphones asks for cell numbers
+  "without spaces or hyphens". So: "echo" (the spec, the default), "empty" (`{}`), "text"
+  (a plain-text `ok`) and "normalised" (stores and echoes lowercased email, a cell without
+  separators, trimmed names).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+WRITE_REPLIES = ("echo", "empty", "text", "normalised")
+
+_CELL_SEPARATORS = re.compile(r"[\s\-./()]")
+_TRIMMED = ("first_name", "display_name")
+
+
+@dataclass(slots=True)
+class Quirks:
+    write_reply: str = "echo"
+
+    def __post_init__(self) -> None:
+        check_choice("write_reply", self.write_reply, WRITE_REPLIES)
+
+    def dump(self) -> dict[str, Any]:
+        return {"write_reply": self.write_reply}
+
+    def update(self, body: dict[str, Any]) -> None:
+        """Apply the control API's quirk switches; raises ValueError on a bad value."""
+        if "write_reply" in body:
+            self.write_reply = check_choice("write_reply", body["write_reply"], WRITE_REPLIES)
+
+    def stored_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """What a normalising build keeps of a user_settings write; others keep it as sent."""
+        if self.write_reply != "normalised":
+            return fields
+        kept = dict(fields)
+        for name, value in fields.items():
+            if not isinstance(value, str):
+                continue
+            if name == "email_address":
+                kept[name] = value.strip().lower()
+            elif name == "cell_dis":
+                kept[name] = _CELL_SEPARATORS.sub("", value)
+            elif name in _TRIMMED:
+                kept[name] = value.strip()
+        return kept
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}")
+    return str(value)
