@@ -43,11 +43,16 @@ async def _lifecycle(stack: Stack) -> None:
     await stack.drain()
     assert stack.pbx_state.get("201").users_row()["disabled"] is False
 
-    posts = stack.pbx_state.requests_by_method["POST"]
+    writes = _writes(stack)
     stack.directory.update_user(user["id"], jobTitle="Engineer")
     await stack.drain()
-    assert stack.pbx_state.requests_by_method["POST"] == posts, "an applied write was redone"
+    assert _writes(stack) == writes, "an applied write was redone"
     assert not await list_audit(stack.db, stack.link.id, outcome="failed")
+
+
+def _writes(stack: Stack) -> int:
+    methods = stack.pbx_state.requests_by_method
+    return int(methods["POST"] + methods["PUT"])
 
 
 async def _stack(make_stack: MakeStack, **quirks: Any) -> Stack:
@@ -62,3 +67,12 @@ async def test_lifecycle_under_each_write_reply_style(make_stack: MakeStack, sty
     """echo, `{}`, plain text and normalised values: the lifecycle completes with no
     failed action and no repeated write."""
     await _lifecycle(await _stack(make_stack, write_reply=style))
+
+
+async def test_lifecycle_on_a_put_only_build(make_stack: MakeStack) -> None:
+    """An older build that answers POST with 405: the lifecycle completes over PUT and
+    only the link's first write was a POST."""
+    stack = await _stack(make_stack, legacy_put=True)
+    await _lifecycle(stack)
+    assert stack.pbx_state.requests_by_method["POST"] == 1
+    assert "DELETE" not in stack.pbx_state.requests_by_method

@@ -24,6 +24,8 @@ class PbxEmulatorConfig:
     strict_duplicates: bool = False
     # How a user_settings write is answered: echo | empty | text | normalised (quirks.py).
     write_reply: str = "echo"
+    # An older build: user_settings, addacc and domain_action take PUT, POST is a 405.
+    legacy_put: bool = False
     control_enabled: bool = True
     seed_extensions: int = 0
     seed: int = 1

@@ -8,6 +8,9 @@ Sources (see docs/research/vodia-fidelity.md):
   "without spaces or hyphens". So: "echo" (the spec, the default), "empty" (`{}`), "text"
   (a plain-text `ok`) and "normalised" (stores and echoes lowercased email, a cell without
   separators, trimmed names).
+- legacy PUT: [PHP] writes `user_settings/{account}`, `addacc/` and `domain_action/` with PUT;
+  the v70.3 spec documents POST. `legacy_put` answers POST on those three with 405, as an
+  older build that only routes PUT would.
 """
 
 from __future__ import annotations
@@ -25,17 +28,22 @@ _TRIMMED = ("first_name", "display_name")
 @dataclass(slots=True)
 class Quirks:
     write_reply: str = "echo"
+    legacy_put: bool = False
 
     def __post_init__(self) -> None:
         check_choice("write_reply", self.write_reply, WRITE_REPLIES)
 
     def dump(self) -> dict[str, Any]:
-        return {"write_reply": self.write_reply}
+        return {"write_reply": self.write_reply, "legacy_put": self.legacy_put}
 
     def update(self, body: dict[str, Any]) -> None:
         """Apply the control API's quirk switches; raises ValueError on a bad value."""
         if "write_reply" in body:
             self.write_reply = check_choice("write_reply", body["write_reply"], WRITE_REPLIES)
+        if "legacy_put" in body:
+            if not isinstance(body["legacy_put"], bool):
+                raise ValueError("legacy_put must be true or false")
+            self.legacy_put = body["legacy_put"]
 
     def stored_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """What a normalising build keeps of a user_settings write; others keep it as sent."""

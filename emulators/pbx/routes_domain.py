@@ -54,6 +54,7 @@ async def get_user_settings(request: web.Request) -> web.Response:
 async def write_user_settings(request: web.Request) -> web.Response:
     """Partial merge: sent fields change, omitted fields stay. The spec's answer is the
     whole object; other builds answer `{}` or plain text, or normalise values (quirks.py)."""
+    _refuse_post_on_legacy_build(request)
     account = tenant_of(request).accounts.get(request.match_info["ext"])
     if account is None:
         raise not_found("The id of the User was not found")
@@ -68,6 +69,7 @@ async def write_user_settings(request: web.Request) -> web.Response:
 
 async def add_account(request: web.Request) -> web.Response:
     """Mimics the real server: unknown types and a duplicate number are silent 200 no-ops."""
+    _refuse_post_on_legacy_build(request)
     body = await json_object(request)
     usertype = body.get("type")
     if not isinstance(usertype, str) or not usertype:
@@ -103,6 +105,7 @@ async def delete_account(request: web.Request) -> web.Response:
 
 async def domain_action(request: web.Request) -> web.Response:
     """Always `{}`: no per-account status, unknown numbers and actions are ignored."""
+    _refuse_post_on_legacy_build(request)
     body = await json_object(request)
     selected = str(body.get("selected", "")).split()
     tenant, action = tenant_of(request), body.get("action")
@@ -114,6 +117,12 @@ async def domain_action(request: web.Request) -> web.Response:
             if number in tenant.accounts:
                 tenant.accounts[number].settings[field] = ""
     return json_reply({})
+
+
+def _refuse_post_on_legacy_build(request: web.Request) -> None:
+    """Older builds route these writes for PUT only (Vodia's PHP sample; quirks.py)."""
+    if request.method == "POST" and request.app[STATE_KEY].quirks.legacy_put:
+        raise web.HTTPMethodNotAllowed("POST", ["GET", "PUT"])
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -162,6 +171,7 @@ def add_domain_routes(app: web.Application) -> None:
     router.add_put(f"{_D}/addacc{{s:/?}}", add_account)
     router.add_delete(f"{_D}/addacc/{{ext}}{{s:/?}}", delete_account)
     router.add_post(f"{_D}/domain_action{{s:/?}}", domain_action)
+    router.add_put(f"{_D}/domain_action{{s:/?}}", domain_action)
     router.add_get(f"{_D}/settings{{s:/?}}", get_settings)
     router.add_post(f"{_D}/settings{{s:/?}}", write_settings)
     router.add_put(f"{_D}/settings{{s:/?}}", write_settings)

@@ -4,7 +4,8 @@ Written to ../shared/research/vodia-api.md: HTTP Basic as the tenant admin
 (`admin@{domain}`) or the system admin; lists merged from `/users` and `/extensions`;
 creates that are checked before and read back after, because `addacc` can answer 200
 without creating anything; enable/disable through `domain_action`, read back too.
-There is deliberately no delete: the product never deletes an extension.
+Writes are POSTs, or PUTs on older builds that answer POST with 405 (the transport
+remembers which). There is deliberately no delete: the product never deletes an extension.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class VodiaClient:
         if await self._read_settings(number) is not None:
             raise ExtensionExists(f"extension {number} already exists on {self.domain}")
         try:
-            await self._http.post(
+            await self._http.write(
                 f"{self._prefix}/addacc", {"type": "extensions", "account_ext": number}
             )
         except PbxError as exc:
@@ -126,7 +127,7 @@ class VodiaClient:
             if exc.status != 400 or await self._read_settings(number) is None:
                 raise
         try:
-            reply = await self._http.post(self._settings_path(number), body)
+            reply = await self._http.write(self._settings_path(number), body)
         except PbxNotFoundError:
             raise PbxWriteNotApplied(
                 f"the PBX accepted creating {number} but did not create it"
@@ -140,7 +141,7 @@ class VodiaClient:
         """Partial write of only `fields`, confirmed by the answer or a read-back."""
         _check_number(number)
         body = _string_fields(fields)
-        reply = await self._http.post(self._settings_path(number), body)
+        reply = await self._http.write(self._settings_path(number), body)
         settings = await self._confirm(number, body, reply)
         if settings is None:
             raise PbxNotFoundError(f"extension {number} not found", status=404)
@@ -178,7 +179,7 @@ class VodiaClient:
         action = "disable_selected" if disabled else "enable_selected"
         for start in range(0, len(numbers), _ACTION_BATCH):
             selected = " ".join(numbers[start : start + _ACTION_BATCH])
-            await self._http.post(
+            await self._http.write(
                 f"{self._prefix}/domain_action",
                 {"type": "accounts", "action": action, "selected": selected},
             )

@@ -1,7 +1,10 @@
 """HTTP to one Vodia PBX: Basic auth, bounded concurrency, retries, typed errors.
 
-Only GET and POST exist here. The product never deletes an extension, so the
-transport cannot send any other method: there is no code path that could.
+Only GET, POST and PUT exist here. The product never deletes an extension, so the
+transport cannot send any other method: there is no code path that could. Writes go
+out as POST (Vodia's OpenAPI v70.3); older builds route them for PUT only (Vodia's PHP
+sample, vodia.com/documentation/vodia_php_rest_api) and answer POST with 405, so
+`write` falls back to PUT once and keeps using it for this PBX.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from worker.errors import (
     TransientError,
 )
 
-Method = Literal["GET", "POST"]
-ALLOWED_METHODS: frozenset[str] = frozenset({"GET", "POST"})
+Method = Literal["GET", "POST", "PUT"]
+ALLOWED_METHODS: frozenset[str] = frozenset({"GET", "POST", "PUT"})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NETWORK_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 _MAX_RETRY_AFTER_S = 60.0
@@ -65,6 +68,11 @@ class PbxTransport:
         self._backoff_s = backoff_s
         self._backoff_max_s = backoff_max_s
         self._session: aiohttp.ClientSession | None = None
+        self._write_method: Method = "POST"
+
+    @property
+    def write_method(self) -> str:
+        return self._write_method
 
     async def open(self) -> None:
         if self._session is None:
@@ -86,6 +94,18 @@ class PbxTransport:
 
     async def post(self, path: str, body: Any) -> Any:
         return await self._send("POST", path, body)
+
+    async def write(self, path: str, body: Any) -> Any:
+        """POST, or PUT once this PBX has answered a POST with 405 Method Not Allowed."""
+        method = self._write_method
+        try:
+            return await self._send(method, path, body)
+        except PbxError as exc:
+            if exc.status != 405 or method != "POST":
+                raise
+        log.warning("pbx_write_method", method="PUT", reason="POST answered 405", path=path)
+        self._write_method = "PUT"
+        return await self._send("PUT", path, body)
 
     async def _send(self, method: Method, path: str, body: Any) -> Any:
         if method not in ALLOWED_METHODS:
