@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emulators.pbx.quirks import WRITE_REPLIES
+from emulators.pbx.quirks import DISABLED_PLACES, WRITE_REPLIES
 from store.records import list_audit
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
 
@@ -38,10 +38,10 @@ async def _lifecycle(stack: Stack) -> None:
 
     stack.directory.update_user(user["id"], accountEnabled=False)
     await stack.drain()
-    assert stack.pbx_state.get("201").users_row()["disabled"] is True
+    assert stack.pbx_state.shown_disabled("201")
     stack.directory.update_user(user["id"], accountEnabled=True)
     await stack.drain()
-    assert stack.pbx_state.get("201").users_row()["disabled"] is False
+    assert not stack.pbx_state.shown_disabled("201")
 
     writes = _writes(stack)
     stack.directory.update_user(user["id"], jobTitle="Engineer")
@@ -76,3 +76,12 @@ async def test_lifecycle_on_a_put_only_build(make_stack: MakeStack) -> None:
     await _lifecycle(stack)
     assert stack.pbx_state.requests_by_method["POST"] == 1
     assert "DELETE" not in stack.pbx_state.requests_by_method
+
+
+@pytest.mark.parametrize("place", DISABLED_PLACES)
+async def test_lifecycle_wherever_the_disabled_flag_shows(
+    make_stack: MakeStack, place: str
+) -> None:
+    """/users, user_settings or both show domain_action's effect: disable and enable are
+    confirmed and not repeated."""
+    await _lifecycle(await _stack(make_stack, disabled_shows_in=place))

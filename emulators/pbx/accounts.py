@@ -79,6 +79,9 @@ class Account:
     usertype: str = "extensions"
     settings: dict[str, str] = field(default_factory=dict)
     alias: list[str] = field(default_factory=list)
+    # What the /users row shows for `disabled` when it differs from user_settings (a build
+    # where domain_action shows in one place only); None: the row follows the settings.
+    listed_disabled: bool | None = None
 
     @classmethod
     def new(cls, account_id: int, number: str, usertype: str = "extensions") -> Account:
@@ -94,6 +97,23 @@ class Account:
     @property
     def is_extension(self) -> bool:
         return self.usertype == "extensions"
+
+    def set_disabled(self, disabled: bool, shows_in: str) -> None:
+        """domain_action's effect, shown where this build shows it (quirks.py)."""
+        if shows_in == "users":
+            self.listed_disabled = disabled
+            return
+        if shows_in == "settings" and self.listed_disabled is None:
+            self.listed_disabled = self.disabled
+        elif shows_in == "both":
+            self.listed_disabled = None
+        self.settings["disabled"] = "true" if disabled else "false"
+
+    def shown_disabled(self, shows_in: str) -> bool:
+        """Is the account disabled, as this build shows it (for tests)?"""
+        if shows_in == "users":
+            return bool(self.users_row()["disabled"])
+        return self.disabled
 
     def full_name(self) -> str:
         first, last = self.settings.get("first_name", ""), self.settings.get("display_name", "")
@@ -119,7 +139,7 @@ class Account:
             "alias": list(self.alias),
             "ani": [],
             "displayname": self.full_name(),
-            "disabled": self.disabled,
+            "disabled": self.disabled if self.listed_disabled is None else self.listed_disabled,
             "license": self.settings.get("need_license", "true") == "true",
             "visible": self.settings.get("visible", "true") != "false",
             "usertype": self.usertype,

@@ -26,6 +26,8 @@ class PbxEmulatorConfig:
     write_reply: str = "echo"
     # An older build: user_settings, addacc and domain_action take PUT, POST is a 405.
     legacy_put: bool = False
+    # Where domain_action's disabled flag shows: both | users | settings (quirks.py).
+    disabled_shows_in: str = "both"
     control_enabled: bool = True
     seed_extensions: int = 0
     seed: int = 1

@@ -11,6 +11,11 @@ Sources (see docs/research/vodia-fidelity.md):
 - legacy PUT: [PHP] writes `user_settings/{account}`, `addacc/` and `domain_action/` with PUT;
   the v70.3 spec documents POST. `legacy_put` answers POST on those three with 405, as an
   older build that only routes PUT would.
+- the disabled flag: [SPEC] says `domain_action` (`disable_selected`/`enable_selected`) always
+  answers `{}` and does not say where the change shows; `/users` rows carry a boolean
+  `disabled` and `user_settings` has a `disabled` field. `disabled_shows_in` is "both" (the
+  default), "users" (user_settings keeps its old value) or "settings" (the /users row keeps
+  its old value).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WRITE_REPLIES = ("echo", "empty", "text", "normalised")
+DISABLED_PLACES = ("both", "users", "settings")
 
 _CELL_SEPARATORS = re.compile(r"[\s\-./()]")
 _TRIMMED = ("first_name", "display_name")
@@ -29,12 +35,18 @@ _TRIMMED = ("first_name", "display_name")
 class Quirks:
     write_reply: str = "echo"
     legacy_put: bool = False
+    disabled_shows_in: str = "both"
 
     def __post_init__(self) -> None:
         check_choice("write_reply", self.write_reply, WRITE_REPLIES)
+        check_choice("disabled_shows_in", self.disabled_shows_in, DISABLED_PLACES)
 
     def dump(self) -> dict[str, Any]:
-        return {"write_reply": self.write_reply, "legacy_put": self.legacy_put}
+        return {
+            "write_reply": self.write_reply,
+            "legacy_put": self.legacy_put,
+            "disabled_shows_in": self.disabled_shows_in,
+        }
 
     def update(self, body: dict[str, Any]) -> None:
         """Apply the control API's quirk switches; raises ValueError on a bad value."""
@@ -44,6 +56,10 @@ class Quirks:
             if not isinstance(body["legacy_put"], bool):
                 raise ValueError("legacy_put must be true or false")
             self.legacy_put = body["legacy_put"]
+        if "disabled_shows_in" in body:
+            self.disabled_shows_in = check_choice(
+                "disabled_shows_in", body["disabled_shows_in"], DISABLED_PLACES
+            )
 
     def stored_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """What a normalising build keeps of a user_settings write; others keep it as sent."""

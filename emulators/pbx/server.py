@@ -29,7 +29,11 @@ class PbxEmulator:
             self.config.domains,
             max_extensions=self.config.max_extensions,
             strict_duplicates=self.config.strict_duplicates,
-            quirks=Quirks(write_reply=self.config.write_reply, legacy_put=self.config.legacy_put),
+            quirks=Quirks(
+                write_reply=self.config.write_reply,
+                legacy_put=self.config.legacy_put,
+                disabled_shows_in=self.config.disabled_shows_in,
+            ),
         )
         self.faults = FaultInjector(pbx_error, control.PREFIX)
         self.faults.base_latency_s = self.config.latency_s

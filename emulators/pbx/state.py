@@ -153,9 +153,16 @@ class PbxState:
         for number in numbers:
             account = tenant.accounts.get(number)
             if account is not None:
-                account.settings["disabled"] = "true" if disabled else "false"
+                account.set_disabled(disabled, self.quirks.disabled_shows_in)
                 changed += 1
         return changed
+
+    def shown_disabled(self, number: str, domain: str | None = None) -> bool:
+        """Is the extension disabled where this build shows domain_action's effect?"""
+        account = self.get(number, domain)
+        if account is None:
+            raise KeyError(number)
+        return account.shown_disabled(self.quirks.disabled_shows_in)
 
     def dump(self) -> dict[str, Any]:
         return {

@@ -27,8 +27,6 @@ from worker.vodia.transport import PbxTransport
 _NUMBER = re.compile(r"^[0-9A-Za-z_.+-]{1,32}$")
 # domain_action takes one space-separated string; keep each request body modest.
 _ACTION_BATCH = 200
-# Above this many numbers one /users read is cheaper than one user_settings read each.
-_READBACK_LIST_THRESHOLD = 20
 
 
 class ExtensionExists(PbxError):
@@ -51,6 +49,8 @@ class VodiaClient:
     ) -> None:
         self.domain = domain
         self._prefix = f"/rest/domain/{quote(domain, safe='')}"
+        # False once a disable showed in user_settings but not in the /users list.
+        self._list_shows_disabled = True
         self._http = PbxTransport(
             base_url,
             username,
@@ -86,19 +86,27 @@ class VodiaClient:
 
         Names, email and the disabled flag come from two list requests. No documented
         list carries `cell_dis`; when the rows lack it and `with_cell` is set, each such
-        extension's user_settings is read, bounded by `max_in_flight`.
+        extension's user_settings is read, bounded by `max_in_flight`. So is every
+        extension's once a disable showed on this PBX in user_settings but not in /users
+        (`_confirm_disabled`): there the list's flag cannot be trusted.
         """
         users, details = await asyncio.gather(
             self._http.get(f"{self._prefix}/users"),
             self._http.get(f"{self._prefix}/extensions"),
         )
         merged, without_cell = rows.merge_lists(users, details)
-        if with_cell and without_cell:
-            fresh = await asyncio.gather(*(self.get_extension(n) for n in sorted(without_cell)))
-            for extension in fresh:
-                if extension is not None and extension.number in merged:
-                    listed = merged[extension.number]
-                    merged[extension.number] = replace(listed, cell=extension.cell)
+        reread = set(merged) if not self._list_shows_disabled else set()
+        if with_cell:
+            reread |= without_cell
+        fresh = await asyncio.gather(*(self.get_extension(n) for n in sorted(reread)))
+        for extension in fresh:
+            if extension is not None and extension.number in merged:
+                listed = merged[extension.number]
+                merged[extension.number] = replace(
+                    listed,
+                    cell=extension.cell if extension.number in without_cell else listed.cell,
+                    disabled=listed.disabled if self._list_shows_disabled else extension.disabled,
+                )
         return list(merged.values())
 
     async def get_extension(self, number: str) -> Extension | None:
@@ -183,21 +191,36 @@ class VodiaClient:
                 f"{self._prefix}/domain_action",
                 {"type": "accounts", "action": action, "selected": selected},
             )
-        states = await self._disabled_states(numbers)
-        missing = [n for n in numbers if states.get(n) is None]
+        await self._confirm_disabled(numbers, disabled=disabled)
+
+    async def _confirm_disabled(self, numbers: list[str], *, disabled: bool) -> None:
+        """domain_action always answers `{}`, and where its effect shows is not documented:
+        the /users row's `disabled` or user_settings' `disabled`. Either one showing the
+        wanted state confirms a number. One /users read covers them all; user_settings is
+        read only for the numbers /users did not confirm."""
+        action = "disable_selected" if disabled else "enable_selected"
+        users = await self._http.get(f"{self._prefix}/users")
+        listed = {
+            rows.row_number(row): rows.as_bool(row["disabled"])
+            for row in rows.rows(users)
+            if "disabled" in row
+        }
+        pending = [number for number in numbers if listed.get(number) is not disabled]
+        found = await asyncio.gather(*(self._read_settings(number) for number in pending))
+        missing: list[str] = []
+        unchanged: list[str] = []
+        for number, settings in zip(pending, found, strict=True):
+            if settings is None:
+                (unchanged if number in listed else missing).append(number)
+            elif rows.as_bool(settings.get("disabled")) is not disabled:
+                unchanged.append(number)
+            elif number in listed:
+                # This build shows the flag in user_settings only: lists must read it there.
+                self._list_shows_disabled = False
         if missing:
             raise PbxNotFoundError(f"no such extensions: {' '.join(missing)}", status=404)
-        unchanged = [n for n in numbers if states[n] is not disabled]
         if unchanged:
             raise PbxWriteNotApplied(f"{action} did not apply to: {' '.join(unchanged)}")
-
-    async def _disabled_states(self, numbers: list[str]) -> dict[str, bool | None]:
-        if len(numbers) > _READBACK_LIST_THRESHOLD:
-            users = await self._http.get(f"{self._prefix}/users")
-            listed = {rows.row_number(r): rows.as_bool(r.get("disabled")) for r in rows.rows(users)}
-            return {number: listed.get(number) for number in numbers}
-        found = await asyncio.gather(*(self.get_extension(number) for number in numbers))
-        return {n: (e.disabled if e else None) for n, e in zip(numbers, found, strict=True)}
 
     async def _read_settings(self, number: str) -> Mapping[str, Any] | None:
         _check_number(number)
