@@ -2,7 +2,8 @@
 
 SyncError
 ├── TransientError          network, 429, 5xx: retried with backoff, honouring Retry-After
-│   └── ThrottledError      429/503 with a Retry-After the caller may want to see
+│   ├── ThrottledError      429/503 with a Retry-After the caller may want to see
+│   └── PbxListIncomplete   the PBX's extension list shrank and could not be confirmed
 └── PermanentError          4xx other than 401/429, bad configuration: recorded, not retried
     ├── SetupRequired       the link needs an admin (revoked/expired grant, consent missing)
     ├── ResyncRequired      Graph dropped our delta state (410, syncStateNotFound, ...)
@@ -31,6 +32,11 @@ class ThrottledError(TransientError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class PbxListIncomplete(TransientError):
+    """The PBX listed far fewer extensions than last time and a second look did not confirm
+    it (a partial or paged answer): the round must not act on that list."""
 
 
 class PermanentError(SyncError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
+from worker.pbxlist import complete_list
 from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
 
 log = structlog.get_logger("m365sync.round")
@@ -251,9 +252,11 @@ async def read_pbx(db: Database, clients: LinkClients, *, now: float, cells: boo
     Both list endpoints together are complete, so a cached number missing from them was
     freed on the PBX since the last read; it counts as released from `now` at once, so this
     very plan cannot hand it out. No list carries the cell number: rounds keep the cached
-    ones, sweeps (`cells`) read every extension's."""
-    listed = await clients.pbx.list_extensions(with_cell=cells)
+    ones, sweeps (`cells`) read every extension's. A list that shrank beyond belief is
+    read again and checked first (`pbxlist.complete_list`)."""
+    listed: Sequence[Extension] = await clients.pbx.list_extensions(with_cell=cells)
     cached = await get_extensions(db, clients.link.id)
+    listed = await complete_list(clients.pbx, cached.keys(), listed, with_cell=cells)
     extensions = {
         e.number: e if cells or e.number not in cached else replace(e, cell=cached[e.number].cell)
         for e in listed

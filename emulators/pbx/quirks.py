@@ -16,13 +16,20 @@ Sources (see docs/research/vodia-fidelity.md):
   `disabled` and `user_settings` has a `disabled` field. `disabled_shows_in` is "both" (the
   default), "users" (user_settings keeps its old value) or "settings" (the /users row keeps
   its old value).
+- truncated lists (a fault): [SPEC] v70.3 documents `page`/`size` on some lists (`/orbits`,
+  `/acds`, `/colines`) but none on `/users` and `/extensions`; a build or a proxy that pages
+  or cuts those answers would return only the first rows. `truncate_lists` answers the next
+  that many `/users` and `/extensions` reads (-1: every read, a paginated build) with only the
+  first `truncate_keep` extension rows; other account kinds stay listed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 WRITE_REPLIES = ("echo", "empty", "text", "normalised")
 DISABLED_PLACES = ("both", "users", "settings")
@@ -36,6 +43,8 @@ class Quirks:
     write_reply: str = "echo"
     legacy_put: bool = False
     disabled_shows_in: str = "both"
+    truncate_lists: int = 0
+    truncate_keep: int = 0
 
     def __post_init__(self) -> None:
         check_choice("write_reply", self.write_reply, WRITE_REPLIES)
@@ -46,6 +55,8 @@ class Quirks:
             "write_reply": self.write_reply,
             "legacy_put": self.legacy_put,
             "disabled_shows_in": self.disabled_shows_in,
+            "truncate_lists": self.truncate_lists,
+            "truncate_keep": self.truncate_keep,
         }
 
     def update(self, body: dict[str, Any]) -> None:
@@ -60,6 +71,20 @@ class Quirks:
             self.disabled_shows_in = check_choice(
                 "disabled_shows_in", body["disabled_shows_in"], DISABLED_PLACES
             )
+        for name in ("truncate_lists", "truncate_keep"):
+            if name in body:
+                value = body[name]
+                if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                    raise ValueError(f"{name} must be an integer >= -1")
+                setattr(self, name, value)
+
+    def truncated(self, extension_rows: list[T]) -> list[T]:
+        """The rows one list answer shows; counts the read against `truncate_lists`."""
+        if self.truncate_lists == 0:
+            return extension_rows
+        if self.truncate_lists > 0:
+            self.truncate_lists -= 1
+        return extension_rows[: max(self.truncate_keep, 0)]
 
     def stored_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """What a normalising build keeps of a user_settings write; others keep it as sent."""

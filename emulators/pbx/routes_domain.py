@@ -24,7 +24,10 @@ _D = "/rest/domain/{domain}"
 
 async def list_users(request: web.Request) -> web.Response:
     """Every account kind in an array, with real booleans and `usertype`."""
-    return json_reply([account.users_row() for account in tenant_of(request).accounts.values()])
+    accounts = list(tenant_of(request).accounts.values())
+    kept = request.app[STATE_KEY].quirks.truncated([a for a in accounts if a.is_extension])
+    shown = set(map(id, kept))
+    return json_reply([a.users_row() for a in accounts if not a.is_extension or id(a) in shown])
 
 
 async def list_extensions(request: web.Request) -> web.Response:
@@ -35,7 +38,8 @@ async def list_extensions(request: web.Request) -> web.Response:
         if account is None or not account.is_extension:
             raise not_found("The id of the User was not found")
         return json_reply({**account.user_settings(), **account.extensions_row()})
-    return json_reply({str(a.id): a.extensions_row() for a in tenant.extensions()})
+    kept = request.app[STATE_KEY].quirks.truncated(tenant.extensions())
+    return json_reply({str(a.id): a.extensions_row() for a in kept})
 
 
 async def userlist(request: web.Request) -> web.Response:
