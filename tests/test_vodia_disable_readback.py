@@ -99,3 +99,26 @@ async def test_emulator_shows_the_flag_where_told(
     async with plain_http.get(f"{base}/user_settings/1001", headers=headers) as reply:
         shown = await reply.json()
     assert (row["disabled"], shown["disabled"]) == (users_row, settings)
+
+
+async def test_once_learnt_a_single_disable_reads_its_settings_then_the_list(
+    make_pbx: MakePbx,
+) -> None:
+    """The first read-back learns from /users (1 GET); then a single disable reads that
+    extension's settings (1 GET), and the list only where the settings did not show it."""
+    pbx = await make_pbx(disabled_shows_in="users")
+    for number in ("1001", "1002"):
+        pbx.state.add_extension(number)
+    async with _client(pbx) as client:
+        await client.disable(["1001"])
+        assert pbx.state.requests_by_method["GET"] == 1
+        await client.disable(["1002"])
+        assert pbx.state.requests_by_method["GET"] == 3
+    assert pbx.state.shown_disabled("1002")
+    both = await make_pbx()
+    for number in ("1001", "1002"):
+        both.state.add_extension(number)
+    async with _client(both) as client:
+        await client.disable(["1001"])
+        await client.disable(["1002"])
+    assert both.state.requests_by_method["GET"] == 2

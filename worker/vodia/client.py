@@ -27,6 +27,8 @@ from worker.vodia.transport import PbxTransport
 _NUMBER = re.compile(r"^[0-9A-Za-z_.+-]{1,32}$")
 # domain_action takes one space-separated string; keep each request body modest.
 _ACTION_BATCH = 200
+# Above this many numbers one /users read is cheaper than one user_settings read each.
+_READBACK_LIST_THRESHOLD = 20
 
 
 class ExtensionExists(PbxError):
@@ -49,8 +51,9 @@ class VodiaClient:
     ) -> None:
         self.domain = domain
         self._prefix = f"/rest/domain/{quote(domain, safe='')}"
-        # False once a disable showed in user_settings but not in the /users list.
-        self._list_shows_disabled = True
+        # Does /users show domain_action's effect? None until a read-back has told;
+        # False once a disable showed in user_settings but not in the list.
+        self._list_shows_disabled: bool | None = None
         self._http = PbxTransport(
             base_url,
             username,
@@ -95,7 +98,8 @@ class VodiaClient:
             self._http.get(f"{self._prefix}/extensions"),
         )
         merged, without_cell = rows.merge_lists(users, details)
-        reread = set(merged) if not self._list_shows_disabled else set()
+        trust_list = self._list_shows_disabled is not False
+        reread = set() if trust_list else set(merged)
         if with_cell:
             reread |= without_cell
         fresh = await asyncio.gather(*(self.get_extension(n) for n in sorted(reread)))
@@ -105,7 +109,7 @@ class VodiaClient:
                 merged[extension.number] = replace(
                     listed,
                     cell=extension.cell if extension.number in without_cell else listed.cell,
-                    disabled=listed.disabled if self._list_shows_disabled else extension.disabled,
+                    disabled=listed.disabled if trust_list else extension.disabled,
                 )
         return list(merged.values())
 
@@ -196,31 +200,44 @@ class VodiaClient:
     async def _confirm_disabled(self, numbers: list[str], *, disabled: bool) -> None:
         """domain_action always answers `{}`, and where its effect shows is not documented:
         the /users row's `disabled` or user_settings' `disabled`. Either one showing the
-        wanted state confirms a number. One /users read covers them all; user_settings is
-        read only for the numbers /users did not confirm."""
+        wanted state confirms a number.
+
+        Until this PBX has shown where (and for large batches) one /users read covers every
+        number and user_settings is read for the rest; afterwards a small batch reads
+        user_settings first and /users only for what those did not confirm.
+        """
         action = "disable_selected" if disabled else "enable_selected"
+        list_first = self._list_shows_disabled is None or len(numbers) > _READBACK_LIST_THRESHOLD
+        listed = await self._listed_disabled() if list_first else {}
+        pending = [number for number in numbers if listed.get(number) is not disabled]
+        if list_first and disabled and len(pending) < len(numbers):
+            self._list_shows_disabled = self._list_shows_disabled is not False
+        found = await asyncio.gather(*(self._read_settings(number) for number in pending))
+        shown = {
+            number: None if settings is None else rows.as_bool(settings.get("disabled"))
+            for number, settings in zip(pending, found, strict=True)
+        }
+        unconfirmed = [number for number in pending if shown[number] is not disabled]
+        if list_first:
+            if any(shown[n] is disabled and listed.get(n) is not None for n in pending):
+                # This build shows the flag in user_settings only: lists must read it there.
+                self._list_shows_disabled = False
+        elif unconfirmed:
+            listed = await self._listed_disabled()
+        unconfirmed = [number for number in unconfirmed if listed.get(number) is not disabled]
+        missing = [n for n in unconfirmed if shown[n] is None and n not in listed]
+        if missing:
+            raise PbxNotFoundError(f"no such extensions: {' '.join(missing)}", status=404)
+        if unconfirmed:
+            raise PbxWriteNotApplied(f"{action} did not apply to: {' '.join(unconfirmed)}")
+
+    async def _listed_disabled(self) -> dict[str, bool]:
         users = await self._http.get(f"{self._prefix}/users")
-        listed = {
+        return {
             rows.row_number(row): rows.as_bool(row["disabled"])
             for row in rows.rows(users)
             if "disabled" in row
         }
-        pending = [number for number in numbers if listed.get(number) is not disabled]
-        found = await asyncio.gather(*(self._read_settings(number) for number in pending))
-        missing: list[str] = []
-        unchanged: list[str] = []
-        for number, settings in zip(pending, found, strict=True):
-            if settings is None:
-                (unchanged if number in listed else missing).append(number)
-            elif rows.as_bool(settings.get("disabled")) is not disabled:
-                unchanged.append(number)
-            elif number in listed:
-                # This build shows the flag in user_settings only: lists must read it there.
-                self._list_shows_disabled = False
-        if missing:
-            raise PbxNotFoundError(f"no such extensions: {' '.join(missing)}", status=404)
-        if unchanged:
-            raise PbxWriteNotApplied(f"{action} did not apply to: {' '.join(unchanged)}")
 
     async def _read_settings(self, number: str) -> Mapping[str, Any] | None:
         _check_number(number)
