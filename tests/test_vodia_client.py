@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulators.pbx import PbxEmulator
+from emulators.pbx.quirks import WRITE_REPLIES
 from emulators.tls import create_test_ca
 from store.models import Extension
 from tests.plugins.pbx_emulator import MakePbx
@@ -72,10 +73,13 @@ async def test_get_extension_reads_user_settings_or_none(
     assert await client.get_extension("1999") is None
 
 
+@pytest.mark.parametrize("style", WRITE_REPLIES)
 async def test_create_extension_sets_fields_and_confirms(
-    client: VodiaClient, pbx: PbxEmulator
+    client: VodiaClient, pbx: PbxEmulator, style: str
 ) -> None:
-    """create_extension makes the account, writes the fields and returns the read-back."""
+    """create_extension makes the account, writes the fields and returns the read-back,
+    whatever the PBX answers the field write with."""
+    pbx.state.quirks.write_reply = style
     wanted = Extension("1005", "Ann", "Smith", "ann.smith@contoso.example", "+14255550100")
     created = await client.create_extension("1005", extension_fields(wanted))
     assert created == wanted
@@ -93,10 +97,13 @@ async def test_create_existing_number_is_a_typed_error(
     assert pbx.state.requests_by_method["POST"] == 0
 
 
+@pytest.mark.parametrize("style", WRITE_REPLIES)
 async def test_update_extension_sends_only_the_given_fields(
-    client: VodiaClient, pbx: PbxEmulator
+    client: VodiaClient, pbx: PbxEmulator, style: str
 ) -> None:
-    """update_extension changes the given fields and leaves the others alone."""
+    """update_extension changes the given fields and leaves the others alone, whatever the
+    PBX answers the write with."""
+    pbx.state.quirks.write_reply = style
     pbx.state.add_extension("1001", first_name="Ann", last_name="Smith", email="a@contoso.example")
     updated = await client.update_extension("1001", {"display_name": "Jones"})
     assert updated == Extension("1001", "Ann", "Jones", "a@contoso.example")
