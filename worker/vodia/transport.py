@@ -70,10 +70,6 @@ class PbxTransport:
         self._session: aiohttp.ClientSession | None = None
         self._write_method: Method = "POST"
 
-    @property
-    def write_method(self) -> str:
-        return self._write_method
-
     async def open(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
