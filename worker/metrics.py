@@ -22,7 +22,11 @@ QUEUE_DEPTH = Gauge("m365sync_queue_depth", "Pending and claimed events.", ["lin
 QUEUE_OLDEST_AGE = Gauge(
     "m365sync_queue_oldest_pending_seconds", "Age of the oldest unfinished event.", ["link"]
 )
-FAILED_EVENTS = Gauge("m365sync_failed_events", "Events failed past their retries.", ["link"])
+FAILED_EVENTS = Gauge(
+    "m365sync_failed_events",
+    "Events failed past their retries, and PBX writes that failed (kind action).",
+    ["link"],
+)
 ROUNDS = Counter(
     "m365sync_rounds_total", "Rounds by kind and outcome.", ["link", "kind", "outcome"]
 )
@@ -36,6 +40,11 @@ ACTIONS = Counter(
     "m365sync_actions_total",
     "PBX actions applied, by kind and outcome.",
     ["link", "kind", "outcome"],
+)
+NUMBERS_TAKEN = Counter(
+    "m365sync_numbers_taken_total",
+    "Creates the PBX refused because another account had the number (retried with the next).",
+    ["link"],
 )
 CONFLICTS = Counter("m365sync_conflicts_total", "Conflicts found by rounds.", ["link", "kind"])
 HELD_ACTIONS = Gauge("m365sync_held_actions", "Actions held for approval.", ["link"])

@@ -28,7 +28,7 @@ from store.directory import (
 )
 from store.models import DirectoryUser, Extension, Removal, RoundRecord
 from store.records import add_round, hold_actions
-from worker.applier import ApplyContext, ApplyResult, apply_actions
+from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
@@ -128,6 +128,7 @@ async def run_round(
         in_scope_ids=await scope_of(clients, policy),
         released=pbx.released,
         directory_complete=complete,
+        other_accounts=pbx.others,
     )
     changed_ids = set(read.changed) | set(request.notified_ids)
     # Planning a large tenant is seconds of CPU: a thread lets the event loop keep
@@ -157,7 +158,15 @@ async def run_round(
             await hold_actions(
                 tx, link.id, [a.to_json() for a in plan.held], "over the disable threshold"
             )
-    ctx = ApplyContext(db, link.id, clients.pbx, extensions, request.trigger, request.actor)
+    ctx = ApplyContext(
+        db,
+        link.id,
+        clients.pbx,
+        extensions,
+        request.trigger,
+        request.actor,
+        numbers=pool_after(inp, plan.actions),
+    )
     outcome.applied = await apply_actions(ctx, plan.writes, progress.applying)
     outcome.finished_at = time.time()
     outcome.stats = _stats(outcome)
@@ -243,24 +252,26 @@ def _mark_absent_as_deleted(
 class PbxRead:
     extensions: dict[str, Extension]
     released: dict[str, float]  # number -> when it was freed, those gone just now included
+    others: dict[str, str]  # number -> usertype of every other PBX account: all taken
 
 
 async def read_pbx(db: Database, clients: LinkClients, *, now: float, cells: bool) -> PbxRead:
-    """The PBX's extensions now, and the numbers in their cool-off.
+    """The PBX's extensions now, the numbers its other accounts hold, and the numbers in
+    their cool-off.
 
     Both list endpoints together are complete, so a cached number missing from them was
     freed on the PBX since the last read; it counts as released from `now` at once, so this
     very plan cannot hand it out. No list carries the cell number: rounds keep the cached
     ones, sweeps (`cells`) read every extension's."""
-    listed = await clients.pbx.list_extensions(with_cell=cells)
+    accounts = await clients.pbx.list_accounts(with_cell=cells)
     cached = await get_extensions(db, clients.link.id)
     extensions = {
         e.number: e if cells or e.number not in cached else replace(e, cell=cached[e.number].cell)
-        for e in listed
+        for e in accounts.extensions
     }
     released = dict(await get_released_numbers(db, clients.link.id))
     released.update((number, now) for number in cached if number not in extensions)
-    return PbxRead(extensions, released)
+    return PbxRead(extensions, released, accounts.others)
 
 
 async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | None:
@@ -300,6 +311,11 @@ def _stats(outcome: RoundOutcome) -> dict[str, Any]:
             {"action": a.kind.value, "number": a.number, "user_id": a.user_id, "error": err}
             for a, err in (applied.failed if applied else [])
         ][:100],
+        "renumbered": [
+            {"user_id": planned.user_id, "planned": planned.number, "number": done.number}
+            for planned, done in (applied.renumbered if applied else [])
+        ][:100],
+        "numbers_taken": applied.numbers_taken if applied else 0,
         "conflicts": conflicts[:100],
         "missing": sorted(outcome.missing_ids)[:100],
         "resynced": outcome.resynced,

@@ -23,7 +23,10 @@ _D = "/rest/domain/{domain}"
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """Every account kind in an array, with real booleans and `usertype`."""
+    """Every account kind in an array, with real booleans and `usertype`: extensions, hunt
+    groups, queues (acds), IVR nodes, conferences, ... (Vodia's OpenAPI v70.3
+    `GET /rest/domain/{domain}/users`, and the example of https://api.vodia.com/domains_lists_api,
+    whose rows are hunts, attendants, srvflags, conferences, colines, ivrnodes)."""
     return json_reply([account.users_row() for account in tenant_of(request).accounts.values()])
 
 
