@@ -18,9 +18,14 @@ WEBHOOK_LATENCY = Histogram(
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-QUEUE_DEPTH = Gauge("m365sync_queue_depth", "Pending and claimed events.", ["link"])
+QUEUE_DEPTH = Gauge("m365sync_queue_depth", "Events due now or being worked (claimed).", ["link"])
+QUEUE_SCHEDULED = Gauge(
+    "m365sync_queue_scheduled", "Pending events due later (rechecks, retries).", ["link"]
+)
 QUEUE_OLDEST_AGE = Gauge(
-    "m365sync_queue_oldest_pending_seconds", "Age of the oldest unfinished event.", ["link"]
+    "m365sync_queue_oldest_pending_seconds",
+    "Age of the oldest event due now or being worked.",
+    ["link"],
 )
 FAILED_EVENTS = Gauge(
     "m365sync_failed_events",
