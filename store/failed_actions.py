@@ -2,8 +2,8 @@
 
 A write the PBX refused is not lost in a round's statistics: it is counted with the failed
 events (`m365sync status`, the admin page, the `m365sync_failed_events` gauge) until a later
-write for the same user (or number) succeeds, and `m365sync retry-failed` hands it back to
-the worker, which re-plans that user.
+write for the same user (or number) succeeds; `m365sync retry-failed` hands it back to the
+worker, and a manual resync (command line, admin page) plans that user again.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from store.db import Transaction
+from store.db import Database, Transaction
 
 ACTION_EVENT = "action"
 
@@ -73,3 +73,13 @@ async def resolve_failed_actions(
         f" AND status = 'failed' AND ({' OR '.join(where)})",
         params,
     )
+
+
+async def failed_action_users(db: Database, link_id: int) -> list[str]:
+    """Users whose last write failed for good, for a manual resync to plan again."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT user_id FROM events WHERE link_id = ? AND kind = ? AND status = 'failed'"
+        " AND user_id IS NOT NULL ORDER BY user_id",
+        (link_id, ACTION_EVENT),
+    )
+    return [row["user_id"] for row in rows]

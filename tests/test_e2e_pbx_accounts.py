@@ -21,6 +21,7 @@ from store.records import list_audit
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from tests.test_alerts_engine import Inbox
 from webhook.admin.status import link_status as page_status
+from worker import operations
 from worker.commands.status import link_status, needs_attention
 from worker.mail import EmailAlerts, SmtpTarget
 
@@ -136,6 +137,25 @@ async def test_a_refused_create_is_audited_counted_alerted_and_retried(
     status = await link_status(stack.db, stack.link, stack.settings)
     assert status["failed_events"] == 0 and not needs_attention(status)
     assert await list_events(stack.db, stack.link.id, EventStatus.FAILED) == []
+
+
+async def test_a_manual_resync_retries_a_refused_create(
+    make_stack: MakeStack, mail: tuple[Inbox, int]
+) -> None:
+    """A resync (command line, admin page) plans the users whose write failed again: its
+    dry run shows the create, the resync makes it, and the failure is cleared."""
+    _, port = mail
+    stack = await _stack(make_stack, port)
+    stack.emus.pbx.faults.add(FaultRule(r"/addacc", "status", count=1, method="POST", status=400))
+    stack.directory.create_user(**ANN)
+    await stack.drain()
+    assert (await link_status(stack.db, stack.link, stack.settings))["failed_events"] == 1
+    clients = await stack.engine.links.clients(stack.link)
+    planned = await operations.dry_run(stack.db, clients)
+    assert [a.number for a in planned.plan.by_kind("create")] == ["803"]
+    await operations.resync(stack.db, clients)
+    assert await _numbers(stack) == {"ann.lee@contoso.example": "803"}
+    assert (await link_status(stack.db, stack.link, stack.settings))["failed_events"] == 0
 
 
 @pytest.mark.parametrize("usertype", ["hunts", "conferences"])

@@ -26,6 +26,7 @@ from store.directory import (
     record_pbx_read,
     set_delta_link,
 )
+from store.failed_actions import failed_action_users
 from store.models import DirectoryUser, Extension, Removal, RoundRecord
 from store.records import add_round, hold_actions
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
@@ -131,6 +132,9 @@ async def run_round(
         other_accounts=pbx.others,
     )
     changed_ids = set(read.changed) | set(request.notified_ids)
+    if request.trigger == "manual":
+        # An administrator's resync (or its dry run) tries again what the PBX refused.
+        changed_ids.update(await failed_action_users(db, link.id))
     # Planning a large tenant is seconds of CPU: a thread lets the event loop keep
     # answering notifications between the planner's GIL slices.
     if sweep:
