@@ -149,9 +149,12 @@ async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> 
                 retry_with=retry.number if retry else None,
             )
             if retry is None:
-                await _record_failure(ctx, action, result, f"{error}; no number left to try")
+                reason = f"{error}; no number left to try"
+                await _record_failure(ctx, action, result, reason, unbind=taken.unbind)
                 return
             async with ctx.db.atomic() as tx:
+                if taken.unbind:
+                    await drop_binding(tx, ctx.link_id, str(action.user_id), action.number or "")
                 reason = f"{error}; retrying with {retry.number}"
                 await add_audit(tx, [_audit(ctx, action, "failed", reason)])
             action = retry
@@ -162,9 +165,10 @@ async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> 
 
 
 class _NumberTaken(Exception):
-    def __init__(self, error: ExtensionExists) -> None:
+    def __init__(self, error: ExtensionExists, *, unbind: bool) -> None:
         super().__init__(str(error))
         self.error = error
+        self.unbind = unbind  # the binding stored before the create must go
 
 
 def _renumbered(ctx: ApplyContext, action: Action) -> Action | None:
@@ -196,9 +200,7 @@ async def _attempt(ctx: ApplyContext, action: Action, result: ApplyResult) -> bo
     except TransientError:
         raise
     except PermanentError as exc:
-        if creating and before is None:
-            async with ctx.db.atomic() as tx:
-                await drop_binding(tx, ctx.link_id, str(action.user_id), number)
+        unbind = creating and before is None
         if (
             isinstance(exc, ExtensionExists)
             and creating
@@ -206,10 +208,8 @@ async def _attempt(ctx: ApplyContext, action: Action, result: ApplyResult) -> bo
             and ctx.numbers is not None
         ):
             ctx.numbers.take(number)
-            raise _NumberTaken(exc) from None
-        async with ctx.db.atomic() as tx:
-            await add_audit(tx, [_audit(ctx, action, "failed", str(exc))])
-        await _record_failure(ctx, action, result, str(exc), audited=True)
+            raise _NumberTaken(exc, unbind=unbind) from None
+        await _record_failure(ctx, action, result, str(exc), unbind=unbind)
         return False
     async with ctx.db.atomic() as tx:
         await _record(ctx, tx, action, after)
@@ -222,17 +222,19 @@ async def _attempt(ctx: ApplyContext, action: Action, result: ApplyResult) -> bo
 
 
 async def _record_failure(
-    ctx: ApplyContext, action: Action, result: ApplyResult, reason: str, *, audited: bool = False
+    ctx: ApplyContext, action: Action, result: ApplyResult, reason: str, *, unbind: bool
 ) -> None:
     """A write that failed for good: in the result, the log, the audit trail and the
-    failed events, never only in a round's statistics."""
+    failed events, never only in a round's statistics. `unbind` drops the binding stored
+    before a create that did not happen (no cool-off: the number was never used)."""
     result.failed.append((action, reason))
     log.warning("action failed", action=action.kind.value, number=action.number, error=reason)
     who = action.email or action.user_id
     summary = f"{action.kind.value} {action.number or '-'}{f' for {who}' if who else ''}: {reason}"
     async with ctx.db.atomic() as tx:
-        if not audited:
-            await add_audit(tx, [_audit(ctx, action, "failed", reason)])
+        if unbind:
+            await drop_binding(tx, ctx.link_id, str(action.user_id), action.number or "")
+        await add_audit(tx, [_audit(ctx, action, "failed", reason)])
         await record_failed_action(
             tx,
             ctx.link_id,
