@@ -8,16 +8,30 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from emulators.harness import running_emulators
 
 DEFAULT_STATE_DIR = Path("data/emulator")
 
+PBX_NOTES = """\
+PBX accounts:
+  system admin    pbx_admin / pbx_admin_password
+  tenant admin    pbx_tenant_admin (admin@DOMAIN) / pbx_tenant_admin_password
+  `m365sync link add --pbx-user admin@DOMAIN` needs the tenant admin's password
+  (pbx_tenant_admin_password in emulator.json), not the system admin's.
+  Every domain has a hunt group (800), a queue (801) and an IVR node (802), even
+  with --extensions 0, as real tenants do: a link whose range covers them skips them.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="m365sync emulate",
-        description="Run loopback emulators of Microsoft Graph and a Vodia PBX.",
+        description="Run loopback emulators of Microsoft Graph and a Vodia PBX. Prints one "
+        "JSON line with the URLs and credentials (also written to STATE_DIR/emulator.json).",
+        epilog=PBX_NOTES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--state-dir",
@@ -65,10 +79,22 @@ async def _serve(args: argparse.Namespace) -> None:
         ) as emus:
             sys.stdout.write(json.dumps(emus.info, separators=(",", ":")) + "\n")
             sys.stdout.flush()
+            # For the person at the terminal; stdout stays one JSON line for scripts.
+            sys.stderr.write(_started_note(emus.info, args.state_dir))
+            sys.stderr.flush()
             await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def _started_note(info: dict[str, Any], state_dir: Path) -> str:
+    return (
+        f"emulators running; details in {state_dir / 'emulator.json'}\n"
+        f"PBX tenant admin: {info['pbx_tenant_admin']} (password: pbx_tenant_admin_password "
+        "in emulator.json); service accounts 800-802 (hunt group, queue, IVR) are seeded "
+        "in every domain, even with --extensions 0\n"
+    )
 
 
 def _port(text: str) -> int:

@@ -194,19 +194,28 @@ async def next_due_at(db: Database) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    pending: int
+    pending: int  # every pending event: due now or scheduled for later
     claimed: int
     failed: int
-    oldest_pending_at: float | None
+    oldest_pending_at: float | None  # created_at of the oldest due or claimed event
+    scheduled: int = 0  # pending events due later (rechecks, retries): not work yet
+
+    @property
+    def due(self) -> int:
+        """Pending events whose time has come (claimed ones are counted apart)."""
+        return self.pending - self.scheduled
 
 
-async def queue_stats(db: Database, link_id: int) -> QueueStats:
+async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
+    now = time.time() if now is None else now
     row = await db.fetchone(
         "SELECT SUM(status = 'pending') AS pending, SUM(status = 'claimed') AS claimed,"
         " SUM(status = 'failed') AS failed,"
-        " MIN(CASE WHEN status IN ('pending', 'claimed') THEN created_at END) AS oldest"
-        " FROM events WHERE link_id = ? AND status != 'done'",
-        (link_id,),
+        " SUM(status = 'pending' AND due_at > :now) AS scheduled,"
+        " MIN(CASE WHEN status = 'claimed' OR (status = 'pending' AND due_at <= :now)"
+        " THEN created_at END) AS oldest"
+        " FROM events WHERE link_id = :link AND status != 'done'",
+        {"link": link_id, "now": now},
     )
     assert row is not None
     return QueueStats(
@@ -214,6 +223,7 @@ async def queue_stats(db: Database, link_id: int) -> QueueStats:
         claimed=row["claimed"] or 0,
         failed=row["failed"] or 0,
         oldest_pending_at=row["oldest"],
+        scheduled=row["scheduled"] or 0,
     )
 
 

@@ -196,3 +196,27 @@ async def test_held_disables_can_be_rejected_and_stay_enabled(
     async with signed_in.get(f"/api/links/{env.link.id}/held") as held:
         assert (await held.json())["held"] == []
     assert all(env.pbx.get(n).settings["disabled"] in (False, "false") for n in ("200", "260"))
+
+
+async def test_popup_skips_numbers_of_other_pbx_accounts(
+    admin_env: AdminEnv, signed_in: aiohttp.ClientSession
+) -> None:
+    """With a range over the PBX's hunt group, queue and IVR (800-802), auto-assign starts
+    at 803, and asking for 800 is a number conflict naming the hunt group, 803 suggested."""
+    env = admin_env
+    ids = env.user_ids
+    await save_settings(env.db, env.link.id, {**env.link.settings, "ranges": "800-809"})
+    async with signed_in.post(
+        f"/api/links/{env.link.id}/selection/auto-assign", json={"ids": [ids["Eve"], ids["Bob"]]}
+    ) as response:
+        assert response.status == 200, await response.text()
+        numbers = (await response.json())["numbers"]
+    assert numbers == {ids["Eve"]: "803", ids["Bob"]: "804"}
+    async with signed_in.post(
+        f"/api/links/{env.link.id}/selection/preview",
+        json={"chosen": [{"id": ids["Eve"], "number": "800"}], "visible": [ids["Eve"]]},
+    ) as response:
+        result = (await response.json())["results"][ids["Eve"]]
+    assert result["conflict"] == "number"
+    assert "800 is already in use by a hunt group" in result["message"]
+    assert result["suggested_number"] == "803"

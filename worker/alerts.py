@@ -19,6 +19,9 @@ class Alerts:
     async def disables_held(self, link: Link, held: Sequence[Action], limit: int | None) -> None:
         """The brakes held disables for approval."""
 
+    async def actions_failed(self, link: Link, failed: Sequence[tuple[Action, str]]) -> None:
+        """PBX writes of a round failed for good (each with the PBX's reason)."""
+
     async def events_failed(self, link: Link, events: Sequence[Event], error: str) -> None:
         """Events went past their retries and are now marked failed."""
 

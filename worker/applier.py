@@ -19,14 +19,24 @@ import structlog
 
 from store import Database, Transaction
 from store.directory import drop_binding, put_binding, put_extensions, set_disabled_by_us
+from store.failed_actions import record_failed_action, resolve_failed_actions
 from store.models import AuditEntry, Binding, Extension
 from store.records import add_audit
 from worker.errors import PermanentError, TransientError
-from worker.planner import Action, ActionKind
+from worker.planner import Action, ActionKind, PlanInput, Reason
+from worker.planner.numbering import NumberPool
+from worker.vodia.client import ExtensionExists
 
 log = structlog.get_logger("m365sync.applier")
 
 Progress = Callable[[int, int], None]
+
+# Creates whose number the planner chose from the pool may move to the next free number
+# when the PBX says it is taken; a bound user's own number (re-creating it) may not.
+_RENUMBERABLE = frozenset({Reason.NEW_USER, Reason.SELECTED})
+# A PBX that keeps answering "taken" (another tool creating accounts as we go) is not
+# chased through the whole range.
+MAX_RENUMBERS = 5
 
 
 class PbxWriter(Protocol):
@@ -45,6 +55,9 @@ class PbxWriter(Protocol):
 class ApplyResult:
     applied: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[Action, str]] = field(default_factory=list)
+    # (planned, applied): creates moved to another number because the PBX had it taken
+    renumbered: list[tuple[Action, Action]] = field(default_factory=list)
+    numbers_taken: int = 0  # creates the PBX refused because the number was in use
 
     @property
     def ok_count(self) -> int:
@@ -60,6 +73,18 @@ class ApplyContext:
     trigger: str
     actor: str = "worker"
     concurrency: int = 8
+    # Free numbers for renumbering a create whose number turned out to be taken; shared by
+    # the whole batch, so a number is never given twice and a taken one never again.
+    numbers: NumberPool | None = None
+
+
+def pool_after(inp: PlanInput, actions: Iterable[Action]) -> NumberPool:
+    """The plan's number pool with every number the plan already uses taken."""
+    pool = inp.number_pool()
+    for action in actions:
+        if action.number:
+            pool.take(action.number)
+    return pool
 
 
 async def apply_actions(
@@ -110,6 +135,55 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> None:
+    planned = action
+    for attempt in range(MAX_RENUMBERS + 1):
+        try:
+            done = await _attempt(ctx, action, result)
+        except _NumberTaken as taken:
+            result.numbers_taken += 1
+            retry = _renumbered(ctx, action) if attempt < MAX_RENUMBERS else None
+            error = str(taken.error)
+            log.warning(
+                "number taken on the PBX",
+                number=action.number,
+                retry_with=retry.number if retry else None,
+            )
+            if retry is None:
+                reason = f"{error}; no number left to try"
+                await _record_failure(ctx, action, result, reason, unbind=taken.unbind)
+                return
+            async with ctx.db.atomic() as tx:
+                if taken.unbind:
+                    await drop_binding(tx, ctx.link_id, str(action.user_id), action.number or "")
+                reason = f"{error}; retrying with {retry.number}"
+                await add_audit(tx, [_audit(ctx, action, "failed", reason)])
+            action = retry
+            continue
+        if done and action is not planned:
+            result.renumbered.append((planned, action))
+        return
+
+
+class _NumberTaken(Exception):
+    def __init__(self, error: ExtensionExists, *, unbind: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.unbind = unbind  # the binding stored before the create must go
+
+
+def _renumbered(ctx: ApplyContext, action: Action) -> Action | None:
+    if ctx.numbers is None:
+        return None
+    number = ctx.numbers.next_free()
+    if number is None:
+        return None
+    message = f"new extension {number} ({action.number} was taken on the PBX)"
+    return replace(action, number=number, message=message)
+
+
+async def _attempt(ctx: ApplyContext, action: Action, result: ApplyResult) -> bool:
+    """One write and its record; False when it failed for good. Raises _NumberTaken for a
+    create that may move on to another number."""
     number = action.number or ""
     before = ctx.extensions.get(number)
     creating = action.kind is ActionKind.CREATE and bool(action.user_id)
@@ -126,18 +200,50 @@ async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> 
     except TransientError:
         raise
     except PermanentError as exc:
-        reason = str(exc)
-        result.failed.append((action, reason))
-        log.warning("action failed", action=action.kind.value, number=number, error=reason)
-        async with ctx.db.atomic() as tx:
-            if creating and before is None:
-                await drop_binding(tx, ctx.link_id, str(action.user_id), number)
-            await add_audit(tx, [_audit(ctx, action, "failed", reason)])
-        return
+        unbind = creating and before is None
+        if (
+            isinstance(exc, ExtensionExists)
+            and creating
+            and action.reason in _RENUMBERABLE
+            and ctx.numbers is not None
+        ):
+            ctx.numbers.take(number)
+            raise _NumberTaken(exc, unbind=unbind) from None
+        await _record_failure(ctx, action, result, str(exc), unbind=unbind)
+        return False
     async with ctx.db.atomic() as tx:
         await _record(ctx, tx, action, after)
         await add_audit(tx, [_audit(ctx, action, "ok", action.message)])
+        await resolve_failed_actions(
+            tx, ctx.link_id, user_id=action.user_id, number=action.number, now=time.time()
+        )
     result.applied[action.kind.value] = result.applied.get(action.kind.value, 0) + 1
+    return True
+
+
+async def _record_failure(
+    ctx: ApplyContext, action: Action, result: ApplyResult, reason: str, *, unbind: bool
+) -> None:
+    """A write that failed for good: in the result, the log, the audit trail and the
+    failed events, never only in a round's statistics. `unbind` drops the binding stored
+    before a create that did not happen (no cool-off: the number was never used)."""
+    result.failed.append((action, reason))
+    log.warning("action failed", action=action.kind.value, number=action.number, error=reason)
+    who = action.email or action.user_id
+    summary = f"{action.kind.value} {action.number or '-'}{f' for {who}' if who else ''}: {reason}"
+    async with ctx.db.atomic() as tx:
+        if unbind:
+            await drop_binding(tx, ctx.link_id, str(action.user_id), action.number or "")
+        await add_audit(tx, [_audit(ctx, action, "failed", reason)])
+        await record_failed_action(
+            tx,
+            ctx.link_id,
+            user_id=action.user_id,
+            number=action.number,
+            action=action.kind.value,
+            error=summary,
+            now=time.time(),
+        )
 
 
 async def _write(ctx: ApplyContext, action: Action, before: Extension | None) -> Extension | None:

@@ -48,9 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"m365sync: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from worker.logs import configure_logging
+    import os
 
-    configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
+    from worker.logs import command_logging, configure_logging
+
+    log_format, log_level = command_logging(
+        args.command, settings.log_format, settings.log_level, os.environ
+    )
+    configure_logging(log_format, log_level, stream=sys.stderr)
     handler: Command = args.handler
     try:
         return handler(args, settings)

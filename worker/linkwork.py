@@ -22,6 +22,7 @@ from store.events import (
     get_events,
     release_events,
 )
+from store.failed_actions import ACTION_EVENT
 from store.leases import acquire_link_lease, release_link_lease
 from store.links import get_link, set_link_state
 from store.models import (
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("m365sync.link")
 
 NOTIFIED_KINDS = frozenset({"notification", "recheck"})
+# Events whose user the round plans again: notified ones, and failed writes handed back
+# by `m365sync retry-failed` (those are not rechecked when the delta does not show them).
+PLANNED_KINDS = NOTIFIED_KINDS | {ACTION_EVENT}
 
 
 class LinkWorker:
@@ -213,6 +217,10 @@ class LinkWorker:
                 metrics.ACTIONS.labels(
                     link=link.name, kind=action.kind.value, outcome="failed"
                 ).inc()
+            if applied.numbers_taken:
+                metrics.NUMBERS_TAKEN.labels(link=link.name).inc(applied.numbers_taken)
+            if applied.failed:
+                await _quietly(alerts.actions_failed(link, applied.failed))
         conflicts = outcome.plan.by_kind("conflict")
         for action in conflicts:
             kind = action.conflict.value if action.conflict else "unknown"
@@ -290,12 +298,14 @@ async def _last_round_id(db: Database, link_id: int) -> int:
 
 def round_request(events: Sequence[Event]) -> RoundRequest:
     kinds = {e.kind for e in events}
-    notified = frozenset(e.user_id for e in events if e.kind in NOTIFIED_KINDS and e.user_id)
+    notified = frozenset(e.user_id for e in events if e.kind in PLANNED_KINDS and e.user_id)
     if "sweep" in kinds:
         return RoundRequest(kind=SWEEP, trigger="sweep", notified_ids=notified)
     if any(e.kind == "resync" and e.payload.get("full") for e in events):
         return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
     trigger = "notification" if notified else next(iter(sorted(kinds)))
+    if kinds == {ACTION_EVENT}:
+        trigger = "retry"
     if "lifecycle" in kinds:
         trigger = "lifecycle"
     return RoundRequest(kind=ROUND, trigger=trigger, notified_ids=notified)

@@ -91,6 +91,26 @@ def _shared_processors() -> list[Any]:
     ]
 
 
+# Long-running processes: their log is their output.
+DAEMON_COMMANDS = frozenset({"serve", "web", "worker", "demo"})
+
+
+def command_logging(
+    command: str, log_format: str | None, log_level: str, env: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """The log format and level for one `m365sync` command.
+
+    Daemons log as configured. The other commands are for people: their output is on
+    stdout and their errors are one line on stderr, so an info line of the code they call
+    ("link active") must not appear next to it, least of all as JSON because stderr is
+    not a terminal. They log errors only, as console text, unless M365SYNC_LOG_LEVEL
+    (and M365SYNC_LOG_FORMAT for the format) asks for more.
+    """
+    if command in DAEMON_COMMANDS or env.get("M365SYNC_LOG_LEVEL"):
+        return log_format, log_level
+    return log_format or "console", "error"
+
+
 def configure_logging(
     log_format: str | None = None, level: str = "info", stream: TextIO | None = None
 ) -> None:

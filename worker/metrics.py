@@ -18,11 +18,20 @@ WEBHOOK_LATENCY = Histogram(
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-QUEUE_DEPTH = Gauge("m365sync_queue_depth", "Pending and claimed events.", ["link"])
-QUEUE_OLDEST_AGE = Gauge(
-    "m365sync_queue_oldest_pending_seconds", "Age of the oldest unfinished event.", ["link"]
+QUEUE_DEPTH = Gauge("m365sync_queue_depth", "Events due now or being worked (claimed).", ["link"])
+QUEUE_SCHEDULED = Gauge(
+    "m365sync_queue_scheduled", "Pending events due later (rechecks, retries).", ["link"]
 )
-FAILED_EVENTS = Gauge("m365sync_failed_events", "Events failed past their retries.", ["link"])
+QUEUE_OLDEST_AGE = Gauge(
+    "m365sync_queue_oldest_pending_seconds",
+    "Age of the oldest event due now or being worked.",
+    ["link"],
+)
+FAILED_EVENTS = Gauge(
+    "m365sync_failed_events",
+    "Events failed past their retries, and PBX writes that failed (kind action).",
+    ["link"],
+)
 ROUNDS = Counter(
     "m365sync_rounds_total", "Rounds by kind and outcome.", ["link", "kind", "outcome"]
 )
@@ -36,6 +45,11 @@ ACTIONS = Counter(
     "m365sync_actions_total",
     "PBX actions applied, by kind and outcome.",
     ["link", "kind", "outcome"],
+)
+NUMBERS_TAKEN = Counter(
+    "m365sync_numbers_taken_total",
+    "Creates the PBX refused because another account had the number (retried with the next).",
+    ["link"],
 )
 CONFLICTS = Counter("m365sync_conflicts_total", "Conflicts found by rounds.", ["link", "kind"])
 HELD_ACTIONS = Gauge("m365sync_held_actions", "Actions held for approval.", ["link"])

@@ -22,7 +22,7 @@ from store.directory import (
 from store.leases import acquire_link_lease, release_link_lease
 from store.models import HeldStatus, Link
 from store.records import decide_held, hold_actions, mark_held_applied
-from worker.applier import ApplyContext, ApplyResult, apply_actions
+from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.errors import PermanentError
 from worker.linkctx import LinkClients
 from worker.planner import (
@@ -69,6 +69,7 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
         now=now,
         in_scope_ids=await scope_of(clients, policy),
         released=pbx.released,
+        other_accounts=pbx.others,
     )
 
 
@@ -176,5 +177,13 @@ async def _apply(
 ) -> ApplyResult:
     async with db.atomic() as tx:
         await record_pbx_read(tx, clients.link.id, inp.extensions.values(), inp.now)
-    ctx = ApplyContext(db, clients.link.id, clients.pbx, inp.extensions, trigger, actor)
+    ctx = ApplyContext(
+        db,
+        clients.link.id,
+        clients.pbx,
+        inp.extensions,
+        trigger,
+        actor,
+        numbers=pool_after(inp, actions),
+    )
     return await apply_actions(ctx, actions)

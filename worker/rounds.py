@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,9 +26,10 @@ from store.directory import (
     record_pbx_read,
     set_delta_link,
 )
+from store.failed_actions import failed_action_users
 from store.models import DirectoryUser, Extension, Removal, RoundRecord
 from store.records import add_round, hold_actions
-from worker.applier import ApplyContext, ApplyResult, apply_actions
+from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
@@ -129,8 +130,12 @@ async def run_round(
         in_scope_ids=await scope_of(clients, policy),
         released=pbx.released,
         directory_complete=complete,
+        other_accounts=pbx.others,
     )
     changed_ids = set(read.changed) | set(request.notified_ids)
+    if request.trigger == "manual":
+        # An administrator's resync (or its dry run) tries again what the PBX refused.
+        changed_ids.update(await failed_action_users(db, link.id))
     # Planning a large tenant is seconds of CPU: a thread lets the event loop keep
     # answering notifications between the planner's GIL slices.
     if sweep:
@@ -158,7 +163,15 @@ async def run_round(
             await hold_actions(
                 tx, link.id, [a.to_json() for a in plan.held], "over the disable threshold"
             )
-    ctx = ApplyContext(db, link.id, clients.pbx, extensions, request.trigger, request.actor)
+    ctx = ApplyContext(
+        db,
+        link.id,
+        clients.pbx,
+        extensions,
+        request.trigger,
+        request.actor,
+        numbers=pool_after(inp, plan.actions),
+    )
     outcome.applied = await apply_actions(ctx, plan.writes, progress.applying)
     outcome.finished_at = time.time()
     outcome.stats = _stats(outcome)
@@ -244,26 +257,28 @@ def _mark_absent_as_deleted(
 class PbxRead:
     extensions: dict[str, Extension]
     released: dict[str, float]  # number -> when it was freed, those gone just now included
+    others: dict[str, str]  # number -> usertype of every other PBX account: all taken
 
 
 async def read_pbx(db: Database, clients: LinkClients, *, now: float, cells: bool) -> PbxRead:
-    """The PBX's extensions now, and the numbers in their cool-off.
+    """The PBX's extensions now, the numbers its other accounts hold, and the numbers in
+    their cool-off.
 
     Both list endpoints together are complete, so a cached number missing from them was
     freed on the PBX since the last read; it counts as released from `now` at once, so this
     very plan cannot hand it out. No list carries the cell number: rounds keep the cached
     ones, sweeps (`cells`) read every extension's. A list that shrank beyond belief is
     read again and checked first (`pbxlist.complete_list`)."""
-    listed: Sequence[Extension] = await clients.pbx.list_extensions(with_cell=cells)
+    accounts = await clients.pbx.list_accounts(with_cell=cells)
     cached = await get_extensions(db, clients.link.id)
-    listed = await complete_list(clients.pbx, cached.keys(), listed, with_cell=cells)
+    listed = await complete_list(clients.pbx, cached.keys(), accounts.extensions, with_cell=cells)
     extensions = {
         e.number: e if cells or e.number not in cached else replace(e, cell=cached[e.number].cell)
         for e in listed
     }
     released = dict(await get_released_numbers(db, clients.link.id))
     released.update((number, now) for number in cached if number not in extensions)
-    return PbxRead(extensions, released)
+    return PbxRead(extensions, released, accounts.others)
 
 
 async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | None:
@@ -303,6 +318,11 @@ def _stats(outcome: RoundOutcome) -> dict[str, Any]:
             {"action": a.kind.value, "number": a.number, "user_id": a.user_id, "error": err}
             for a, err in (applied.failed if applied else [])
         ][:100],
+        "renumbered": [
+            {"user_id": planned.user_id, "planned": planned.number, "number": done.number}
+            for planned, done in (applied.renumbered if applied else [])
+        ][:100],
+        "numbers_taken": applied.numbers_taken if applied else 0,
         "conflicts": conflicts[:100],
         "missing": sorted(outcome.missing_ids)[:100],
         "resynced": outcome.resynced,

@@ -94,8 +94,9 @@ class Scheduler:
 
     async def _gauges(self, link: Link) -> None:
         db = self.engine.db
-        stats = await queue_stats(db, link.id)
-        metrics.QUEUE_DEPTH.labels(link=link.name).set(stats.pending + stats.claimed)
+        stats = await queue_stats(db, link.id, self.engine.clock())
+        metrics.QUEUE_DEPTH.labels(link=link.name).set(stats.due + stats.claimed)
+        metrics.QUEUE_SCHEDULED.labels(link=link.name).set(stats.scheduled)
         metrics.FAILED_EVENTS.labels(link=link.name).set(stats.failed)
         oldest = stats.oldest_pending_at
         metrics.QUEUE_OLDEST_AGE.labels(link=link.name).set(

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from emulators.clock import Clock
 from emulators.faults import FaultInjector, add_control_routes
+from emulators.pbx.accounts import USERTYPES
+from emulators.pbx.concurrent import ConcurrentAccounts
 from emulators.pbx.http import STATE_KEY, bad_request, json_object, json_reply, not_found
 from emulators.pbx.lost_replies import LostReplies
 from emulators.pbx.seed import seed_extensions
@@ -18,6 +20,8 @@ CLOCK_KEY = web.AppKey("pbx_clock", Clock)
 FAULTS_KEY = web.AppKey("pbx_faults", FaultInjector)
 MAIL_DOMAIN_KEY = web.AppKey("pbx_mail_domain", str)
 LOST_REPLIES_KEY = web.AppKey("pbx_lost_replies", LostReplies)
+CONCURRENT_KEY = web.AppKey("pbx_concurrent_accounts", ConcurrentAccounts)
+_NUMBER = re.compile(r"^[0-9A-Za-z_.+-]{1,32}$")
 
 
 async def dump_state(request: web.Request) -> web.Response:
@@ -111,6 +115,41 @@ async def lose_replies(request: web.Request) -> web.Response:
     return web.json_response({"path": rule.pattern.pattern, "count": rule.count}, status=201)
 
 
+def _account_fields(body: dict[str, Any]) -> tuple[str, str, str]:
+    number, usertype = str(body.get("number", "")), str(body.get("usertype", ""))
+    if not _NUMBER.match(number):
+        raise bad_request("number is required")
+    if usertype not in USERTYPES:
+        raise bad_request(f"usertype must be one of {sorted(USERTYPES)}")
+    return number, usertype, str(body.get("display", ""))
+
+
+async def add_account(request: web.Request) -> web.Response:
+    """Any kind of account (a hunt group, a conference room, ...) at a number."""
+    body = await json_object(request)
+    number, usertype, display = _account_fields(body)
+    account = request.app[STATE_KEY].add_account(number, usertype, domain=_domain(request, body))
+    if account is None:
+        raise bad_request(f"account {number} exists")
+    if display:
+        account.settings["display_name"] = display
+    return web.json_response({"id": account.id, "usertype": usertype, "number": number}, status=201)
+
+
+async def add_concurrent_account(request: web.Request) -> web.Response:
+    """Just before the first request matching `path`, the account appears (another admin
+    created it while our client was between its list read and its write)."""
+    body = await json_object(request)
+    number, usertype, display = _account_fields(body)
+    try:
+        rule = request.app[CONCURRENT_KEY].add(str(body["path"]), number, usertype, display)
+    except (KeyError, re.error) as exc:
+        raise bad_request(f"bad rule: {exc}") from None
+    return web.json_response(
+        {"path": rule.pattern.pattern, "number": number, "usertype": usertype}, status=201
+    )
+
+
 def _domain(request: web.Request, body: dict[str, Any]) -> str:
     state = request.app[STATE_KEY]
     name = str(body.get("domain") or state.default_domain)
@@ -131,3 +170,5 @@ def add_routes(app: web.Application, faults: FaultInjector) -> None:
     router.add_post(f"{PREFIX}quirks", set_quirks)
     router.add_post(f"{PREFIX}clock/advance", advance_clock)
     router.add_post(f"{PREFIX}lost_replies", lose_replies)
+    router.add_post(f"{PREFIX}accounts", add_account)
+    router.add_post(f"{PREFIX}concurrent_accounts", add_concurrent_account)

@@ -23,7 +23,11 @@ _D = "/rest/domain/{domain}"
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """Every account kind in an array, with real booleans and `usertype`."""
+    """Every account kind in an array, with real booleans and `usertype`: extensions, hunt
+    groups, queues (acds), IVR nodes, conferences, ... (Vodia's OpenAPI v70.3
+    `GET /rest/domain/{domain}/users`, and the example of https://api.vodia.com/domains_lists_api,
+    whose rows are hunts, attendants, srvflags, conferences, colines, ivrnodes). The
+    `truncate_lists` fault cuts the extensions short, as a partial answer would."""
     accounts = list(tenant_of(request).accounts.values())
     kept = request.app[STATE_KEY].quirks.truncated([a for a in accounts if a.is_extension])
     shown = set(map(id, kept))

@@ -11,6 +11,7 @@ from emulators.clock import Clock
 from emulators.faults import FaultInjector
 from emulators.pbx import control
 from emulators.pbx.auth import Authenticator, pbx_error
+from emulators.pbx.concurrent import ConcurrentAccounts
 from emulators.pbx.config import PbxEmulatorConfig
 from emulators.pbx.http import AUTH_KEY, STATE_KEY, auth_middleware
 from emulators.pbx.lost_replies import LostReplies
@@ -39,6 +40,7 @@ class PbxEmulator:
         self.faults.base_latency_s = self.config.latency_s
         self.auth = Authenticator(self.config, self.clock)
         self.lost_replies = LostReplies()
+        self.concurrent_accounts = ConcurrentAccounts()
         if self.config.seed_extensions:
             seed_extensions(
                 self.state,
@@ -107,7 +109,12 @@ class PbxEmulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self.faults.middleware, self.lost_replies.middleware, auth_middleware],
+            middlewares=[
+                self.faults.middleware,
+                self.lost_replies.middleware,
+                auth_middleware,
+                self.concurrent_accounts.middleware,  # after auth: it needs the tenant
+            ],
             client_max_size=4 * 1024 * 1024,
         )
         app[STATE_KEY] = self.state
@@ -115,6 +122,7 @@ class PbxEmulator:
         app[control.CLOCK_KEY] = self.clock
         app[control.FAULTS_KEY] = self.faults
         app[control.LOST_REPLIES_KEY] = self.lost_replies
+        app[control.CONCURRENT_KEY] = self.concurrent_accounts
         app[control.MAIL_DOMAIN_KEY] = self.config.mail_domain
         add_system_routes(app)
         add_domain_routes(app)

@@ -13,6 +13,8 @@ from typing import Any
 from emulators.pbx.accounts import Account
 from emulators.pbx.quirks import Quirks
 
+# Seeded in every tenant whatever `--extensions` says, as real tenants have them; numbers
+# they hold are taken for extensions too (`/users` lists them with their usertype).
 _SERVICE_ACCOUNTS = (
     ("800", "hunts", "Sales Hunt"),
     ("801", "acds", "Support Queue"),

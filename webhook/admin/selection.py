@@ -152,8 +152,11 @@ def outcomes(plan: Plan, result: ApplyResult) -> list[dict[str, Any]]:
     """Create Extensions, per user: created / linked / failed / not created and why."""
     failed = {id(a): why for a, why in result.failed}
     failed_by_user = {a.user_id: why for a, why in result.failed}
+    # A create whose number was taken on the PBX went to the next free one.
+    moved = {id(planned): done for planned, done in result.renumbered}
     rows = []
     for action in plan.actions:
+        action = moved.get(id(action), action)
         why = failed.get(id(action)) or failed_by_user.get(action.user_id)
         if action.kind in (ActionKind.CREATE, ActionKind.BIND):
             verb = "created" if action.kind is ActionKind.CREATE else "linked"

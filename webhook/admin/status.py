@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from store import Database
-from store.events import queue_stats
-from store.models import Link, RoundRecord
+from store.events import list_events, queue_stats
+from store.models import EventStatus, Link, RoundRecord
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
 
@@ -17,9 +17,11 @@ class LinkStatus:
     subscription_expires_at: float | None
     last_round: RoundRecord | None
     last_sweep: RoundRecord | None
-    queue_pending: int
+    queue_pending: int  # due now (or being worked)
+    queue_scheduled: int  # waiting for a later time (rechecks, retries)
     events_failed: int
     held: int
+    last_failure: str | None = None  # the newest failed event's error
 
     def to_json(self) -> dict[str, object]:
         link = self.link
@@ -35,7 +37,9 @@ class LinkStatus:
             "last_round_outcome": self.last_round.outcome if self.last_round else None,
             "last_sweep_at": self.last_sweep.finished_at if self.last_sweep else None,
             "queue_pending": self.queue_pending,
+            "queue_scheduled": self.queue_scheduled,
             "events_failed": self.events_failed,
+            "last_failure": self.last_failure,
             "held_actions": self.held,
         }
 
@@ -43,12 +47,15 @@ class LinkStatus:
 async def link_status(db: Database, link: Link) -> LinkStatus:
     subscriptions = await link_subscriptions(db, link.id)
     stats = await queue_stats(db, link.id)
+    failed = await list_events(db, link.id, EventStatus.FAILED, limit=1) if stats.failed else []
     return LinkStatus(
         link=link,
         subscription_expires_at=max((s.expires_at for s in subscriptions), default=None),
         last_round=await last_round(db, link.id, "round"),
         last_sweep=await last_round(db, link.id, "sweep"),
-        queue_pending=stats.pending + stats.claimed,
+        queue_pending=stats.due + stats.claimed,
+        queue_scheduled=stats.scheduled,
         events_failed=stats.failed,
         held=len(await list_held(db, link.id)),
+        last_failure=failed[0].last_error if failed else None,
     )

@@ -18,15 +18,46 @@ from worker.settings import Settings
 
 log = structlog.get_logger("m365sync")
 
+# The main variables; docs/environment.md has all of them with their defaults.
+ENVIRONMENT_HELP = """\
+environment (all of them, with defaults: docs/environment.md):
+  M365SYNC_DATA_DIR       database and key file directory (default ./data)
+  M365SYNC_DATABASE       the SQLite file (default $M365SYNC_DATA_DIR/m365sync.db)
+  M365SYNC_LISTEN         HOST:PORT to listen on (default 127.0.0.1:8080); PORT overrides
+  M365SYNC_PUBLIC_URL     https:// address Microsoft Graph and browsers reach; without it
+                          no change notifications, only sweeps
+  M365SYNC_SECRET_KEY     key encrypting stored secrets (m365sync keygen); else a key file
+  M365SYNC_TLS_CERT, M365SYNC_TLS_KEY   serve HTTPS directly
+  M365SYNC_CA_BUNDLE      extra CA bundle for Microsoft, the PBX and the mail relay
+  M365SYNC_SMTP_URL, M365SYNC_ALERT_FROM   alert mail relay and sender
+  M365SYNC_LOG_FORMAT, M365SYNC_LOG_LEVEL  json|console, debug|info|warning|error
+  M365SYNC_WORKER_LEASE_S, M365SYNC_WORKER_POLL_S   worker lease and poll interval
+"""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser(
-        "serve", help="run the daemon: web endpoints and the worker in one process"
+        "serve",
+        help="run the daemon: web endpoints and the worker in one process",
+        description="Run the daemon: the webhook, the admin page and the worker in one\n"
+        "process. It is configured by environment variables only.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.set_defaults(handler=run_serve)
-    web_only = sub.add_parser("web", help="run only the web endpoints (split deployments)")
+    web_only = sub.add_parser(
+        "web",
+        help="run only the web endpoints (split deployments)",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     web_only.set_defaults(handler=run_web)
-    worker = sub.add_parser("worker", help="run only the worker (split deployments)")
+    worker = sub.add_parser(
+        "worker",
+        help="run only the worker (split deployments)",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     worker.set_defaults(handler=run_worker)
 
 

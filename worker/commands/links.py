@@ -34,12 +34,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("name")
     add.add_argument("--tenant-id", required=True, help="Entra tenant id (GUID) or domain")
     add.add_argument("--client-id", required=True, help="application (client) id")
-    add.add_argument("--auth", choices=[m.value for m in AuthMode], default="application")
+    add.add_argument(
+        "--auth",
+        choices=[m.value for m in AuthMode],
+        default="application",
+        help="application: the app's own permission (client secret or --certificate); "
+        "delegated: an admin signs in with OAuth Token on the admin page "
+        "(default: %(default)s)",
+    )
     add.add_argument("--pbx-url", required=True, help="e.g. https://pbx.example.com")
     add.add_argument("--pbx-domain", required=True, help="the Vodia tenant (domain)")
     add.add_argument("--pbx-user", help="PBX administrator (default admin@DOMAIN)")
-    add.add_argument("--authority-url", default="https://login.microsoftonline.com")
-    add.add_argument("--graph-url", default="https://graph.microsoft.com")
+    add.add_argument(
+        "--authority-url",
+        default="https://login.microsoftonline.com",
+        help="Microsoft identity platform; change only for a national cloud or the "
+        "emulator (default: %(default)s)",
+    )
+    add.add_argument(
+        "--graph-url",
+        default="https://graph.microsoft.com",
+        help="Microsoft Graph; change only for a national cloud or the emulator "
+        "(default: %(default)s)",
+    )
     add.add_argument("--ca-bundle", type=Path, help="extra CA bundle for both peers")
     add.add_argument("--certificate", type=Path, help="PEM with the app's certificate and key")
     add.add_argument(

@@ -48,7 +48,9 @@ async def link_status(db: Database, link: Link, settings: Settings) -> dict[str,
         "last_round": when(last.finished_at) if last else "never",
         "last_round_outcome": last.outcome if last else None,
         "last_sweep": when(sweep.finished_at) if sweep else "never",
-        "queue_depth": stats.pending + stats.claimed,
+        # Due now or being worked; rechecks and retries waiting for later are apart.
+        "queue_depth": stats.due + stats.claimed,
+        "queue_scheduled": stats.scheduled,
         "oldest_pending_s": round(time.time() - stats.oldest_pending_at, 1)
         if stats.oldest_pending_at
         else None,
@@ -72,7 +74,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             print("no links yet; add one with `m365sync link add`")
         else:
             print_table(
-                ["LINK", "STATE", "QUEUE", "FAILED", "HELD", "LAST ROUND", "LAST SWEEP"],
+                ["LINK", "STATE", "DUE", "LATER", "FAILED", "HELD", "LAST ROUND", "LAST SWEEP"],
                 [
                     (
                         s["link"],
@@ -80,6 +82,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                         if s["state"] == "active"
                         else f"Setup Required: {s['state_reason']}",
                         s["queue_depth"],
+                        s["queue_scheduled"],
                         s["failed_events"],
                         s["held_actions"],
                         f"{s['last_round']} ({s['last_round_outcome'] or '-'})",

@@ -104,6 +104,22 @@ class Composer:
         key = digest_key(f"{a.number}|{a.user_id}" for a in held)
         return self._notice(link, "disables_held", key, f"{len(held)} disable(s) held", body)
 
+    def actions_failed(self, link: Link, failed: Sequence[tuple[Action, str]]) -> Notice:
+        lines = [_failed_line(action, reason) for action, reason in failed]
+        body = [
+            f"{len(failed)} PBX write(s) of link {link.name!r} failed. The users concerned "
+            "have not got what the directory asks for (a create leaves them without an "
+            "extension).",
+            "",
+            *_capped(lines),
+            "",
+            "They count as failed events until a later write for the same user succeeds;",
+            f"`m365sync retry-failed {link.name}` plans them again.",
+            self._where(link, "status"),
+        ]
+        key = digest_key(f"{a.kind.value}|{a.user_id}|{a.number}|{why}" for a, why in failed)
+        return self._notice(link, "actions_failed", key, f"{len(failed)} PBX write(s) failed", body)
+
     def events_failed(self, link: Link, events: Sequence[Event], error: str) -> Notice:
         kinds = sorted({e.kind for e in events})
         body = [
@@ -169,6 +185,11 @@ def _conflict_line(action: Action) -> str:
     suggested = f" (next free: {action.suggested_number})" if action.suggested_number else ""
     message = f": {action.message}" if action.message else ""
     return f"- {kind} conflict: {who}{number}{message}{suggested}"
+
+
+def _failed_line(action: Action, reason: str) -> str:
+    who = action.email or action.user_id or "?"
+    return f"- {action.kind.value} extension {action.number or '?'} ({who}): {reason}"
 
 
 def _held_line(action: Action) -> str:

@@ -78,6 +78,9 @@ class EmailAlerts(Alerts):
     async def disables_held(self, link: Link, held: Sequence[Action], limit: int | None) -> None:
         self.submit(self.compose.disables_held(link, held, limit))
 
+    async def actions_failed(self, link: Link, failed: Sequence[tuple[Action, str]]) -> None:
+        self.submit(self.compose.actions_failed(link, failed))
+
     async def events_failed(self, link: Link, events: Sequence[Event], error: str) -> None:
         self.submit(self.compose.events_failed(link, events, error))
 

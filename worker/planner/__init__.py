@@ -17,9 +17,12 @@ Policy
 
 Input
     ``PlanInput(users=, extensions=, bindings=, policy=, now=, in_scope_ids=None,
-    released={}, directory_complete=True)`` (keyword-only, frozen). Build a new one per plan:
-    its indexes are computed on first use and kept. ``inp.standing(user_id)`` (Reason.ACTIVE
-    or why not), ``inp.email(user_id)`` and ``inp.profile(user_id)`` expose what the rules see.
+    released={}, directory_complete=True, other_accounts={})`` (keyword-only, frozen);
+    ``other_accounts`` maps the numbers of PBX accounts that are not extensions (hunt groups,
+    queues, IVRs, conferences, aliases, ...) to their usertype: they are never handed out.
+    Build a new one per plan: its indexes are computed on first use and kept.
+    ``inp.standing(user_id)`` (Reason.ACTIVE or why not), ``inp.email(user_id)`` and
+    ``inp.profile(user_id)`` expose what the rules see.
 
 Planning
     ``plan_round(inp, changed_user_ids) -> Plan``   the users a delta round saw change

@@ -31,6 +31,8 @@ class PlanInput:
         of the chosen groups, compared case-insensitively (None with scope "groups" means
         the group read failed: nobody is created, bound or disabled for scope reasons).
     released: number -> when it was freed (epoch seconds), for the cool-off.
+    other_accounts: number -> usertype of every PBX account that is not an extension (hunt
+        groups, queues, IVRs, conferences, ..., and alias names): in use, never handed out.
     now: epoch seconds.
     directory_complete: False when the directory read failed or was partial: no disables.
     """
@@ -43,6 +45,7 @@ class PlanInput:
     in_scope_ids: frozenset[str] | None = None
     released: Mapping[str, float] = field(default_factory=dict)
     directory_complete: bool = True
+    other_accounts: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def binding_by_user(self) -> dict[str, Binding]:
@@ -184,8 +187,11 @@ class PlanInput:
         return email
 
     def is_blocked(self, number: str) -> bool:
-        """May `number` not be given to a new extension (in use, bound, reserved, cooling off)?"""
+        """May `number` not be given to a new extension (in use by an extension or any other
+        PBX account, bound, reserved, cooling off)?"""
         if number in self.extensions or number in self.binding_by_number:
+            return True
+        if number in self.other_accounts:
             return True
         if spec_contains(self.policy.reserved, number):
             return True

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from store.models import Binding, Extension
+from worker.planner.accounts import describe_account
 from worker.planner.actions import Action, ActionKind, ConflictKind, FieldChange, Plan, Reason
 from worker.planner.brakes import hold_if_over_limit
 from worker.planner.directory import EMAIL, changes_for, disables_for
@@ -118,6 +119,16 @@ class _Reconciler:
         profile = self.inp.profile(binding.user_id, ext.cell if ext else "")
         changes = changes_for(profile, ext)
         if ext is None:
+            taken_by = self.inp.other_accounts.get(number)
+            if taken_by is not None:
+                # Re-creating would fail (or, on a lenient PBX, write over that account).
+                msg = (
+                    f"extension {number} is gone from the PBX and {number} now belongs to "
+                    f"{describe_account(taken_by)}; the user is not given a new number "
+                    "automatically"
+                )
+                self._conflict(binding.user_id, number, profile.email, ConflictKind.NUMBER, msg)
+                return []
             if not self.inp.policy.auto_create:
                 msg = f"extension {number} is gone from the PBX; automatic creation is off"
                 self._skip(binding.user_id, number, Reason.EXTENSION_MISSING, msg)

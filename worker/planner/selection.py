@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from worker.planner.accounts import describe_account
 from worker.planner.actions import Action, ActionKind, ConflictKind, Plan, Reason
 from worker.planner.directory import changes_for
 from worker.planner.emails import describe_holders
@@ -161,6 +162,8 @@ class _Selection:
             return f"{number} is outside this link's number ranges ({spec})"
         if number in inp.extensions or number in inp.binding_by_number:
             return f"{number} is already in use"
+        if number in inp.other_accounts:
+            return f"{number} is already in use by {describe_account(inp.other_accounts[number])}"
         if spec_contains(inp.policy.reserved, number):
             return f"{number} is reserved"
         freed_at = inp.released.get(number)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.vodia.client import ExtensionExists, VodiaClient
+from worker.vodia.client import ExtensionExists, PbxAccounts, VodiaClient
 from worker.vodia.rows import extension_fields
 
-__all__ = ["ExtensionExists", "VodiaClient", "extension_fields"]
+__all__ = ["ExtensionExists", "PbxAccounts", "VodiaClient", "extension_fields"]

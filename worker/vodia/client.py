@@ -14,7 +14,7 @@ import asyncio
 import re
 import ssl as ssl_module
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +33,15 @@ _READBACK_LIST_THRESHOLD = 20
 
 class ExtensionExists(PbxError):
     """create_extension was asked for a number that is already taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class PbxAccounts:
+    """One read of the tenant: its extensions, and every other number already taken."""
+
+    extensions: list[Extension]
+    # number -> usertype ("hunts", "acds", "ivrnodes", ..., "alias"): never to be handed out
+    others: dict[str, str] = field(default_factory=dict)
 
 
 class VodiaClient:
@@ -85,7 +94,12 @@ class VodiaClient:
         await self._http.get(f"{self._prefix}/settings")
 
     async def list_extensions(self, *, with_cell: bool = True) -> list[Extension]:
-        """Every extension of the tenant, ordered by number.
+        """Every extension of the tenant, ordered by number (see `list_accounts`)."""
+        return (await self.list_accounts(with_cell=with_cell)).extensions
+
+    async def list_accounts(self, *, with_cell: bool = True) -> PbxAccounts:
+        """Every extension of the tenant, ordered by number, and the numbers of every
+        other account (hunt groups, queues, IVRs, conferences, ...).
 
         Names, email and the disabled flag come from two list requests. No documented
         list carries `cell_dis`; when the rows lack it and `with_cell` is set, each such
@@ -98,6 +112,7 @@ class VodiaClient:
             self._http.get(f"{self._prefix}/extensions"),
         )
         merged, without_cell = rows.merge_lists(users, details)
+        others = rows.other_accounts(users, merged)
         trust_list = self._list_shows_disabled is not False
         reread = set() if trust_list else set(merged)
         if with_cell:
@@ -111,7 +126,7 @@ class VodiaClient:
                     cell=extension.cell if extension.number in without_cell else listed.cell,
                     disabled=listed.disabled if trust_list else extension.disabled,
                 )
-        return list(merged.values())
+        return PbxAccounts(list(merged.values()), others)
 
     async def get_extension(self, number: str) -> Extension | None:
         """One extension from its user_settings; None if the PBX has no such account."""

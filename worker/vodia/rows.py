@@ -94,5 +94,28 @@ def merge_lists(users: Any, extensions: Any) -> tuple[dict[str, Extension], set[
     return merged, without_cell
 
 
+def other_accounts(users: Any, extensions: Mapping[str, Extension]) -> dict[str, str]:
+    """Every number on the PBX that is not one of `extensions`: number -> its usertype.
+
+    `/users` lists every account kind with its `usertype` (hunts, acds, ivrnodes,
+    attendants, conferences, hoots, orbits, srvflags, callingcards, colines: Vodia's OpenAPI
+    v70.3 and https://api.vodia.com/domains_lists_api). A number is one account name on the
+    PBX whatever the kind, so all of them are taken; so are their alias names ("alias").
+    A row without a usertype that `/extensions` did not list is taken too ("unknown").
+    """
+    taken: dict[str, str] = {}
+    for row in rows(users):
+        number = row_number(row)
+        usertype = row.get("usertype")
+        if number and number not in extensions:
+            taken[number] = str(usertype) if isinstance(usertype, str) and usertype else "unknown"
+        aliases = row.get("alias")
+        for alias in aliases if isinstance(aliases, list) else ():
+            name = str(alias) if isinstance(alias, str | int) else ""
+            if name and name != number and name not in extensions:
+                taken.setdefault(name, "alias")
+    return taken
+
+
 def _number_order(number: str) -> tuple[int, str]:
     return (len(number), number)
