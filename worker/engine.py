@@ -21,6 +21,7 @@ import structlog
 from store import Database
 from store.events import due_link_ids, next_due_at
 from worker.alerts import Alerts
+from worker.leasing import LeaseKeeper
 from worker.linkctx import LinkClients, open_link_clients
 from worker.linkwork import LinkWorker
 from worker.mail import alerts_from_settings
@@ -43,6 +44,13 @@ class EngineConfig:
     recheck_delays_s: tuple[float, ...] = (5.0, 15.0, 40.0)
     shutdown_grace_s: float = 20.0
     apply_concurrency: int = 8
+    # How often a running round renews its link lease; another host takes the lease back
+    # after a few missed beats (worker/liveness.py), so this is kept well under lease_s.
+    heartbeat_s: float = 5.0
+
+    @property
+    def beat_s(self) -> float:
+        return min(self.heartbeat_s, self.lease_s / 3)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -69,6 +77,9 @@ class Engine:
         self.alerts = alerts or Alerts()
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.leases = LeaseKeeper(
+            db, self.worker_id, lease_s=self.config.lease_s, beat_s=self.config.beat_s, clock=clock
+        )
         self.links = LinkWorker(self, clients_factory)
         self.scheduler = Scheduler(self)
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -87,6 +98,9 @@ class Engine:
                 if self.last_loop_at >= next_maintenance:
                     await self._guarded(self.scheduler.maintain())
                     next_maintenance = self.last_loop_at + self.config.maintenance_every_s
+                # Before looking for due work: a dead process's leases would hide its
+                # claimed events until they run out (two minutes by default).
+                await self._guarded(self._reclaim())
                 await self._guarded(self._start_due())
                 await self._sleep(stop)
         finally:
@@ -97,6 +111,7 @@ class Engine:
         if maintain:
             await self.scheduler.maintain()
         while True:
+            await self.leases.reclaim_dead()
             due = await self._due_links()
             if not due:
                 return
@@ -117,6 +132,9 @@ class Engine:
         await self.links.close()
         await self.alerts.close()
         log.info("engine stopped", worker=self.worker_id)
+
+    async def _reclaim(self) -> None:
+        await self.leases.reclaim_dead()
 
     async def _start_due(self) -> None:
         for link_id in await self._due_links():

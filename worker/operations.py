@@ -9,6 +9,7 @@ the actor in the audit trail, under the link's lease so they never race a round.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from store.records import decide_held, hold_actions, mark_held_applied
 from worker.applier import ApplyContext, ApplyResult, apply_actions
 from worker.errors import PermanentError
 from worker.linkctx import LinkClients
+from worker.liveness import this_process
 from worker.planner import (
     Action,
     Plan,
@@ -74,7 +76,10 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
 
 @contextlib.asynccontextmanager
 async def link_lease(db: Database, link: Link, owner: str) -> AsyncIterator[None]:
-    if not await acquire_link_lease(db, link.id, owner, LEASE_S):
+    # Unique per call: two `m365sync resync` at once must not share (and free) one lease.
+    # The holder is recorded so a daemon can take the lease back if this process dies.
+    owner = f"{owner}:{secrets.token_hex(4)}"
+    if not await acquire_link_lease(db, link.id, owner, LEASE_S, holder=this_process()):
         raise LinkBusy(f"link {link.name!r} is busy with a round; try again in a moment")
     try:
         yield

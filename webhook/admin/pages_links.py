@@ -153,6 +153,9 @@ async def link_page(request: web.Request) -> web.Response:
         last_sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
         queue=status.queue_pending,
         failed=status.events_failed,
+        lease_wait=fmt('<dt>Worker lease</dt><dd id="lease-wait">{text}</dd>', text=text)
+        if (text := status.lease_wait_text)
+        else "",
         csrf=csrf_field(request),
         held_rows=held_rows or Markup('<tr><td colspan="6">No held actions.</td></tr>'),
         held_count=len(held),

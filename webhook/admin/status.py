@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from store import Database
 from store.events import queue_stats
+from store.leases import LeaseRow, get_link_lease
 from store.models import Link, RoundRecord
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
+from worker.leasing import current_wait, waiting_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,11 @@ class LinkStatus:
     queue_pending: int
     events_failed: int
     held: int
+    lease_wait: LeaseRow | None = None  # a worker waits for another holder's lease
+
+    @property
+    def lease_wait_text(self) -> str | None:
+        return waiting_text(self.lease_wait) if self.lease_wait else None
 
     def to_json(self) -> dict[str, object]:
         link = self.link
@@ -37,6 +44,7 @@ class LinkStatus:
             "queue_pending": self.queue_pending,
             "events_failed": self.events_failed,
             "held_actions": self.held,
+            "lease_wait": self.lease_wait_text,
         }
 
 
@@ -51,4 +59,5 @@ async def link_status(db: Database, link: Link) -> LinkStatus:
         queue_pending=stats.pending + stats.claimed,
         events_failed=stats.failed,
         held=len(await list_held(db, link.id)),
+        lease_wait=current_wait(await get_link_lease(db, link.id)),
     )
