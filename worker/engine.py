@@ -100,23 +100,23 @@ class Engine:
                     next_maintenance = self.last_loop_at + self.config.maintenance_every_s
                 # Before looking for due work: a dead process's leases would hide its
                 # claimed events until they run out (two minutes by default).
-                await self._guarded(self._reclaim())
+                await self._guarded(self.leases.reclaim_dead())
                 await self._guarded(self._start_due())
                 await self._sleep(stop)
         finally:
             await self.shutdown()
 
     async def run_until_idle(self, *, maintain: bool = False) -> None:
-        """Process every event that is due now, then return (tests drain with this)."""
+        """Process every event that is due now, then return (tests drain with this).
+        Links whose lease another live worker holds are left due: waiting for them is
+        the caller's business, not a busy loop here."""
         if maintain:
             await self.scheduler.maintain()
         while True:
             await self.leases.reclaim_dead()
-            due = await self._due_links()
-            if not due:
+            worked = [await self.links.process(link_id) for link_id in await self._due_links()]
+            if not any(worked):
                 return
-            for link_id in due:
-                await self.links.process(link_id)
 
     async def shutdown(self) -> None:
         self._claiming = False
@@ -132,9 +132,6 @@ class Engine:
         await self.links.close()
         await self.alerts.close()
         log.info("engine stopped", worker=self.worker_id)
-
-    async def _reclaim(self) -> None:
-        await self.leases.reclaim_dead()
 
     async def _start_due(self) -> None:
         for link_id in await self._due_links():
@@ -162,8 +159,11 @@ class Engine:
         except Exception:
             log.exception("cannot read the queue")
             upcoming = None
-        if upcoming is not None:
-            timeout_s = min(timeout_s, max(0.0, upcoming - self.clock()))
+        # Due work that was not started just now is blocked (its link is in a round, in
+        # Setup Required, or another worker holds its lease): a round's end or the webhook
+        # wakes us, the poll retries; waking at once would spin on it.
+        if upcoming is not None and upcoming > self.clock():
+            timeout_s = min(timeout_s, upcoming - self.clock())
         stopper = asyncio.create_task(stop.wait())
         waker = asyncio.create_task(self.waker.wait(timeout_s))
         await asyncio.wait({stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
@@ -171,7 +171,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(stopper, waker, return_exceptions=True)
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
+    async def _guarded(self, work: Awaitable[object]) -> None:
         """The loop must outlive any one failure; log it and go on."""
         try:
             await work

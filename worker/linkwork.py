@@ -91,15 +91,17 @@ class LinkWorker:
         for link_id in list(self._clients):
             await self.drop_clients(link_id)
 
-    async def process(self, link_id: int) -> None:
+    async def process(self, link_id: int) -> bool:
+        """Work the link's due events; False if there was nothing this worker could do
+        (link not active, its lease held by another worker, nothing left to claim)."""
         engine = self.engine
         lock = self._locks.setdefault(link_id, asyncio.Lock())
         async with lock:
             link = await get_link(engine.db, link_id)
             if link.state is not LinkState.ACTIVE:
-                return
+                return False
             if not await engine.leases.acquire(link_id, link.name):
-                return
+                return False
             try:
                 events = await claim_events(
                     engine.db,
@@ -110,6 +112,7 @@ class LinkWorker:
                 )
                 if events:
                     await self._work_with_heartbeat(link, events)
+                return bool(events)
             finally:
                 await release_link_lease(engine.db, link_id, engine.worker_id)
 
