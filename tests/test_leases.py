@@ -273,3 +273,62 @@ async def test_a_round_whose_lease_is_taken_stops_and_leaves_the_events(
     lease = await get_link_lease(stack.db, stack.link.id)
     assert lease is not None and lease.owner == "robber", "the new holder's lease was freed"
     assert host_key()
+
+
+# --- the daemon's loop while it waits -----------------------------------------------------
+
+
+async def test_the_loop_waits_by_polling_not_spinning_then_resumes(
+    make_stack: MakeStack,
+) -> None:
+    """While a live holder keeps the lease, due events the loop cannot start do not make
+    it spin (it did: the next due time was in the past, so it never slept); once the
+    holder dies, the next poll takes the lease back and works the link."""
+    stack = await make_stack(engine_config=EngineConfig(poll_s=0.5))
+    await stack.settle()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.procs.leaseholder",
+        str(stack.db_path), stack.secret_key, str(stack.link.id), "other-worker",
+        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"held"
+    before = len(stack.pbx_state.extensions())
+    _notify(stack, "Polled")
+    await stack.emus.graph.delivery_idle()
+
+    engine = stack.engine
+    passes = 0
+    reclaim = engine.leases.reclaim_dead
+
+    async def counted() -> int:  # one call per pass of the loop
+        nonlocal passes
+        passes += 1
+        return await reclaim()
+
+    engine.leases.reclaim_dead = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(engine.run(stop))
+    try:
+        lease = await get_link_lease(stack.db, stack.link.id)
+        while lease is None or lease.waiter != engine.worker_id:
+            await asyncio.sleep(0.02)
+            lease = await get_link_lease(stack.db, stack.link.id)
+        passes = 0
+        await asyncio.sleep(1.0)  # nothing to wait for: we watch the loop stay quiet
+        assert passes <= 4, f"{passes} passes in 1 s with a 0.5 s poll: the loop spins"
+        assert len(stack.pbx_state.extensions()) == before
+        proc.kill()
+        await proc.wait()
+        await asyncio.wait_for(_extensions_reach(stack, before + 1), 10)
+    finally:
+        stop.set()
+        await loop
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _extensions_reach(stack: Stack, count: int) -> None:
+    while len(stack.pbx_state.extensions()) < count:  # noqa: ASYNC110 - the emulator is the probe
+        await asyncio.sleep(0.02)

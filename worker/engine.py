@@ -137,13 +137,22 @@ class Engine:
         for link_id in await self._due_links():
             task = self._running.get(link_id)
             if self._claiming and (task is None or task.done()):
-                task = asyncio.create_task(
-                    self._guarded(self.links.process(link_id)), name=f"link-{link_id}"
-                )
-                # Events that arrived during this round were skipped above; look again
-                # as soon as it ends rather than at the next poll.
-                task.add_done_callback(lambda _: self.waker.wake())
+                task = asyncio.create_task(self._process(link_id), name=f"link-{link_id}")
                 self._running[link_id] = task
+
+    async def _process(self, link_id: int) -> None:
+        worked = False
+        try:
+            worked = await self.links.process(link_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("engine step failed")
+        # Events that arrived during this round were skipped; look again as soon as it
+        # ends rather than at the next poll. Not after a round that could not start (its
+        # lease is another worker's): that would spin until the lease is free.
+        if worked:
+            self.waker.wake()
 
     async def _due_links(self) -> list[int]:
         due = []
