@@ -27,6 +27,7 @@ from tests.test_admin_security import _sign_in
 from worker.commands.status import link_status as cli_status
 from worker.engine import EngineConfig
 from worker.liveness import STALE_BEATS, Verdict, host_key, judge, start_ticks, this_process
+from worker.operations import LinkBusy, link_lease
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -332,3 +333,21 @@ async def test_the_loop_waits_by_polling_not_spinning_then_resumes(
 async def _extensions_reach(stack: Stack, count: int) -> None:
     while len(stack.pbx_state.extensions()) < count:  # noqa: ASYNC110 - the emulator is the probe
         await asyncio.sleep(0.02)
+
+
+# --- administrator operations (resync, approve, ...) take the same lease ----------------
+
+
+async def test_an_operation_names_a_live_holder_and_takes_back_a_dead_one(
+    stack: Stack, holder_proc: asyncio.subprocess.Process
+) -> None:
+    with pytest.raises(LinkBusy, match=rf"pid {holder_proc.pid} on host {socket.gethostname()}"):
+        async with link_lease(stack.db, stack.link, "cli:resync"):
+            pass
+    holder_proc.kill()
+    await holder_proc.wait()
+    async with link_lease(stack.db, stack.link, "cli:resync"):
+        lease = await get_link_lease(stack.db, stack.link.id)
+        assert lease is not None and lease.owner.startswith("cli:resync:")
+        assert lease.holder is not None and lease.holder.pid == os.getpid()
+    assert await get_link_lease(stack.db, stack.link.id) is None

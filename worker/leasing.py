@@ -115,9 +115,16 @@ class LeaseKeeper:
 
 def waiting_text(lease: LeaseRow) -> str:
     """How `status` and the link page say why a link is not moving."""
+    return f"waiting for another worker's lease ({_who(lease)}), until {_clock_time(lease.until)}"
+
+
+def lease_holder_text(lease: LeaseRow) -> str:
+    return f"lease held by {_who(lease)} until {_clock_time(lease.until)}"
+
+
+def _who(lease: LeaseRow) -> str:
     holder = lease.holder
-    who = f"pid {holder.pid} on host {holder.host}" if holder else lease.owner
-    return f"waiting for another worker's lease ({who}), until {_clock_time(lease.until)}"
+    return f"pid {holder.pid} on host {holder.host}" if holder else lease.owner
 
 
 def current_wait(lease: LeaseRow | None, now: float | None = None) -> LeaseRow | None:
