@@ -33,7 +33,7 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/m365sync demo
 
-BENCHMARKS := store planner emulators clients latency webhook burst
+BENCHMARKS := store planner emulators clients latency webhook burst restart
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done

@@ -83,7 +83,14 @@ class Database:
         async with self._write_lock:
             token = _IN_TRANSACTION.set(owners | {id(self)})
             try:
-                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    await self._writer.execute("BEGIN IMMEDIATE")
+                except asyncio.CancelledError:
+                    # aiosqlite's thread runs the queued BEGIN anyway: queue a ROLLBACK
+                    # behind it, or the connection stays inside a transaction, holding
+                    # SQLite's write lock, and every later atomic() fails.
+                    await asyncio.shield(self._writer.rollback())
+                    raise
                 try:
                     yield Transaction(self._writer)
                 except BaseException:

@@ -178,6 +178,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # Who holds a link's lease and who waits for it (issue 11): a restarted daemon
+        # takes back a dead holder's lease, and `status` can say why a link waits.
+        "0004_lease_holders",
+        """
+        ALTER TABLE link_leases ADD COLUMN host TEXT;
+        ALTER TABLE link_leases ADD COLUMN host_key TEXT;
+        ALTER TABLE link_leases ADD COLUMN pid INTEGER;
+        ALTER TABLE link_leases ADD COLUMN pid_start INTEGER;
+        ALTER TABLE link_leases ADD COLUMN beat_s REAL;
+        ALTER TABLE link_leases ADD COLUMN beat_at REAL;
+        ALTER TABLE link_leases ADD COLUMN waiter TEXT;
+        ALTER TABLE link_leases ADD COLUMN waiting_since REAL;
+        """,
+    ),
 ]
 
 

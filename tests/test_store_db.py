@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -68,6 +70,33 @@ async def test_atomic_rolls_back_on_error(db: Database) -> None:
             await tx.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
             raise RuntimeError("boom")
     assert await db.fetchone("SELECT * FROM meta WHERE key = 'x'") is None
+
+
+async def test_a_write_cancelled_while_waiting_to_begin_leaves_no_transaction_open(
+    db: Database, db_path: Path
+) -> None:
+    """Cancelled while BEGIN IMMEDIATE waits for another process's write lock (a round
+    stopped, a shutdown): the BEGIN still runs later in aiosqlite's thread and must be
+    rolled back, or the connection stays in a transaction and every later write fails."""
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        task = asyncio.create_task(db.write("INSERT INTO meta (key, value) VALUES ('a', '1')"))
+        while not db._write_lock.locked():  # noqa: ASYNC110 - then it waits in the BEGIN
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        task.cancel()
+        other.execute("COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await db.write("INSERT INTO meta (key, value) VALUES ('b', '2')")
+        # Nobody holds SQLite's write lock now: another connection can write.
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert await db.fetchone("SELECT * FROM meta WHERE key = 'a'") is None
+    assert await db.fetchone("SELECT * FROM meta WHERE key = 'b'") is not None
 
 
 async def test_atomic_refuses_to_nest(db: Database) -> None:

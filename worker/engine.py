@@ -21,6 +21,7 @@ import structlog
 from store import Database
 from store.events import due_link_ids, next_due_at
 from worker.alerts import Alerts
+from worker.leasing import LeaseKeeper
 from worker.linkctx import LinkClients, open_link_clients
 from worker.linkwork import LinkWorker
 from worker.mail import alerts_from_settings
@@ -43,6 +44,13 @@ class EngineConfig:
     recheck_delays_s: tuple[float, ...] = (5.0, 15.0, 40.0)
     shutdown_grace_s: float = 20.0
     apply_concurrency: int = 8
+    # How often a running round renews its link lease; another host takes the lease back
+    # after a few missed beats (worker/liveness.py), so this is kept well under lease_s.
+    heartbeat_s: float = 5.0
+
+    @property
+    def beat_s(self) -> float:
+        return min(self.heartbeat_s, self.lease_s / 3)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -69,6 +77,9 @@ class Engine:
         self.alerts = alerts or Alerts()
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.leases = LeaseKeeper(
+            db, self.worker_id, lease_s=self.config.lease_s, beat_s=self.config.beat_s, clock=clock
+        )
         self.links = LinkWorker(self, clients_factory)
         self.scheduler = Scheduler(self)
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -87,21 +98,25 @@ class Engine:
                 if self.last_loop_at >= next_maintenance:
                     await self._guarded(self.scheduler.maintain())
                     next_maintenance = self.last_loop_at + self.config.maintenance_every_s
+                # Before looking for due work: a dead process's leases would hide its
+                # claimed events until they run out (two minutes by default).
+                await self._guarded(self.leases.reclaim_dead())
                 await self._guarded(self._start_due())
                 await self._sleep(stop)
         finally:
             await self.shutdown()
 
     async def run_until_idle(self, *, maintain: bool = False) -> None:
-        """Process every event that is due now, then return (tests drain with this)."""
+        """Process every event that is due now, then return (tests drain with this).
+        Links whose lease another live worker holds are left due: waiting for them is
+        the caller's business, not a busy loop here."""
         if maintain:
             await self.scheduler.maintain()
         while True:
-            due = await self._due_links()
-            if not due:
+            await self.leases.reclaim_dead()
+            worked = [await self.links.process(link_id) for link_id in await self._due_links()]
+            if not any(worked):
                 return
-            for link_id in due:
-                await self.links.process(link_id)
 
     async def shutdown(self) -> None:
         self._claiming = False
@@ -122,13 +137,22 @@ class Engine:
         for link_id in await self._due_links():
             task = self._running.get(link_id)
             if self._claiming and (task is None or task.done()):
-                task = asyncio.create_task(
-                    self._guarded(self.links.process(link_id)), name=f"link-{link_id}"
-                )
-                # Events that arrived during this round were skipped above; look again
-                # as soon as it ends rather than at the next poll.
-                task.add_done_callback(lambda _: self.waker.wake())
+                task = asyncio.create_task(self._process(link_id), name=f"link-{link_id}")
                 self._running[link_id] = task
+
+    async def _process(self, link_id: int) -> None:
+        worked = False
+        try:
+            worked = await self.links.process(link_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("engine step failed")
+        # Events that arrived during this round were skipped; look again as soon as it
+        # ends rather than at the next poll. Not after a round that could not start (its
+        # lease is another worker's): that would spin until the lease is free.
+        if worked:
+            self.waker.wake()
 
     async def _due_links(self) -> list[int]:
         due = []
@@ -144,8 +168,11 @@ class Engine:
         except Exception:
             log.exception("cannot read the queue")
             upcoming = None
-        if upcoming is not None:
-            timeout_s = min(timeout_s, max(0.0, upcoming - self.clock()))
+        # Due work that was not started just now is blocked (its link is in a round, in
+        # Setup Required, or another worker holds its lease): a round's end or the webhook
+        # wakes us, the poll retries; waking at once would spin on it.
+        if upcoming is not None and upcoming > self.clock():
+            timeout_s = min(timeout_s, upcoming - self.clock())
         stopper = asyncio.create_task(stop.wait())
         waker = asyncio.create_task(self.waker.wait(timeout_s))
         await asyncio.wait({stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
@@ -153,7 +180,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(stopper, waker, return_exceptions=True)
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
+    async def _guarded(self, work: Awaitable[object]) -> None:
         """The loop must outlive any one failure; log it and go on."""
         try:
             await work

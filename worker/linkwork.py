@@ -23,7 +23,7 @@ from store.events import (
     release_events,
 )
 from store.failed_actions import ACTION_EVENT
-from store.leases import acquire_link_lease, release_link_lease
+from store.leases import release_link_lease
 from store.links import get_link, set_link_state
 from store.models import (
     DirectoryUser,
@@ -95,39 +95,68 @@ class LinkWorker:
         for link_id in list(self._clients):
             await self.drop_clients(link_id)
 
-    async def process(self, link_id: int) -> None:
+    async def process(self, link_id: int) -> bool:
+        """Work the link's due events; False if there was nothing this worker could do
+        (link not active, its lease held by another worker, nothing left to claim)."""
         engine = self.engine
         lock = self._locks.setdefault(link_id, asyncio.Lock())
         async with lock:
             link = await get_link(engine.db, link_id)
             if link.state is not LinkState.ACTIVE:
-                return
-            lease_s = engine.config.lease_s
-            if not await acquire_link_lease(engine.db, link_id, engine.worker_id, lease_s):
-                return
+                return False
+            if not await engine.leases.acquire(link_id, link.name):
+                return False
             try:
                 events = await claim_events(
-                    engine.db, link_id, engine.worker_id, lease_s=lease_s, now=engine.clock()
+                    engine.db,
+                    link_id,
+                    engine.worker_id,
+                    lease_s=engine.config.lease_s,
+                    now=engine.clock(),
                 )
                 if events:
-                    beat = asyncio.create_task(self._heartbeat(link_id, [e.id for e in events]))
-                    try:
-                        await self._work(link, events)
-                    finally:
-                        beat.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await beat
+                    await self._work_with_heartbeat(link, events)
+                return bool(events)
             finally:
                 await release_link_lease(engine.db, link_id, engine.worker_id)
 
-    async def _heartbeat(self, link_id: int, ids: list[int]) -> None:
-        """Keep the leases while a long round runs; a dead worker's leases simply run out."""
+    async def _work_with_heartbeat(self, link: Link, events: list[Event]) -> None:
+        """Run the round while a heartbeat keeps the leases; if the heartbeat finds the
+        link's lease in another worker's hands (it judged this one dead), the round stops
+        at its next step rather than race the new holder."""
+        work = asyncio.create_task(self._work(link, events), name=f"round-{link.id}")
+        beat = asyncio.create_task(self._heartbeat(link.id, [e.id for e in events], work))
+        try:
+            await work
+        except asyncio.CancelledError:
+            lost = beat.done() and not beat.cancelled() and beat.result()
+            task = asyncio.current_task()
+            if not lost or (task is not None and task.cancelling()):
+                raise
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _heartbeat(self, link_id: int, ids: list[int], work: asyncio.Task[None]) -> bool:
+        """Renew the link's lease every beat and the events' claims every third of the lease.
+        Returns True (after cancelling `work`) when the link's lease was lost."""
         engine = self.engine
         lease_s = engine.config.lease_s
+        extended_at = time.monotonic()
         while True:
-            await asyncio.sleep(lease_s / 3)
-            await extend_claims(engine.db, ids, engine.worker_id, engine.clock() + lease_s)
-            await acquire_link_lease(engine.db, link_id, engine.worker_id, lease_s)
+            await asyncio.sleep(engine.config.beat_s)
+            try:
+                if not await engine.leases.renew(link_id):
+                    log.error("link lease lost to another worker; stopping this round")
+                    work.cancel()
+                    return True
+                if time.monotonic() - extended_at >= lease_s / 3:
+                    await extend_claims(engine.db, ids, engine.worker_id, engine.clock() + lease_s)
+                    extended_at = time.monotonic()
+            except Exception:
+                # A busy database must not end the heartbeat; the next beat tries again.
+                log.exception("lease heartbeat failed")
 
     async def _work(self, link: Link, events: list[Event]) -> None:
         engine = self.engine

@@ -9,6 +9,7 @@ the actor in the audit trail, under the link's lease so they never race a round.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -19,12 +20,14 @@ from store.directory import (
     get_directory_users,
     record_pbx_read,
 )
-from store.leases import acquire_link_lease, release_link_lease
+from store.leases import acquire_link_lease, get_link_lease, release_link_lease, take_back_lease
 from store.models import HeldStatus, Link
 from store.records import decide_held, hold_actions, mark_held_applied
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.errors import PermanentError
+from worker.leasing import lease_holder_text
 from worker.linkctx import LinkClients
+from worker.liveness import judge, this_process
 from worker.planner import (
     Action,
     Plan,
@@ -75,8 +78,19 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
 
 @contextlib.asynccontextmanager
 async def link_lease(db: Database, link: Link, owner: str) -> AsyncIterator[None]:
-    if not await acquire_link_lease(db, link.id, owner, LEASE_S):
-        raise LinkBusy(f"link {link.name!r} is busy with a round; try again in a moment")
+    # Unique per call: two `m365sync resync` at once must not share (and free) one lease.
+    # The holder is recorded so a daemon can take the lease back if this process dies.
+    owner = f"{owner}:{secrets.token_hex(4)}"
+    holder = this_process()
+    if not await acquire_link_lease(db, link.id, owner, LEASE_S, holder=holder):
+        # A daemon killed mid-round must not make the administrator wait out its lease.
+        lease = await get_link_lease(db, link.id)
+        if lease is not None and judge(lease, time.time()).dead:
+            await take_back_lease(db, lease)
+        if not await acquire_link_lease(db, link.id, owner, LEASE_S, holder=holder):
+            lease = await get_link_lease(db, link.id)
+            who = f" ({lease_holder_text(lease)})" if lease else ""
+            raise LinkBusy(f"link {link.name!r} is busy with a round{who}; try again in a moment")
     try:
         yield
     finally:

@@ -155,6 +155,9 @@ async def link_page(request: web.Request) -> web.Response:
         scheduled=status.queue_scheduled,
         failed=status.events_failed,
         last_failure=status.last_failure or "none",
+        lease_wait=fmt('<dt>Worker lease</dt><dd id="lease-wait">{text}</dd>', text=text)
+        if (text := status.lease_wait_text)
+        else "",
         csrf=csrf_field(request),
         held_rows=held_rows or Markup('<tr><td colspan="6">No held actions.</td></tr>'),
         held_count=len(held),

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from store import Database
 from store.events import list_events, queue_stats
+from store.leases import LeaseRow, get_link_lease
 from store.models import EventStatus, Link, RoundRecord
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
+from worker.leasing import current_wait, waiting_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,11 @@ class LinkStatus:
     events_failed: int
     held: int
     last_failure: str | None = None  # the newest failed event's error
+    lease_wait: LeaseRow | None = None  # a worker waits for another holder's lease
+
+    @property
+    def lease_wait_text(self) -> str | None:
+        return waiting_text(self.lease_wait) if self.lease_wait else None
 
     def to_json(self) -> dict[str, object]:
         link = self.link
@@ -41,6 +48,7 @@ class LinkStatus:
             "events_failed": self.events_failed,
             "last_failure": self.last_failure,
             "held_actions": self.held,
+            "lease_wait": self.lease_wait_text,
         }
 
 
@@ -58,4 +66,5 @@ async def link_status(db: Database, link: Link) -> LinkStatus:
         events_failed=stats.failed,
         held=len(await list_held(db, link.id)),
         last_failure=failed[0].last_error if failed else None,
+        lease_wait=current_wait(await get_link_lease(db, link.id)),
     )

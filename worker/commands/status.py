@@ -9,11 +9,13 @@ from typing import Any
 
 from store import Database
 from store.events import list_events, queue_stats
+from store.leases import LeaseRow, get_link_lease
 from store.links import list_links
 from store.models import EventStatus, Link, LinkState
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
 from worker.commands.common import print_json, print_table, run, when
+from worker.leasing import current_wait, waiting_text
 from worker.settings import Settings
 
 
@@ -58,6 +60,24 @@ async def link_status(db: Database, link: Link, settings: Settings) -> dict[str,
         "held_actions": len(await list_held(db, link.id)),
         "last_error": (failed[0].last_error if failed else None)
         or (errored[0].error if errored else None),
+        "lease": _lease(await get_link_lease(db, link.id)),
+    }
+
+
+def _lease(lease: LeaseRow | None) -> dict[str, Any] | None:
+    """Who holds the link's lease now, and whether a worker waits for it."""
+    if lease is None or lease.until <= time.time():
+        return None
+    holder = lease.holder
+    wait = current_wait(lease)
+    return {
+        "owner": lease.owner,
+        "pid": holder.pid if holder else None,
+        "host": holder.host if holder else None,
+        "until": when(lease.until),
+        "heartbeat_at": when(lease.beat_at) if lease.beat_at else None,
+        "waiting": waiting_text(wait) if wait else None,
+        "waiting_since": when(wait.waiting_since) if wait and wait.waiting_since else None,
     }
 
 
@@ -93,6 +113,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             )
             for s in statuses:
                 print(f"{s['link']}: subscription: {s['subscription']}")
+                if s["lease"] and s["lease"]["waiting"]:
+                    print(f"{s['link']}: {s['lease']['waiting']}")
                 if s["last_error"]:
                     print(f"{s['link']}: last error: {s['last_error']}")
         return 1 if any(needs_attention(s) for s in statuses) else 0
