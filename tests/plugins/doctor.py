@@ -82,9 +82,7 @@ async def doctor_env(tmp_path: Path) -> AsyncIterator[DoctorEnv]:
                 assert link.state.value == "active", link.state_reason
                 async with await open_link_clients(db, link, settings) as clients:
                     await ensure_subscription(db, link, clients.graph, webhook.origin)
-                yield DoctorEnv(
-                    emus, db, settings, link, webhook_ca, webhook, secret_key, db_path
-                )
+                yield DoctorEnv(emus, db, settings, link, webhook_ca, webhook, secret_key, db_path)
             finally:
                 await webhook.runner.cleanup()
         finally:
