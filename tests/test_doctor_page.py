@@ -52,7 +52,7 @@ async def test_check_button_lists_failures_with_fixes_and_changes_nothing(
     assert items["setup_required"] == "bad"
     assert "Fix: Click &quot;OAuth Token&quot; again" in text
     assert "✓" in text and "✗" in text
-    assert 'action="/links/%d/check"' % env.link.id in text  # Activate, once fixed
+    assert f'action="/links/{env.link.id}/check"' in text  # Activate, once fixed
     assert {m for m, n in env.pbx.requests_by_method.items() if n != pbx_before.get(m, 0)} <= {
         "GET"
     }

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from store.links import get_link, load_token_cache, update_link
+from store.links import get_link, load_token_cache, save_token_cache, update_link
 from store.models import AuthMode
 from tests.plugins.doctor import DoctorEnv
 from worker.doctor.claims import (
@@ -120,10 +120,31 @@ async def test_delegated_link_without_then_with_oauth_token(doctor_env: DoctorEn
     assert 'Click "OAuth Token" again' in found["token"].fix
 
     await _oauth_token(env)
-    cache_before = await load_token_cache(env.db, env.link.id)
+    # An access token past its expiry makes MSAL refresh (and change its cache) in the run.
+    cache = json.loads(await load_token_cache(env.db, env.link.id) or "{}")
+    assert cache["AccessToken"]
+    for entry in cache["AccessToken"].values():
+        entry["expires_on"] = entry["extended_expires_on"] = "1"
+    cache_before = json.dumps(cache)
+    await save_token_cache(env.db, env.link.id, cache_before)
     found = {c.id: c for c in (await env.doctor()).checks}
     assert found["token"].ok and found["permissions"].ok
     assert "`scp`" in found["permissions"].detail
     assert "User.Read.All" in found["permissions"].detail
     assert found["graph_users"].ok
     assert await load_token_cache(env.db, env.link.id) == cache_before
+
+
+def test_troubleshooting_doc_maps_every_doctor_line() -> None:
+    """docs/troubleshooting.md lists each check id, under the manual's headings in order."""
+    from pathlib import Path
+
+    from worker.doctor import ORDER
+
+    text = (Path(__file__).resolve().parent.parent / "docs/troubleshooting.md").read_text()
+    for check_id in ORDER:
+        assert f"(`{check_id}`" in text, check_id
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    manual = ['"Setup Required"', "No users", "Auto-sync", "Extensions not", "Token exp"]
+    positions = [next(i for i, h in enumerate(headings) if m in h) for m in manual]
+    assert positions == sorted(positions)
