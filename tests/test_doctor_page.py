@@ -80,5 +80,10 @@ async def test_check_button_shows_passes_on_a_working_link(
 
 
 async def test_check_needs_csrf(admin_env: AdminEnv, session: aiohttp.ClientSession) -> None:
-    async with session.post(f"/links/{admin_env.link.id}/doctor", data={}) as reply:
-        assert reply.status == 403
+    url = f"/links/{admin_env.link.id}/doctor"
+    async with session.post(url, data={}) as refused:
+        assert refused.status == 403
+    csrf = await _page_csrf(session, admin_env.link.id)
+    async with session.post(url, data={"csrf_token": csrf}) as accepted:
+        assert accepted.status == 200
+        assert 'id="doctor-results"' in await accepted.text()

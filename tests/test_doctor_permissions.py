@@ -90,7 +90,10 @@ async def test_group_scope_with_an_unknown_group(doctor_env: DoctorEnv) -> None:
     await save_settings(env.db, env.link.id, settings)
     found = {c.id: c for c in (await env.doctor()).checks}
     assert not found["graph_groups"].ok
-    assert "does not exist" in found["graph_groups"].detail
+    assert (
+        "group 00000000-0000-4000-8000-000000000000 does not exist" in found["graph_groups"].detail
+    )
+    assert "group_ids" in found["graph_groups"].fix
 
 
 async def _oauth_token(env: DoctorEnv) -> None:
