@@ -230,3 +230,19 @@ async def test_no_public_url(doctor_env: DoctorEnv) -> None:
     assert not found["public_url_https"].ok and not found["subscription"].ok
     assert "sweep every 12 hours" in found["subscription"].detail
     assert "M365SYNC_PUBLIC_URL" in found["public_url_https"].fix
+
+
+async def test_unusable_urls_are_failures_not_crashes(doctor_env: DoctorEnv) -> None:
+    """Link fields are free text: the doctor reports them, it never raises."""
+    env = doctor_env
+    await update_link(
+        env.db,
+        env.link.id,
+        authority_url="ftp://login.example",
+        graph_url="not a url",
+        pbx_url="nowhere",
+    )
+    found = checks(await env.doctor())
+    assert not found["token"].ok and "authority_url" in found["token"].fix
+    assert not found["graph"].ok
+    assert not found["pbx_answers"].ok

@@ -64,6 +64,11 @@ async def fetch_token(
         return failed("token", title, str(exc), fix), None
     except SyncError as exc:
         return failed("token", title, str(exc), "See the detail; then run the check again."), None
+    except ValueError as exc:  # an authority URL azure-identity or MSAL cannot use
+        fix = (
+            f"Correct the link's authority_url: `m365sync link set {link.name} authority_url=...`."
+        )
+        return failed("token", title, str(exc), fix), None
     return passed("token", title, f"from {link.authority_url}"), token
 
 

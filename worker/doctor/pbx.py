@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import aiohttp
+
 from store.models import Binding, Extension, Link
 from worker.doctor import fixes
 from worker.doctor.report import Check, failed, not_checked, passed
@@ -54,7 +56,7 @@ async def pbx_checks(
         ]
     try:
         await pbx.verify()
-    except TransientError as exc:
+    except (TransientError, aiohttp.InvalidURL) as exc:
         return [
             failed(
                 "pbx_answers",

@@ -75,17 +75,8 @@ async def _microsoft_checks(
         checks.append(reach)
         blocker = None if reach.ok else microsoft.GRAPH
         blocker = blocker or (None if token_check.ok else token_check.title)
-        graph = None
-        if tokens is not None:
-            graph = GraphClient(
-                link.graph_url,
-                tokens,
-                ssl=graph_ssl,
-                max_attempts=GRAPH_ATTEMPTS,
-                max_retry_time_s=10.0,
-                connect_timeout_s=10.0,
-                read_timeout_s=20.0,
-            )
+        graph = _graph_client(link, tokens, graph_ssl) if tokens is not None else None
+        if graph is not None:
             await graph.__aenter__()
         try:
             checks.append(await microsoft.users_check(graph, link, blocker))
@@ -103,6 +94,23 @@ async def _microsoft_checks(
         if tokens is not None:
             await tokens.close()
     return checks
+
+
+def _graph_client(
+    link: Link, tokens: DoctorTokens, graph_ssl: ssl.SSLContext | None
+) -> GraphClient | None:
+    try:
+        return GraphClient(
+            link.graph_url,
+            tokens,
+            ssl=graph_ssl,
+            max_attempts=GRAPH_ATTEMPTS,
+            max_retry_time_s=10.0,
+            connect_timeout_s=10.0,
+            read_timeout_s=20.0,
+        )
+    except ValueError:
+        return None  # an unusable graph_url: the reachability check has said so
 
 
 async def _pbx_checks(
