@@ -9,4 +9,5 @@ pytest_plugins: list[str] = [
     "tests.plugins.pbx_emulator",
     "tests.plugins.graph_emulator",
     "tests.plugins.browser",
+    "tests.plugins.doctor",
 ]

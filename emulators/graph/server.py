@@ -23,6 +23,7 @@ from .delivery import Delivery
 from .delta import DeltaTokens
 from .directory import Directory
 from .errors import fault_body, graph_error_middleware
+from .requests import RequestCounter
 from .routes_delta import add_delta_routes
 from .routes_groups import add_group_routes
 from .routes_subscriptions import add_subscription_routes
@@ -56,6 +57,7 @@ class GraphEmulator:
             delivery=self._delivery,
             faults=self._faults,
         )
+        self._requests = RequestCounter()
         self._ca: TestCA | None = None
         self._outbound: ssl.SSLContext | None = None
         self._runner: web.AppRunner | None = None
@@ -97,7 +99,12 @@ class GraphEmulator:
 
     def build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[graph_error_middleware, self._faults.middleware, bearer_middleware],
+            middlewares=[
+                self._requests.middleware,
+                graph_error_middleware,
+                self._faults.middleware,
+                bearer_middleware,
+            ],
             client_max_size=4 * 1024 * 1024,
         )
         app[CONTEXT] = self._context
@@ -165,6 +172,11 @@ class GraphEmulator:
     @property
     def faults(self) -> FaultInjector:
         return self._faults
+
+    @property
+    def api_requests_by_method(self) -> dict[str, int]:
+        """Graph API (/v1.0/) requests received so far, by HTTP method."""
+        return dict(self._requests.by_method)
 
     @property
     def delivery(self) -> Delivery:

@@ -15,6 +15,7 @@ from webhook.admin import (
     api_admin,
     api_ops,
     auth,
+    pages_doctor,
     pages_links,
     pages_ops,
     pages_settings,
@@ -56,6 +57,7 @@ def _pages(r: web.UrlDispatcher) -> None:
     r.add_post("/links", pages_links.add_link_submit)
     r.add_get(link, pages_links.link_page)
     r.add_post(f"{link}/check", pages_links.check_submit)
+    r.add_post(f"{link}/doctor", pages_doctor.doctor_submit)
     r.add_get(f"{link}/setup", pages_setup.setup_page)
     r.add_post(f"{link}/setup/consent", pages_setup.consent_start)
     r.add_post(f"{link}/setup/token", pages_setup.token_start)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from worker.commands import admin, backup, daemon, demo, keys, links, status, sync
+from worker.commands import admin, backup, daemon, demo, doctor, keys, links, status, sync
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,3 +16,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.register(sub)
     keys.register(sub)
     backup.register(sub)
+    doctor.register(sub)

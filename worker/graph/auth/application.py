@@ -33,6 +33,17 @@ class ApplicationTokenProvider:
         self._lock = asyncio.Lock()
 
     async def get_token(self, *, force_refresh: bool = False) -> str:
+        token = await self.get_token_unchecked(force_refresh=force_refresh)
+        if "roles" not in _jwt_claims(token):
+            raise SetupRequired(
+                "Admin consent is missing: the token carries no application permissions; "
+                "run Admin Consent.",
+                error_code="AADSTS65001",
+            )
+        return token
+
+    async def get_token_unchecked(self, *, force_refresh: bool = False) -> str:
+        """The token as issued, even without `roles` (`m365sync doctor` reads them itself)."""
         # One caller at a time: a forced refresh replaces the credential, which must not
         # happen under another caller's feet. Cached tokens make the wait negligible.
         async with self._lock:
@@ -47,12 +58,6 @@ class ApplicationTokenProvider:
                 raise _from_azurerefusal_error(exc) from exc
             except AzureError as exc:
                 raise TransientError(f"identity platform unreachable: {exc}") from exc
-        if "roles" not in _jwt_claims(token):
-            raise SetupRequired(
-                "Admin consent is missing: the token carries no application permissions; "
-                "run Admin Consent.",
-                error_code="AADSTS65001",
-            )
         return token
 
     async def close(self) -> None:
