@@ -93,9 +93,15 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         subscribe: bool = True,
         engine_config: EngineConfig | None = None,
         pbx_latency_s: float = 0.0,
+        graph_options: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
     ) -> Stack:
         manager = running_emulators(
-            tmp_path / "emulators", users=users, extensions=extensions, pbx_latency_s=pbx_latency_s
+            tmp_path / "emulators",
+            users=users,
+            extensions=extensions,
+            pbx_latency_s=pbx_latency_s,
+            graph_options=graph_options,
         )
         emus = await manager.__aenter__()
         cleanups.append(lambda: manager.__aexit__(None, None, None))
@@ -110,7 +116,8 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         cleanups.append(server.close)
         if subscribe:
             settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
-        info = emus.info
+        # The link may name the tenant by domain, as an admin may type it.
+        info = {**emus.info, "tenant_id": tenant_id or emus.info["tenant_id"]}
         link = await add_emulator_link(
             db, info, name="contoso", settings={**DEFAULT_POLICY, **(policy or {})}
         )

@@ -1,0 +1,47 @@
+"""Issue 13: the product against a Graph emulator that behaves like Microsoft's, not
+like our assumptions (clientState on reads, tenants by domain, consented permissions,
+lifecycle events for users, notifications the delta does not show, expired page tokens)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from emulators.faults import FaultRule
+from store.subscriptions import link_subscriptions
+from tests.plugins.pipeline import MakeStack, Stack
+
+
+def _remote(stack: Stack) -> list[Any]:
+    return list(stack.emus.graph.context.subscriptions.all())
+
+
+async def test_lost_subscription_post_leaves_exactly_one(make_stack: MakeStack) -> None:
+    """Graph created the subscription but the answer was lost: the product finds it by
+    resource, changeType, notificationUrl and applicationId (clientState is null on
+    reads) and ends with exactly one subscription, the one it has on record."""
+    stack = await make_stack()
+    lost = stack.emus.graph.faults.add(
+        FaultRule(path_pattern=r"^/v1\.0/subscriptions$", kind="lost_reply", method="POST")
+    )
+    await stack.settle()
+    assert lost.hits == 1
+    (remote,) = _remote(stack)
+    (local,) = await link_subscriptions(stack.db, stack.link.id)
+    assert remote.id == local.id
+
+
+async def test_extra_subscriptions_of_ours_are_deleted(make_stack: MakeStack) -> None:
+    """Subscriptions of ours that we hold no record of (a POST answered after we gave up,
+    a crashed process) are deleted when ours is created: exactly one stays."""
+    stack = await make_stack()
+    await stack.settle()
+    (first,) = _remote(stack)
+    subscriptions = stack.emus.graph.context.subscriptions
+    for _ in range(2):
+        subscriptions.add(replace(first, id=subscriptions.new_id(), client_state="unknown"))
+    subscriptions.remove(first.id)  # Graph lost ours: the next pass creates one
+    await stack.settle()
+    (remote,) = _remote(stack)
+    (local,) = await link_subscriptions(stack.db, stack.link.id)
+    assert remote.id == local.id != first.id
