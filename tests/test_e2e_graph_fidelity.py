@@ -9,7 +9,7 @@ from typing import Any
 
 from emulators.faults import FaultRule
 from store.subscriptions import link_subscriptions
-from tests.plugins.pipeline import MakeStack, Stack
+from tests.plugins.pipeline import MakeStack, Stack, graph_user
 
 
 def _remote(stack: Stack) -> list[Any]:
@@ -45,3 +45,25 @@ async def test_extra_subscriptions_of_ours_are_deleted(make_stack: MakeStack) ->
     (remote,) = _remote(stack)
     (local,) = await link_subscriptions(stack.db, stack.link.id)
     assert remote.id == local.id != first.id
+
+
+async def test_vanished_subscription_is_recreated_and_caught_up_without_lifecycle_event(
+    make_stack: MakeStack,
+) -> None:
+    """For users Graph documents no subscriptionRemoved: a subscription that vanishes
+    says nothing. The maintenance pass sees it gone, creates a new one and runs a delta
+    round that catches up the change nobody was told about."""
+    stack = await make_stack()
+    await stack.settle()
+    (old,) = _remote(stack)
+    stack.emus.graph.context.subscriptions.remove(old.id)
+    stack.directory.create_user(**graph_user("Quiet", "Change"))
+    await stack.emus.graph.delivery_idle()
+    assert stack.emus.graph.delivery.counters.delivered == 0  # nothing was sent
+    assert stack.pbx_state.get("200") is None
+    await stack.settle()
+    (new,) = _remote(stack)
+    (local,) = await link_subscriptions(stack.db, stack.link.id)
+    assert new.id == local.id != old.id
+    created = stack.pbx_state.get("200")
+    assert created is not None, "the missed user was caught up"

@@ -410,28 +410,53 @@ async def test_slow_or_failing_endpoint_is_retried_until_delivered(
 
 @pytest.mark.parametrize("event", ["reauthorizationRequired", "missed", "subscriptionRemoved"])
 async def test_lifecycle_events_via_control_api(
+    make_graph_emulator: MakeGraphEmulator,
+    receiver: tuple[Receiver, str],
+    event: str,
+) -> None:
+    """A fired lifecycle event reaches lifecycleNotificationUrl; subscriptionRemoved removes it
+    (missed and subscriptionRemoved only with the fault-injection switch)."""
+    hook, base = receiver
+    emulator = await make_graph_emulator(lifecycle_fault_injection=True)
+    async with session_for(emulator) as session:
+        await authorize(session, emulator)
+        _, sub = await subscribe(session, emulator, base)
+        url = f"/_emulator/subscriptions/{sub['id']}/lifecycle"
+        async with session.post(url, json={"event": event}) as response:
+            assert response.status == 202
+    await emulator.delivery_idle()
+    (item,) = hook.lifecycle_posts[0]["value"]
+    assert item == {
+        "subscriptionId": sub["id"],
+        "subscriptionExpirationDateTime": sub["expirationDateTime"],
+        "tenantId": emulator.config.tenant.tenant_id,
+        "clientState": "s3cret",
+        "lifecycleEvent": event,
+    }
+    still_there = [s.id for s in emulator.context.subscriptions.all()] == [sub["id"]]
+    assert still_there is (event != "subscriptionRemoved")
+
+
+@pytest.mark.parametrize("event", ["missed", "subscriptionRemoved"])
+async def test_outlook_lifecycle_events_are_off_for_users_by_default(
     graph_emulator: GraphEmulator,
     graph_session: aiohttp.ClientSession,
     receiver: tuple[Receiver, str],
     event: str,
 ) -> None:
-    """A fired lifecycle event reaches lifecycleNotificationUrl; subscriptionRemoved removes it."""
+    """Microsoft documents only reauthorizationRequired for Entra ID resources: by default
+    the emulator refuses to send the others, and the subscription stays."""
     hook, base = receiver
     _, sub = await subscribe(graph_session, graph_emulator, base)
     url = f"/_emulator/subscriptions/{sub['id']}/lifecycle"
     async with graph_session.post(url, json={"event": event}) as response:
-        assert response.status == 202
+        assert response.status == 400
+        assert "lifecycle_fault_injection" in await response.text()
+    with pytest.raises(ValueError, match="not sent for users"):
+        graph_emulator.fire_lifecycle(sub["id"], event)
     await graph_emulator.delivery_idle()
-    (item,) = hook.lifecycle_posts[0]["value"]
-    assert item == {
-        "subscriptionId": sub["id"],
-        "subscriptionExpirationDateTime": sub["expirationDateTime"],
-        "tenantId": graph_emulator.config.tenant.tenant_id,
-        "clientState": "s3cret",
-        "lifecycleEvent": event,
-    }
-    still_there = [s.id for s in graph_emulator.context.subscriptions.all()] == [sub["id"]]
-    assert still_there is (event != "subscriptionRemoved")
+    assert hook.lifecycle_posts == []
+    assert [s.id for s in graph_emulator.context.subscriptions.all()] == [sub["id"]]
 
 
 async def test_lifecycle_event_by_method_and_bad_event(

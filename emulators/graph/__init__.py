@@ -23,6 +23,10 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
 Control API (only with control_enabled; see control.py): /_emulator/faults, clock,
 clock/advance, delta/expire, delta/gone, subscriptions/{id}/lifecycle, seed, state,
 delivery, identity/…; the directory console at /console.
+
+Lifecycle events: only reauthorizationRequired is sent for users by default, as Microsoft
+documents (concepts/change-notifications-lifecycle-events.md); subscriptionRemoved and
+missed need `lifecycle_fault_injection=True` (fault injection only).
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ class GraphEmulatorConfig:
     delivery_retry_base_s: float = 0.05
     delivery_retry_max_s: float = 600.0
     latency_s: float = 0.0
+    # For Entra ID resources (users) Microsoft documents only reauthorizationRequired
+    # (concepts/change-notifications-lifecycle-events.md); subscriptionRemoved and missed
+    # are Outlook/Teams events, offered here only as fault injection.
+    lifecycle_fault_injection: bool = False
     # Changes reach delta this many emulated seconds late (Graph's replication lag).
     replication_lag_s: float = 0.0
     # Graph's slow-endpoint policy (see throttling.py); the times compress for tests.
