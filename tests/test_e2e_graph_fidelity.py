@@ -8,8 +8,16 @@ from dataclasses import replace
 from typing import Any
 
 from emulators.faults import FaultRule
+from store import Database
+from store.directory import get_delta_link
+from store.events import list_events
+from store.models import EventStatus, Link
+from store.records import last_round
 from store.subscriptions import link_subscriptions
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
+from worker.graph.client import GraphClient
+from worker.linkctx import LinkClients, client_ssl, open_link_clients
+from worker.settings import Settings
 
 
 def _remote(stack: Stack) -> list[Any]:
@@ -67,3 +75,52 @@ async def test_vanished_subscription_is_recreated_and_caught_up_without_lifecycl
     assert new.id == local.id != old.id
     created = stack.pbx_state.get("200")
     assert created is not None, "the missed user was caught up"
+
+
+async def test_expired_page_token_restarts_the_round_from_the_stored_delta_link(
+    make_stack: MakeStack,
+) -> None:
+    """Graph throttles page 2 of a round with a long Retry-After; by the time the client
+    asks again the skip token has expired (400 Directory_ExpiredPageToken). The round
+    reads again from the stored deltaLink and applies every change, in one round."""
+    graph_time: list[Any] = []
+
+    async def graph_sleep(seconds: float) -> None:
+        # The Retry-After passes on Graph's clock, without the test waiting for it.
+        graph_time[0].advance_clock(seconds)
+
+    async def clients_factory(db: Database, link: Link, settings: Settings) -> LinkClients:
+        clients = await open_link_clients(db, link, settings)
+        await clients.graph.close()
+        graph = GraphClient(
+            link.graph_url, clients.tokens, ssl=client_ssl(link, settings), sleep=graph_sleep
+        )
+        await graph.__aenter__()
+        return replace(clients, graph=graph)
+
+    stack = await make_stack(
+        graph_options={"delta_page_size": 2, "page_token_lifetime_s": 60.0},
+        clients_factory=clients_factory,
+    )
+    graph_time.append(stack.emus.graph)
+    await stack.settle()
+    stored_before = await get_delta_link(stack.db, stack.link.id)
+    throttled = stack.emus.graph.faults.add(
+        FaultRule(
+            path_pattern=r"^/v1\.0/users/delta$", kind="status", status=429,
+            retry_after_s=100, skip=1,
+        )
+    )  # fmt: skip
+    for n in range(5):
+        stack.directory.create_user(**graph_user(f"Paged{n}", "User"))
+    rounds_before = await last_round(stack.db, stack.link.id)
+    await stack.drain()
+    assert throttled.hits == 1
+    numbers = {e.number for e in stack.pbx_state.extensions()}
+    assert len(numbers) == 5, "every user of the round reached the PBX"
+    events = await list_events(stack.db, stack.link.id)
+    assert all(e.status is EventStatus.DONE for e in events)
+    after = await last_round(stack.db, stack.link.id)
+    assert rounds_before is not None and after is not None
+    assert after.id == rounds_before.id + 1 and after.outcome == "ok"
+    assert await get_delta_link(stack.db, stack.link.id) != stored_before

@@ -2,7 +2,8 @@
 
 SyncError
 ├── TransientError          network, 429, 5xx: retried with backoff, honouring Retry-After
-│   └── ThrottledError      429/503 with a Retry-After the caller may want to see
+│   ├── ThrottledError      429/503 with a Retry-After the caller may want to see
+│   └── PageTokenExpired    a skip token ran out mid-round: start the round again
 └── PermanentError          4xx other than 401/429, bad configuration: recorded, not retried
     ├── SetupRequired       the link needs an admin (revoked/expired grant, consent missing)
     ├── ResyncRequired      Graph dropped our delta state (410, syncStateNotFound, ...)
@@ -31,6 +32,11 @@ class ThrottledError(TransientError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class PageTokenExpired(TransientError):
+    """Graph's `Directory_ExpiredPageToken`: a nextLink (skip token) expired mid-round,
+    typically after a long Retry-After. The stored deltaLink is still good: restart."""
 
 
 class PermanentError(SyncError):

@@ -30,7 +30,7 @@ from store.models import DirectoryUser, Extension, Removal, RoundRecord
 from store.records import add_round, hold_actions
 from worker.applier import ApplyContext, ApplyResult, apply_actions
 from worker.directory import merge_item, user_id_of
-from worker.errors import GraphError, PermanentError, ResyncRequired
+from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
 from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
@@ -43,6 +43,10 @@ FULL = "full"
 KINDS = (ROUND, SWEEP, FULL)
 
 OnCommit = Callable[[Transaction, "RoundOutcome"], Awaitable[None]]
+
+# How often one round starts its delta read again after a skip token expired mid-round;
+# past that the round fails as transient and the event is retried later.
+PAGE_TOKEN_RESTARTS = 3
 
 
 class Progress:
@@ -191,16 +195,40 @@ async def _read_delta(
     progress: Progress,
 ) -> _DeltaRead:
     try:
-        return await _read_delta_once(clients, delta_link, known, now, progress)
+        return await _read_delta_restarting(clients, delta_link, known, now, progress)
     except ResyncRequired as exc:
         if delta_link is None:
             raise
         log.warning(
             "delta state lost; running a full round", link=clients.link.name, error=str(exc)
         )
-        read = await _read_delta_once(clients, None, known, now, progress)
+        read = await _read_delta_restarting(clients, None, known, now, progress)
         read.resynced = True
         return read
+
+
+async def _read_delta_restarting(
+    clients: LinkClients,
+    delta_link: str | None,
+    known: Mapping[str, DirectoryUser],
+    now: float,
+    progress: Progress,
+) -> _DeltaRead:
+    """A read that starts again from the same (stored) deltaLink when a skip token expires
+    mid-round; the pages already read are dropped, nothing of them was stored."""
+    for restart in range(PAGE_TOKEN_RESTARTS + 1):
+        try:
+            return await _read_delta_once(clients, delta_link, known, now, progress)
+        except PageTokenExpired as exc:
+            if restart == PAGE_TOKEN_RESTARTS:
+                raise
+            log.warning(
+                "page token expired; reading the round again",
+                link=clients.link.name,
+                restart=restart + 1,
+                error=str(exc),
+            )
+    raise AssertionError("unreachable")
 
 
 async def _read_delta_once(

@@ -11,7 +11,9 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
     GET        /v1.0/users/delta                  also /users/microsoft.graph.delta, delta();
                                                   $select baked into tokens, $filter=id eq …,
                                                   $deltatoken=latest, Prefer: return=minimal,
-                                                  Prefer: odata.maxpagesize=N, 7-day tokens
+                                                  Prefer: odata.maxpagesize=N, 7-day tokens,
+                                                  skip tokens expire (page_token_lifetime_s):
+                                                  400 Directory_ExpiredPageToken
     GET        /v1.0/directory/deletedItems/microsoft.graph.user
     GET/DELETE /v1.0/directory/deletedItems/{id}  DELETE is permanent
     POST       /v1.0/directory/deletedItems/{id}/restore

@@ -29,6 +29,13 @@ class GraphEmulatorConfig:
     # (concepts/change-notifications-lifecycle-events.md); subscriptionRemoved and missed
     # are Outlook/Teams events, offered here only as fault injection.
     lifecycle_fault_injection: bool = False
+    # Users per delta page when the client sends no odata.maxpagesize.
+    delta_page_size: int = 200
+    # Skip tokens (nextLinks mid-round) older than this answer 400 Directory_ExpiredPageToken.
+    # Microsoft documents no lifetime; third-party reports see them expire within minutes
+    # (e.g. after a long Retry-After), a Microsoft PM says paging tokens do not: None keeps
+    # them valid, a number makes them expire (see docs/research/graph-fidelity.md).
+    page_token_lifetime_s: float | None = None
     # Changes reach delta this many emulated seconds late (Graph's replication lag).
     replication_lag_s: float = 0.0
     # Graph's slow-endpoint policy (see throttling.py); the times compress for tests.

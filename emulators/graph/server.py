@@ -51,7 +51,7 @@ class GraphEmulator:
             clock=self._clock,
             identity=self._identity,
             directory=self._directory,
-            delta_tokens=DeltaTokens(self._clock),
+            delta_tokens=DeltaTokens(self._clock, page_lifetime_s=config.page_token_lifetime_s),
             subscriptions=subscriptions,
             delivery=self._delivery,
             faults=self._faults,

@@ -19,6 +19,7 @@ from webhook.app import create_app
 from webhook.keys import WAKER
 from worker.engine import Engine, EngineConfig
 from worker.linkadmin import add_emulator_link, check_link
+from worker.linkctx import LinkClients, open_link_clients
 from worker.settings import Settings
 
 DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
@@ -95,6 +96,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         pbx_latency_s: float = 0.0,
         graph_options: dict[str, Any] | None = None,
         tenant_id: str | None = None,
+        clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
     ) -> Stack:
         manager = running_emulators(
             tmp_path / "emulators",
@@ -128,6 +130,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
             settings,
             waker=app[WAKER],
             config=engine_config or EngineConfig(recheck_delays_s=(0.2, 0.5)),
+            clients_factory=clients_factory,
         )
         cleanups.append(engine.shutdown)
         return Stack(emus, db, settings, link, engine, server, secret_key, tmp_path / "m365sync.db")
