@@ -89,6 +89,7 @@ def emulator_info(graph: GraphEmulator, pbx: PbxEmulator) -> dict[str, Any]:
         "authority": graph.authority,
         "tenant_id": tenant.tenant_id,
         "tenant_domain": tenant.domain,
+        "tenant_initial_domain": tenant.initial_domain,
         "client_id": tenant.client_id,
         "client_secret": tenant.client_secret,
         "admin_upn": tenant.admin_upn,

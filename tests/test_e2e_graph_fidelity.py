@@ -11,6 +11,7 @@ from emulators.faults import FaultRule
 from store import Database
 from store.directory import get_delta_link
 from store.events import list_events
+from store.links import get_link
 from store.models import EventStatus, Link
 from store.records import last_round
 from store.subscriptions import link_subscriptions
@@ -124,3 +125,20 @@ async def test_expired_page_token_restarts_the_round_from_the_stored_delta_link(
     assert rounds_before is not None and after is not None
     assert after.id == rounds_before.id + 1 and after.outcome == "ok"
     assert await get_delta_link(stack.db, stack.link.id) != stored_before
+
+
+async def test_link_added_by_domain_stores_the_guid_and_accepts_notifications(
+    make_stack: MakeStack,
+) -> None:
+    """`link add --tenant-id contoso.onmicrosoft.com`: the check stores the tenant GUID
+    (from the OpenID configuration), so the notifications, which carry the GUID, pass
+    the tenant check and the new user reaches the PBX."""
+    stack = await make_stack(tenant_id="contoso.onmicrosoft.com")
+    link = await get_link(stack.db, stack.link.id)
+    assert link.tenant_id == stack.emus.info["tenant_id"]
+    await stack.settle()
+    stack.directory.create_user(**graph_user("By", "Domain"))
+    await stack.drain()
+    assert stack.emus.graph.delivery.counters.delivered == 1
+    created = stack.pbx_state.get("200")
+    assert created is not None, "the notification was accepted and worked"

@@ -199,6 +199,7 @@ class GraphEmulator:
             "token_url": f"{self.authority}/oauth2/v2.0/token",
             "tenant_id": tenant.tenant_id,
             "domain": tenant.domain,
+            "initial_domain": tenant.initial_domain,
             "client_id": tenant.client_id,
             "client_secret": tenant.client_secret,
             "admin_upn": tenant.admin_upn,

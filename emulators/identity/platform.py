@@ -72,9 +72,11 @@ class IdentityPlatform:
     # -- what the handlers ask -------------------------------------------------------------
 
     def matches_tenant(self, segment: str, *, allow_common: bool = True) -> bool:
-        """A GUID, the verified domain, `organizations`, or `common` where Microsoft allows it."""
+        """A GUID, a verified domain (the custom one or the onmicrosoft.com one),
+        `organizations`, or `common` where Microsoft allows it."""
         lowered = segment.lower()
-        if lowered in (self.tenant.tenant_id.lower(), self.tenant.domain.lower(), "organizations"):
+        names = (self.tenant.tenant_id, self.tenant.domain, self.tenant.initial_domain)
+        if lowered in {name.lower() for name in names} or lowered == "organizations":
             return True
         return allow_common and lowered == "common"
 
