@@ -11,12 +11,15 @@ from emulators.faults import FaultRule
 from store import Database
 from store.directory import get_delta_link
 from store.events import list_events
-from store.links import get_link
-from store.models import EventStatus, Link
+from store.links import get_link, update_link
+from store.models import EventStatus, Link, LinkState
 from store.records import last_round
 from store.subscriptions import link_subscriptions
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
+from worker.alerts import Alerts
+from worker.commands.status import link_status
 from worker.graph.client import GraphClient
+from worker.linkadmin import check_link, save_settings
 from worker.linkctx import LinkClients, client_ssl, open_link_clients
 from worker.settings import Settings
 
@@ -142,3 +145,57 @@ async def test_link_added_by_domain_stores_the_guid_and_accepts_notifications(
     assert stack.emus.graph.delivery.counters.delivered == 1
     created = stack.pbx_state.get("200")
     assert created is not None, "the notification was accepted and worked"
+
+
+class RecordingAlerts(Alerts):
+    def __init__(self) -> None:
+        self.setup: list[str] = []
+
+    async def setup_required(self, link: Link, reason: str) -> None:
+        self.setup.append(reason)
+
+
+async def test_group_scope_without_group_member_read_all_is_a_setup_state(
+    make_stack: MakeStack,
+) -> None:
+    """Graph answers 403 on transitiveMembers to an app consented only User.Read.All. The
+    round does not carry on with an unknown scope: the link shows Setup Required naming
+    GroupMember.Read.All (state, `status`, an alert), the check says the same, and once
+    the permission is granted the link is checked active and the change syncs."""
+    stack = await make_stack(graph_options={"app_roles": ("User.Read.All", "GroupMember.Read.All")})
+    alerts = RecordingAlerts()
+    stack.engine.alerts = alerts
+    directory = stack.directory
+    group_id = directory.groups.create({"displayName": "Phones", "mailNickname": "phones"})["id"]
+    await save_settings(
+        stack.db, stack.link.id, {**stack.link.settings, "scope": "groups", "group_ids": group_id}
+    )
+    await stack.settle()
+    client_id = stack.emus.info["client_id"]
+    # The admin removes the permission (or never granted it when adding scope=groups).
+    stack.emus.graph.identity.set_app_roles(client_id, ("User.Read.All",))
+    await update_link(stack.db, stack.link.id, pbx_user=stack.link.pbx_user)  # new clients
+    user = directory.create_user(**graph_user("Group", "Member"))
+    directory.groups.add_member(group_id, user["id"])
+    await stack.drain()
+
+    link = await get_link(stack.db, stack.link.id)
+    assert link.state is LinkState.SETUP_REQUIRED
+    assert "GroupMember.Read.All" in link.state_reason
+    assert alerts.setup and "GroupMember.Read.All" in alerts.setup[0]
+    status = await link_status(stack.db, link, stack.settings)
+    assert status["state"] == "setup_required"
+    assert "GroupMember.Read.All" in status["state_reason"]
+    assert stack.pbx_state.extensions() == []
+    pending = await list_events(stack.db, stack.link.id, EventStatus.PENDING)
+    assert pending, "the notification waits for the fix"
+
+    checked = await check_link(stack.db, stack.link.id, stack.settings)
+    assert checked.state is LinkState.SETUP_REQUIRED
+    assert "GroupMember.Read.All" in checked.state_reason
+
+    stack.emus.graph.identity.set_app_roles(client_id, ("User.Read.All", "GroupMember.Read.All"))
+    checked = await check_link(stack.db, stack.link.id, stack.settings)
+    assert checked.state is LinkState.ACTIVE, checked.state_reason
+    await stack.drain()
+    assert [e.settings["email_address"] for e in stack.pbx_state.extensions()] == [user["mail"]]

@@ -31,7 +31,9 @@ from worker.linkctx import (
     client_ssl,
     open_link_clients,
 )
-from worker.linksettings import validated_settings
+from worker.linksettings import link_policy_of, validated_settings
+from worker.permissions import check_group_access
+from worker.planner import Policy, PolicyError
 from worker.settings import Settings
 from worker.tenant import is_tenant_guid, resolve_tenant_id, tid_of
 
@@ -72,6 +74,7 @@ async def check_link(db: Database, link_id: int, settings: Settings) -> Link:
             await clients.pbx.verify()
             token = await clients.tokens.get_token()
             await clients.graph.latest_delta_link()
+            await check_group_access(clients.graph, link, _policy_or_none(link))
         link = await _tenant_from_token(db, link, token)
     except SetupRequired as exc:
         return await set_link_state(db, link.id, LinkState.SETUP_REQUIRED, exc.reason)
@@ -90,6 +93,14 @@ async def check_link(db: Database, link_id: int, settings: Settings) -> Link:
         return await set_link_state(db, link.id, LinkState.SETUP_REQUIRED, f"check failed: {exc}")
     log.info("link active", link=link.name)
     return await set_link_state(db, link.id, LinkState.ACTIVE, "")
+
+
+def _policy_or_none(link: Link) -> Policy | None:
+    """The link's policy; None when its settings are invalid (rounds report that)."""
+    try:
+        return link_policy_of(link.settings)
+    except PolicyError:
+        return None
 
 
 async def _tenant_by_guid(db: Database, link: Link, settings: Settings) -> Link:

@@ -33,6 +33,7 @@ from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
+from worker.permissions import group_permission_missing, is_permission_denied
 from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
 
 log = structlog.get_logger("m365sync.round")
@@ -300,6 +301,10 @@ async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | Non
             async for member_id in clients.graph.iter_transitive_member_ids(group_id):
                 members.add(member_id.lower())
     except GraphError as exc:
+        if is_permission_denied(exc):
+            # Not a passing failure: every round would meet it. Setup Required shows the
+            # admin (page, `status`, alert) which permission to grant.
+            raise group_permission_missing(clients.link) from exc
         # Unknown scope: the planner creates, binds and disables nobody for scope reasons.
         log.warning("group scope unreadable", link=clients.link.name, error=str(exc))
         return None

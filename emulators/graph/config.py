@@ -16,6 +16,8 @@ class GraphEmulatorConfig:
     tenant: EmulatedTenant = field(default_factory=EmulatedTenant)
     seed_users: int = 0
     seed: int = 1
+    # The app's configured permissions, granted by admin consent (IdentityOptions.app_roles).
+    app_roles: tuple[str, ...] = ("User.Read.All",)
     # Graph wants HTTPS notification URLs; tests and the demo receive on http://127.0.0.1.
     allow_http_loopback_notifications: bool = True
     control_enabled: bool = True

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from emulators.clock import Clock
 from emulators.faults import FaultInjector
-from emulators.identity import IdentityPlatform, add_identity_routes
+from emulators.identity import IdentityOptions, IdentityPlatform, add_identity_routes
 from emulators.tls import TestCA, create_test_ca
 
 from .auth import bearer_middleware
@@ -38,7 +38,9 @@ class GraphEmulator:
     def __init__(self, config: GraphEmulatorConfig) -> None:
         self.config = config
         self._clock = Clock()
-        self._identity = IdentityPlatform(config.tenant, self._clock)
+        self._identity = IdentityPlatform(
+            config.tenant, self._clock, IdentityOptions(app_roles=config.app_roles)
+        )
         self._directory = Directory(self._clock, config.tenant.domain)
         self._directory.replication_lag_s = config.replication_lag_s
         self._faults = FaultInjector(fault_body, CONTROL_PREFIX)
