@@ -150,9 +150,28 @@ async def test_link_added_by_domain_stores_the_guid_and_accepts_notifications(
 class RecordingAlerts(Alerts):
     def __init__(self) -> None:
         self.setup: list[str] = []
+        self.subscription: list[str] = []
 
     async def setup_required(self, link: Link, reason: str) -> None:
         self.setup.append(reason)
+
+    async def subscription_failed(self, link: Link, error: str) -> None:
+        self.subscription.append(error)
+
+
+async def test_http_public_url_gets_no_subscription_and_says_why(make_stack: MakeStack) -> None:
+    """Graph refuses http:// notification URLs (the emulator too, without its test switch):
+    no subscription, an alert that names the https requirement, and sweeps still sync."""
+    stack = await make_stack(graph_options={"allow_http_loopback_notifications": False})
+    alerts = RecordingAlerts()
+    stack.engine.alerts = alerts
+    stack.directory.create_user(**graph_user("Swept", "Anyway"))
+    await stack.settle()
+    assert _remote(stack) == []
+    assert await link_subscriptions(stack.db, stack.link.id) == []
+    (reason,) = alerts.subscription
+    assert "only https://" in reason and "scheme='http' is not supported" in reason
+    assert stack.pbx_state.get("200") is not None, "the sweep still synced"
 
 
 async def test_group_scope_without_group_member_read_all_is_a_setup_state(

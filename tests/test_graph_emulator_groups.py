@@ -18,6 +18,7 @@ def graph_emulator_config(tmp_path: Path) -> GraphEmulatorConfig:
     return GraphEmulatorConfig(
         state_dir=tmp_path / "graph-emulator",
         app_roles=("User.Read.All", "GroupMember.Read.All"),
+        allow_http_loopback_notifications=True,
     )
 
 

@@ -24,6 +24,7 @@ from store.subscriptions import (
     put_subscription,
     set_subscription_expiry,
 )
+from worker.errors import GraphError, SyncError
 from worker.graph.client import GraphClient
 from worker.graph.subscriptions import MAX_USER_SUBSCRIPTION_MINUTES, find_ours
 
@@ -146,6 +147,26 @@ async def _delete_orphans(
         if await get_subscription(db, str(remote["id"])) is None:
             log.info("deleting orphan subscription", subscription=remote["id"])
             await graph.delete_subscription(str(remote["id"]))
+
+
+def failure_reason(exc: SyncError, public_url: str) -> str:
+    """What the admin reads when Graph refused to create the subscription. Graph validates
+    the notification URL from the internet and accepts only https:// with a certificate
+    from a CA it trusts (no private or self-signed CA); 400 ValidationError or
+    InvalidRequest on create is that check failing."""
+    if isinstance(exc, GraphError) and exc.status == 400:
+        if not public_url.lower().startswith("https://"):
+            return (
+                f"Graph accepts only https:// notification URLs; M365SYNC_PUBLIC_URL is "
+                f"{public_url} ({exc})"
+            )
+        if exc.code in ("ValidationError", "InvalidRequest"):
+            return (
+                f"Graph could not validate {public_url}/graph/notifications: it must be "
+                "reachable from the internet over HTTPS with a certificate from a public CA "
+                f"(not a private or self-signed one) ({exc})"
+            )
+    return str(exc)
 
 
 def _expiry(created: dict[str, object], fallback: float) -> float:

@@ -18,8 +18,10 @@ class GraphEmulatorConfig:
     seed: int = 1
     # The app's configured permissions, granted by admin consent (IdentityOptions.app_roles).
     app_roles: tuple[str, ...] = ("User.Read.All",)
-    # Graph wants HTTPS notification URLs; tests and the demo receive on http://127.0.0.1.
-    allow_http_loopback_notifications: bool = True
+    # Graph accepts only HTTPS notification URLs (subscription-post-subscriptions.md) with a
+    # certificate from a CA it trusts. Test switch: tests and the demo, which receive on
+    # http://127.0.0.1, turn this on explicitly.
+    allow_http_loopback_notifications: bool = False
     control_enabled: bool = True
     delivery_timeout_s: float = 3.0
     validation_timeout_s: float = 10.0

@@ -103,7 +103,8 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
             users=users,
             extensions=extensions,
             pbx_latency_s=pbx_latency_s,
-            graph_options=graph_options,
+            # The webhook listens on http://127.0.0.1: the emulator's explicit test switch.
+            graph_options={"allow_http_loopback_notifications": True, **(graph_options or {})},
         )
         emus = await manager.__aenter__()
         cleanups.append(lambda: manager.__aexit__(None, None, None))
