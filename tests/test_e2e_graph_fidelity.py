@@ -4,6 +4,7 @@ lifecycle events for users, notifications the delta does not show, expired page 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from store.models import EventStatus, Link, LinkState
 from store.records import last_round
 from store.subscriptions import link_subscriptions
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
+from worker import metrics
 from worker.alerts import Alerts
 from worker.commands.status import link_status
 from worker.graph.client import GraphClient
@@ -103,7 +105,12 @@ async def test_expired_page_token_restarts_the_round_from_the_stored_delta_link(
         return replace(clients, graph=graph)
 
     stack = await make_stack(
-        graph_options={"delta_page_size": 2, "page_token_lifetime_s": 60.0},
+        # No replication lag here: the round under test is the one the notifications start.
+        graph_options={
+            "delta_page_size": 2,
+            "page_token_lifetime_s": 60.0,
+            "replication_lag_s": 0.0,
+        },
         clients_factory=clients_factory,
     )
     graph_time.append(stack.emus.graph)
@@ -122,8 +129,8 @@ async def test_expired_page_token_restarts_the_round_from_the_stored_delta_link(
     assert throttled.hits == 1
     numbers = {e.number for e in stack.pbx_state.extensions()}
     assert len(numbers) == 5, "every user of the round reached the PBX"
-    events = await list_events(stack.db, stack.link.id)
-    assert all(e.status is EventStatus.DONE for e in events)
+    notified = [e for e in await list_events(stack.db, stack.link.id) if e.kind == "notification"]
+    assert notified and all(e.status is EventStatus.DONE for e in notified)
     after = await last_round(stack.db, stack.link.id)
     assert rounds_before is not None and after is not None
     assert after.id == rounds_before.id + 1 and after.outcome == "ok"
@@ -218,3 +225,56 @@ async def test_group_scope_without_group_member_read_all_is_a_setup_state(
     assert checked.state is LinkState.ACTIVE, checked.state_reason
     await stack.drain()
     assert [e.settings["email_address"] for e in stack.pbx_state.extensions()] == [user["mail"]]
+
+
+def _requests(counter: Any) -> float:
+    return sum(
+        sample.value
+        for metric in counter.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+
+
+async def test_notification_for_an_unselected_property_costs_no_pbx_read(
+    make_stack: MakeStack,
+) -> None:
+    """Graph notifies `updated` for properties outside our $select (a password change,
+    officeLocation); the delta shows nothing. The round and its rechecks each cost one
+    delta request and no PBX request at all."""
+    stack = await make_stack()
+    user = stack.directory.create_user(**graph_user("Office", "Mover"))
+    await stack.settle()
+    assert stack.pbx_state.get("200") is not None
+    rounds_before = await last_round(stack.db, stack.link.id)
+    pbx_before = _requests(metrics.PBX_REQUESTS)
+    graph_before = _requests(metrics.GRAPH_REQUESTS)
+    stack.directory.touch_user(user["id"])  # e.g. lastPasswordChangeDateTime
+    await stack.drain()
+    stack.directory.update_user(user["id"], officeLocation="Room 12")  # not in our $select
+    await stack.drain()
+    assert stack.emus.graph.delivery.counters.delivered >= 2
+    assert _requests(metrics.PBX_REQUESTS) == pbx_before, "no PBX request"
+    assert rounds_before is not None
+    rows = await stack.db.fetchall(
+        "SELECT stats FROM rounds WHERE link_id = ? AND id > ?", (stack.link.id, rounds_before.id)
+    )
+    rounds = [json.loads(row["stats"]) for row in rows]
+    rechecks = len(stack.engine.config.recheck_delays_s)
+    assert len(rounds) == 2 * (1 + rechecks)
+    assert all(r["pbx_read"] is False and r["users_changed"] == 0 for r in rounds)
+    assert _requests(metrics.GRAPH_REQUESTS) - graph_before == len(rounds)
+
+
+async def test_rechecks_coalesce_per_user(make_stack: MakeStack) -> None:
+    """Three notifications for one user that the delta does not show, each worked before
+    the next arrives, leave one recheck waiting for that user, not three."""
+    stack = await make_stack(graph_options={"replication_lag_s": 0.0})
+    user = stack.directory.create_user(**graph_user("Often", "Touched"))
+    await stack.settle()
+    for _ in range(3):
+        stack.directory.touch_user(user["id"])
+        await stack.emus.graph.delivery_idle()
+        await stack.engine.run_until_idle()
+    pending = await list_events(stack.db, stack.link.id, EventStatus.PENDING)
+    assert [e.user_id for e in pending if e.kind == "recheck"] == [user["id"]]

@@ -282,3 +282,23 @@ async def test_skip_token_expires_with_page_token_lifetime(
     graph_emulator.advance_clock(61)
     status, _body = await get_json(graph_session, delta_link)
     assert status == 200
+
+
+async def test_touch_notifies_but_the_delta_shows_nothing(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """A change to an unmodelled property (touch, also via the control API) notifies
+    `updated`; no delta round shows the user, whatever its $select."""
+    graph_emulator.directory.seed(3, seed=4)
+    user_id = graph_emulator.directory.active_ids()[0]
+    _, delta_link, _ = await run_round(graph_session, SELECT)
+    notified: list[tuple[str, str]] = []
+    graph_emulator.directory.listeners.append(lambda uid, kind: notified.append((uid, kind)))
+    graph_emulator.directory.touch_user(user_id)
+    async with graph_session.post(f"/_emulator/users/{user_id}/touch") as response:
+        assert response.status == 202
+    async with graph_session.post("/_emulator/users/nobody/touch") as response:
+        assert response.status == 404
+    assert notified == [(user_id, "updated")] * 2
+    items, _, _ = await run_round(graph_session, delta_link)
+    assert items == []

@@ -81,6 +81,7 @@ class RoundOutcome:
     started_at: float = 0.0
     finished_at: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    pbx_read: bool = True
 
 
 @dataclass(slots=True)
@@ -120,6 +121,8 @@ async def run_round(
     complete = _directory_complete(read, known, bindings_exist=bool(bindings))
     if read.full and complete:
         _mark_absent_as_deleted(read, known, started)
+    if _nothing_changed(request, read):
+        return await _quiet_round(db, clients, request, read, started, on_commit)
     users = {**known, **read.changed}
     sweep = request.kind == SWEEP
     pbx = await read_pbx(db, clients, now=started, cells=sweep)
@@ -185,6 +188,53 @@ async def run_round(
     if known_users is not None:
         known_users.update(read.changed)
     log.info("round finished", link=link.name, **outcome.stats)
+    return outcome
+
+
+def _nothing_changed(request: RoundRequest, read: _DeltaRead) -> bool:
+    """An incremental round whose delta is empty has nothing new to plan: notifications
+    for properties outside our $select, or not yet replicated, end here, without reading
+    the whole PBX (sweeps and full rounds always read it)."""
+    return request.kind == ROUND and not read.full and not read.changed
+
+
+async def _quiet_round(
+    db: Database,
+    clients: LinkClients,
+    request: RoundRequest,
+    read: _DeltaRead,
+    started: float,
+    on_commit: OnCommit | None,
+) -> RoundOutcome:
+    outcome = RoundOutcome(
+        kind=request.kind,
+        plan=Plan.of(request.kind, ()),
+        applied=ApplyResult(),
+        missing_ids=request.notified_ids,
+        pages=read.pages,
+        started_at=started,
+        pbx_read=False,
+    )
+    outcome.finished_at = time.time()
+    if request.dry_run:
+        return outcome
+    outcome.stats = _stats(outcome)
+    async with db.atomic() as tx:
+        await set_delta_link(tx, clients.link.id, read.delta_link)
+        await add_round(
+            tx,
+            RoundRecord(
+                link_id=clients.link.id,
+                kind=request.kind,
+                started_at=started,
+                finished_at=outcome.finished_at,
+                outcome="ok",
+                stats=outcome.stats,
+            ),
+        )
+        if on_commit is not None:
+            await on_commit(tx, outcome)
+    log.info("round finished", link=clients.link.name, **outcome.stats)
     return outcome
 
 
@@ -336,5 +386,6 @@ def _stats(outcome: RoundOutcome) -> dict[str, Any]:
         "conflicts": conflicts[:100],
         "missing": sorted(outcome.missing_ids)[:100],
         "resynced": outcome.resynced,
+        "pbx_read": outcome.pbx_read,
         "duration_s": round(outcome.finished_at - outcome.started_at, 3),
     }

@@ -24,7 +24,8 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
 
 Control API (only with control_enabled; see control.py): /_emulator/faults, clock,
 clock/advance, delta/expire, delta/gone, subscriptions/{id}/lifecycle, seed, state,
-delivery, identity/…; the directory console at /console.
+delivery, lag, users/{id}/touch (an `updated` notification for a property outside any
+$select: the delta shows nothing), identity/…; the directory console at /console.
 
 Lifecycle events: only reauthorizationRequired is sent for users by default, as Microsoft
 documents (concepts/change-notifications-lifecycle-events.md); subscriptionRemoved and

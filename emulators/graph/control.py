@@ -12,6 +12,7 @@ from emulators.faults import add_control_routes
 from emulators.identity import add_identity_control_routes
 
 from .context import GraphContext
+from .errors import GraphError
 from .users import iso_time
 
 _FULL_DUMP_MAX_USERS = 1000
@@ -100,6 +101,16 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
         ctx.directory.replication_lag_s = seconds
         return web.json_response({"replication_lag_s": seconds})
 
+    async def touch(request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        if user_id not in ctx.directory.records:
+            raise web.HTTPNotFound(text="no such user")
+        try:
+            ctx.directory.touch_user(user_id)
+        except GraphError:
+            raise web.HTTPNotFound(text="no such active user") from None
+        return web.json_response({"notified": user_id}, status=202)
+
     async def seed(request: web.Request) -> web.Response:
         body = await json_object(request)
         count = int(_number(body, "users", 0))
@@ -128,5 +139,6 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
     r.add_post(f"{prefix}subscriptions/{{subscription_id}}/lifecycle", lifecycle)
     r.add_post(f"{prefix}lag", lag)
     r.add_post(f"{prefix}seed", seed)
+    r.add_post(f"{prefix}users/{{user_id}}/touch", touch)
     r.add_get(f"{prefix}state", state)
     r.add_get(f"{prefix}delivery", delivery)
