@@ -71,6 +71,7 @@ def state_dump(ctx: GraphContext, full: bool) -> dict[str, Any]:
 def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: str) -> None:
     add_control_routes(app, ctx.faults, prefix)
     add_identity_control_routes(app, ctx.identity, prefix)
+    _add_user_control_routes(app, ctx, prefix)
 
     async def clock(request: web.Request) -> web.Response:
         return web.json_response({"now": iso_time(ctx.clock.now()), "offset_s": ctx.clock.offset_s})
@@ -101,16 +102,6 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
         ctx.directory.replication_lag_s = seconds
         return web.json_response({"replication_lag_s": seconds})
 
-    async def touch(request: web.Request) -> web.Response:
-        user_id = request.match_info["user_id"]
-        if user_id not in ctx.directory.records:
-            raise web.HTTPNotFound(text="no such user")
-        try:
-            ctx.directory.touch_user(user_id)
-        except GraphError:
-            raise web.HTTPNotFound(text="no such active user") from None
-        return web.json_response({"notified": user_id}, status=202)
-
     async def seed(request: web.Request) -> web.Response:
         body = await json_object(request)
         count = int(_number(body, "users", 0))
@@ -139,6 +130,19 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
     r.add_post(f"{prefix}subscriptions/{{subscription_id}}/lifecycle", lifecycle)
     r.add_post(f"{prefix}lag", lag)
     r.add_post(f"{prefix}seed", seed)
-    r.add_post(f"{prefix}users/{{user_id}}/touch", touch)
     r.add_get(f"{prefix}state", state)
     r.add_get(f"{prefix}delivery", delivery)
+
+
+def _add_user_control_routes(app: web.Application, ctx: GraphContext, prefix: str) -> None:
+    """`POST {prefix}users/{id}/touch`: an `updated` notification the delta never shows."""
+
+    async def touch(request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        try:
+            ctx.directory.touch_user(user_id)
+        except GraphError:
+            raise web.HTTPNotFound(text="no such active user") from None
+        return web.json_response({"notified": user_id}, status=202)
+
+    app.router.add_post(f"{prefix}users/{{user_id}}/touch", touch)
