@@ -76,7 +76,7 @@ def sync_state_not_found() -> GraphError:
 
 def expired_page_token() -> GraphError:
     # The directory's code for a skip token past its life: 400 Directory_ExpiredPageToken
-    # (microsoftgraph samples "Directory_ExpiredPageToken error when working with users
+    # (a public troubleshooting write-up "Directory_ExpiredPageToken error when working with users
     # API"; the Azure AD Graph client maps the code to PageNotAvailableException).
     return GraphError(
         400,
