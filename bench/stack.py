@@ -38,7 +38,12 @@ async def running_stack(
 ) -> AsyncIterator[BenchStack]:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        async with running_emulators(state / "emu", pbx_latency_s=pbx_latency_s) as emus:
+        async with running_emulators(
+            state / "emu",
+            pbx_latency_s=pbx_latency_s,
+            # The webhook listens on http://127.0.0.1: the emulator's explicit test switch.
+            graph_options={"allow_http_loopback_notifications": True},
+        ) as emus:
             info = emus.info
             emus.graph.identity.grant_admin_consent(info["client_id"])
             db = await Database.open(state / "m365sync.db", SecretBox([generate_key().encode()]))

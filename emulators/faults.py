@@ -2,7 +2,9 @@
 
 A rule matches a method and a path pattern and fires for `count` requests; it can
 answer with a status (429 with Retry-After, 500, 503, 504), reset the connection,
-or add latency before the real handler runs.
+add latency before the real handler runs, or lose the reply (`lost_reply`: the handler
+runs, so Graph did create the subscription, then the connection is aborted - a gateway
+timeout as the client sees it).
 """
 
 from __future__ import annotations
@@ -18,18 +20,19 @@ from aiohttp import web
 ErrorBody = Callable[[int, str], web.Response]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-FAULT_KINDS = frozenset({"status", "reset", "latency"})
+FAULT_KINDS = frozenset({"status", "reset", "latency", "lost_reply"})
 
 
 @dataclass(slots=True)
 class FaultRule:
     path_pattern: str
-    kind: str  # "status" | "reset" | "latency"
+    kind: str  # "status" | "reset" | "latency" | "lost_reply"
     count: int = 1  # how many matching requests it affects; -1 = unlimited
     method: str = "*"
     status: int = 503
     retry_after_s: float | None = None
     latency_s: float = 0.0
+    skip: int = 0  # let this many matching requests through before the rule fires
     hits: int = 0
     _regex: re.Pattern[str] = field(init=False, repr=False)
 
@@ -44,7 +47,12 @@ class FaultRule:
             return False
         if self.method != "*" and self.method.upper() != request.method:
             return False
-        return self._regex.search(request.path) is not None
+        if self._regex.search(request.path) is None:
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        return True
 
     def consume(self) -> None:
         self.hits += 1
@@ -64,6 +72,7 @@ class FaultRule:
                     float(body["retry_after"]) if body.get("retry_after") is not None else None
                 ),
                 latency_s=float(body.get("latency_s", 0.0)),
+                skip=int(body.get("skip", 0)),
             )
         except (KeyError, TypeError, ValueError, re.error) as exc:
             raise ValueError(f"bad fault rule: {exc}") from exc
@@ -77,6 +86,7 @@ class FaultRule:
             "status": self.status,
             "retry_after": self.retry_after_s,
             "latency_s": self.latency_s,
+            "skip": self.skip,
             "hits": self.hits,
         }
 
@@ -116,6 +126,10 @@ class FaultInjector:
         if rule.kind == "latency":
             await asyncio.sleep(rule.latency_s)
             return await handler(request)
+        if rule.kind == "lost_reply":
+            await handler(request)
+            _reset_connection(request)
+            raise asyncio.CancelledError
         if rule.kind == "reset":
             _reset_connection(request)
             raise asyncio.CancelledError  # aiohttp drops the request without a response

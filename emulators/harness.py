@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +39,18 @@ async def running_emulators(
     extensions: int = 0,
     seed: int = 1,
     pbx_latency_s: float = 0.0,
+    graph_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[RunningEmulators]:
+    """`graph_options` are further `GraphEmulatorConfig` fields (switches, lag, ...)."""
     state_path = Path(state_dir)
     graph = GraphEmulator(
-        GraphEmulatorConfig(state_dir=state_path, port=graph_port, seed_users=users, seed=seed)
+        GraphEmulatorConfig(
+            state_dir=state_path,
+            port=graph_port,
+            seed_users=users,
+            seed=seed,
+            **dict(graph_options or {}),
+        )
     )
     # Seeded extensions take their emails from the Microsoft 365 tenant's domain so that
     # they can match directory users.
@@ -81,6 +89,7 @@ def emulator_info(graph: GraphEmulator, pbx: PbxEmulator) -> dict[str, Any]:
         "authority": graph.authority,
         "tenant_id": tenant.tenant_id,
         "tenant_domain": tenant.domain,
+        "tenant_initial_domain": tenant.initial_domain,
         "client_id": tenant.client_id,
         "client_secret": tenant.client_secret,
         "admin_upn": tenant.admin_upn,

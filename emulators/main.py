@@ -50,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="added to every PBX request (a real PBX: about 20)",
     )
+    parser.add_argument(
+        "--allow-http-notifications",
+        action="store_true",
+        help="test switch: deliver notifications to http:// on loopback (Graph refuses http)",
+    )
+    parser.add_argument(
+        "--lifecycle-faults",
+        action="store_true",
+        help="fault injection: allow subscriptionRemoved and missed, never sent for users",
+    )
     return parser
 
 
@@ -76,6 +86,10 @@ async def _serve(args: argparse.Namespace) -> None:
             extensions=args.extensions,
             seed=args.seed,
             pbx_latency_s=args.pbx_latency_ms / 1000,
+            graph_options={
+                "allow_http_loopback_notifications": args.allow_http_notifications,
+                "lifecycle_fault_injection": args.lifecycle_faults,
+            },
         ) as emus:
             sys.stdout.write(json.dumps(emus.info, separators=(",", ":")) + "\n")
             sys.stdout.flush()

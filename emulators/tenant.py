@@ -10,6 +10,9 @@ from dataclasses import dataclass
 class EmulatedTenant:
     tenant_id: str = "7f3c2a10-5b1e-4c7d-9a2e-0d4b6c8e1f20"
     domain: str = "contoso.example"
+    # Every tenant also has its initial domain under onmicrosoft.com; the identity platform
+    # answers to it as to the GUID.
+    initial_domain: str = "contoso.onmicrosoft.com"
     client_id: str = "3d9e1b7a-2c4f-4e8a-b5d1-6f0a9c3e7b42"
     client_secret: str = "emulator-client-secret-Q7v~d9"
     admin_upn: str = "admin@contoso.example"

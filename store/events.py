@@ -257,6 +257,16 @@ def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
         yield ids[start : start + size]
 
 
+async def pending_recheck_users_in(tx: Transaction, link_id: int) -> set[str]:
+    """Users of the link that already have a recheck waiting (rechecks coalesce on them)."""
+    rows = await tx.fetchall(
+        "SELECT DISTINCT user_id FROM events WHERE link_id = ? AND kind = 'recheck'"
+        " AND status = 'pending' AND user_id IS NOT NULL",
+        (link_id,),
+    )
+    return {str(r["user_id"]) for r in rows}
+
+
 async def has_unfinished_event(db: Database, link_id: int, kind: str) -> bool:
     """Whether an event of this kind is already waiting (so schedulers don't pile up)."""
     row = await db.fetchone(

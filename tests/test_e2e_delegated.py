@@ -59,7 +59,7 @@ async def test_delegated_link_syncs_survives_revocation_and_resumes(
     assert stack.pbx_state.get("201") is None
 
     await _oauth_token(stack)
-    await stack.engine.run_until_idle()
+    await stack.work()
     assert stack.pbx_state.get("201") is not None
     after = await get_link(stack.db, stack.link.id)
     assert after.settings == link.settings, "no settings lost"

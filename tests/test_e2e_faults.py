@@ -64,7 +64,7 @@ async def test_graph_503_storm_fails_the_round_then_retries_later(make_stack: Ma
     assert stack.pbx_state.get("200") is None
     stack.emus.graph.faults.clear()
     stack.shift_clock(3600)
-    await stack.engine.run_until_idle()
+    await stack.work()
     assert _emails(stack)["user0002@contoso.example"] == 1
     await _all_done(stack)
 
@@ -100,7 +100,7 @@ async def test_pbx_down_for_a_while_then_everything_is_applied(make_stack: MakeS
     assert stack.pbx_state.extensions() == []
     stack.emus.pbx.faults.clear()
     stack.shift_clock(3600)
-    await stack.engine.run_until_idle()
+    await stack.work()
     emails = _emails(stack)
     assert sorted(emails) == [f"user{10 + n:04d}@contoso.example" for n in range(5)]
     assert set(emails.values()) == {1}

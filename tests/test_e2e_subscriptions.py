@@ -71,8 +71,9 @@ async def test_subscription_is_recreated_when_graph_lost_it(make_stack: MakeStac
 async def test_lifecycle_subscription_removed_recreates_and_catches_up(
     make_stack: MakeStack,
 ) -> None:
-    """subscriptionRemoved → a new subscription and a delta round that finds missed users."""
-    stack = await make_stack()
+    """subscriptionRemoved (fault injection: Graph documents it for Outlook and Teams, not
+    users) → a new subscription and a delta round that finds missed users."""
+    stack = await make_stack(graph_options={"lifecycle_fault_injection": True})
     await stack.settle()
     (remote,) = _remote(stack)
     subscriptions = stack.emus.graph.context.subscriptions
@@ -107,8 +108,9 @@ async def test_lifecycle_reauthorization_required_reauthorizes(make_stack: MakeS
 
 
 async def test_lifecycle_missed_runs_a_delta_round(make_stack: MakeStack) -> None:
-    """missed → a delta round, which picks up whatever the lost notifications were about."""
-    stack = await make_stack()
+    """missed (fault injection, as above) → a delta round, which picks up whatever the
+    lost notifications were about."""
+    stack = await make_stack(graph_options={"lifecycle_fault_injection": True})
     await stack.settle()
     (sub,) = await link_subscriptions(stack.db, stack.link.id)
     before = await last_round(stack.db, stack.link.id)

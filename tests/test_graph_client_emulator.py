@@ -324,7 +324,9 @@ class TestGroups:
         self, make_graph_emulator: MakeGraphEmulator
     ) -> None:
         """Nested groups' users are included, groups themselves are not, over several pages."""
-        emulator = await make_graph_emulator(seed_users=6)
+        emulator = await make_graph_emulator(
+            seed_users=6, app_roles=("User.Read.All", "GroupMember.Read.All")
+        )
         directory = emulator.directory
         users = directory.active_ids()
         outer = directory.groups.create({"displayName": "Outer", "mailNickname": "outer"})["id"]

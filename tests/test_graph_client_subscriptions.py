@@ -65,6 +65,7 @@ async def test_subscription_lifecycle(
             f"{receiver.url}/lifecycle",
             client_state,
             in_days(2, emulator),
+            application_id=emulator.config.tenant.client_id,
         )
         subscription_id = created["id"]
         fetched = await client.get_subscription(subscription_id)
@@ -81,6 +82,9 @@ async def test_subscription_lifecycle(
     assert fetched is not None
     assert fetched["id"] == subscription_id
     assert [s["id"] for s in listed] == [subscription_id]
+    # Graph never returns clientState on reads (subscription-list.md, subscription-get.md).
+    assert fetched["clientState"] is None
+    assert [s["clientState"] for s in listed] == [None]
     assert renewed["expirationDateTime"] > created["expirationDateTime"]
     assert after_delete is None
 
@@ -95,7 +99,7 @@ async def test_subscription_delivers_a_user_change(
     async with graph_client(emulator) as client:
         created = await client.create_subscription(
             "users", "updated", f"{receiver.url}/notifications", None, client_state,
-            in_days(1, emulator),
+            in_days(1, emulator), application_id=emulator.config.tenant.client_id,
         )  # fmt: skip
     emulator.directory.update_user(user_id, jobTitle="Notified")
     await emulator.delivery_idle()
@@ -115,7 +119,7 @@ async def test_refused_subscription_is_a_graph_error(
         with pytest.raises(GraphError) as caught:
             await client.create_subscription(
                 "users", "updated,deleted", f"{receiver.url}/notifications", None, "s",
-                in_days(40, emulator),
+                in_days(40, emulator), application_id=emulator.config.tenant.client_id,
             )  # fmt: skip
     assert caught.value.status == 400
     assert caught.value.code

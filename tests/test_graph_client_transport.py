@@ -283,13 +283,20 @@ class TestNetworkFailures:
     async def test_subscription_post_lost_answer_finds_existing(
         self, client: GraphClient, graph: ScriptedGraph
     ) -> None:
-        """A POST whose answer was lost is not repeated when the list shows it was created."""
+        """A POST whose answer was lost is not repeated when the list shows it was created:
+        found by resource, changeType, notificationUrl and applicationId, as Graph's
+        reads carry clientState null."""
         graph.add("POST", SUBSCRIPTIONS, kind="drop")
-        created = {"id": "sub-1", "clientState": "state-1", "resource": "users"}
-        graph.add("GET", SUBSCRIPTIONS, payload={"value": [{"id": "other"}, created]})
+        ours = {"resource": "users", "changeType": "deleted,updated", "clientState": None}
+        created = {"id": "sub-1", "notificationUrl": "https://h/n", "applicationId": "APP", **ours}
+        other_app = {**created, "id": "other-app", "applicationId": "someone-else"}
+        other_url = {**created, "id": "other-url", "notificationUrl": "https://h/x"}
+        listed = [{"id": "other"}, other_app, other_url, created]
+        graph.add("GET", SUBSCRIPTIONS, payload={"value": listed})
         result = await client.create_subscription(
-            "users", "updated,deleted", "https://h/n", None, "state-1", _soon()
-        )
+            "users", "updated,deleted", "https://h/n", None, "state-1", _soon(),
+            application_id="app",
+        )  # fmt: skip
         assert result == created
         posts = [seen for seen in graph.seen if seen.method == "POST"]
         assert len(posts) == 1
@@ -300,7 +307,9 @@ class TestNetworkFailures:
         """A POST throttled to the end raises ThrottledError without listing or re-posting."""
         graph.add("POST", SUBSCRIPTIONS, status=429, headers={"Retry-After": "1"}, repeat=True)
         with pytest.raises(ThrottledError):
-            await client.create_subscription("users", "updated", "https://h/n", None, "s", _soon())
+            await client.create_subscription(
+                "users", "updated", "https://h/n", None, "s", _soon(), application_id="app"
+            )
         assert {seen.method for seen in graph.seen} == {"POST"}
         assert len(graph.seen) == 4
         assert waits == [1.0, 1.0, 1.0]
@@ -313,8 +322,9 @@ class TestNetworkFailures:
         graph.add("GET", SUBSCRIPTIONS, payload={"value": []})
         graph.add("POST", SUBSCRIPTIONS, status=201, payload={"id": "sub-2", "clientState": "s"})
         result = await client.create_subscription(
-            "users", "updated,deleted", "https://h/n", "https://h/l", "s", _soon()
-        )
+            "users", "updated,deleted", "https://h/n", "https://h/l", "s", _soon(),
+            application_id="app",
+        )  # fmt: skip
         assert result["id"] == "sub-2"
         body = [seen.json for seen in graph.seen if seen.method == "POST"][-1]
         assert body["lifecycleNotificationUrl"] == "https://h/l"

@@ -263,3 +263,42 @@ async def test_replication_lag_delays_changes_in_delta(
     graph_emulator.advance_clock(61)
     items, _, _ = await run_round(graph_session, same_link)
     assert [item["id"] for item in items] == [user["id"]]
+
+
+async def test_skip_token_expires_with_page_token_lifetime(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """With page_token_lifetime_s set, a nextLink older than that is 400
+    Directory_ExpiredPageToken; a deltaLink of the same age is still good."""
+    graph_emulator.context.delta_tokens.page_lifetime_s = 60.0
+    graph_emulator.directory.seed(5, seed=4)
+    prefer = {"Prefer": "odata.maxpagesize=2"}
+    status, first = await get_json(graph_session, "/v1.0/users/delta", **prefer)
+    assert status == 200
+    graph_emulator.advance_clock(61)
+    status, body = await get_json(graph_session, first["@odata.nextLink"], **prefer)
+    assert (status, body["error"]["code"]) == (400, "Directory_ExpiredPageToken")
+    _, delta_link, _ = await run_round(graph_session, "/v1.0/users/delta")
+    graph_emulator.advance_clock(61)
+    status, _body = await get_json(graph_session, delta_link)
+    assert status == 200
+
+
+async def test_touch_notifies_but_the_delta_shows_nothing(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """A change to an unmodelled property (touch, also via the control API) notifies
+    `updated`; no delta round shows the user, whatever its $select."""
+    graph_emulator.directory.seed(3, seed=4)
+    user_id = graph_emulator.directory.active_ids()[0]
+    _, delta_link, _ = await run_round(graph_session, SELECT)
+    notified: list[tuple[str, str]] = []
+    graph_emulator.directory.listeners.append(lambda uid, kind: notified.append((uid, kind)))
+    graph_emulator.directory.touch_user(user_id)
+    async with graph_session.post(f"/_emulator/users/{user_id}/touch") as response:
+        assert response.status == 202
+    async with graph_session.post("/_emulator/users/nobody/touch") as response:
+        assert response.status == 404
+    assert notified == [(user_id, "updated")] * 2
+    items, _, _ = await run_round(graph_session, delta_link)
+    assert items == []

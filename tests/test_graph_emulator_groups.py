@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-import aiohttp
+from pathlib import Path
 
-from emulators.graph.server import GraphEmulator
+import aiohttp
+import pytest
+
+from emulators.graph.server import GraphEmulator, GraphEmulatorConfig
+from tests.plugins.graph_emulator import MakeGraphEmulator, fetch_app_token
+
+
+@pytest.fixture
+def graph_emulator_config(tmp_path: Path) -> GraphEmulatorConfig:
+    """An app consented for groups as the docs say (GroupMember.Read.All; the writes
+    these tests make are not permission-checked by the emulator)."""
+    return GraphEmulatorConfig(
+        state_dir=tmp_path / "graph-emulator",
+        app_roles=("User.Read.All", "GroupMember.Read.All"),
+        allow_http_loopback_notifications=True,
+    )
 
 
 async def _create_group(session: aiohttp.ClientSession, name: str) -> str:
@@ -98,3 +113,37 @@ async def test_seeded_groups_include_a_nested_one(graph_emulator: GraphEmulator)
     sales = result.group_ids["Sales"]
     assert result.group_ids["Sales EMEA"] in groups.direct_members(sales)
     assert len(groups.transitive_members(result.group_ids["All Staff"])) == 200
+
+
+async def test_group_reads_need_group_member_read_all(
+    make_graph_emulator: MakeGraphEmulator,
+) -> None:
+    """An app consented only User.Read.All gets 403 Authorization_RequestDenied on groups
+    and members, as Graph answers; granting GroupMember.Read.All (new tokens) fixes it."""
+    emulator = await make_graph_emulator(seed_users=2)
+    groups = emulator.directory.groups
+    group_id = groups.create({"displayName": "Sales", "mailNickname": "sales"})["id"]
+    paths = [
+        "/v1.0/groups",
+        f"/v1.0/groups/{group_id}",
+        f"/v1.0/groups/{group_id}/members",
+        f"/v1.0/groups/{group_id}/transitiveMembers",
+    ]
+    connector = aiohttp.TCPConnector(ssl=emulator.client_ssl_context())
+    async with aiohttp.ClientSession(base_url=emulator.url, connector=connector) as session:
+        token = await fetch_app_token(emulator, session)
+        for path in paths:
+            async with session.get(path, headers={"Authorization": f"Bearer {token}"}) as r:
+                body = await r.json()
+                assert (r.status, body["error"]["code"]) == (403, "Authorization_RequestDenied")
+        async with session.get(
+            "/v1.0/users", headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            assert response.status == 200
+        emulator.identity.set_app_roles(
+            emulator.config.tenant.client_id, ("User.Read.All", "GroupMember.Read.All")
+        )
+        token = await fetch_app_token(emulator, session)
+        for path in paths:
+            async with session.get(path, headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 200, path

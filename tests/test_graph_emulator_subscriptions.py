@@ -4,6 +4,7 @@ events, against a real loopback webhook receiver."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from emulators.graph.server import GraphEmulator
+from emulators.graph.server import GraphEmulator, GraphEmulatorConfig
 from emulators.tls import create_test_ca
 from tests.plugins.graph_emulator import MakeGraphEmulator, fetch_app_token
 
@@ -239,6 +240,52 @@ async def test_http_loopback_needs_the_setting(
     assert body["error"]["message"] == "NotificationUrl scheme='http' is not supported."
 
 
+async def test_http_is_refused_by_default(tmp_path: Path, receiver: tuple[Receiver, str]) -> None:
+    """Without the test switch the emulator refuses http:// even on loopback, as Graph does."""
+    _, base = receiver
+    config = GraphEmulatorConfig(state_dir=tmp_path / "default-graph")
+    assert config.allow_http_loopback_notifications is False
+    async with GraphEmulator(config) as emulator, session_for(emulator) as session:
+        await authorize(session, emulator)
+        status, body = await subscribe(session, emulator, base)
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    assert body["error"]["message"] == "NotificationUrl scheme='http' is not supported."
+
+
+async def test_webhook_with_the_emulators_own_ca_is_not_trusted(
+    graph_emulator: GraphEmulator, graph_session: aiohttp.ClientSession
+) -> None:
+    """The emulator's test CA is no public CA: an endpoint with a certificate from it fails
+    validation like any untrusted one, until the CA is trusted explicitly."""
+    hook = Receiver()
+    app = web.Application()
+    app.router.add_post("/notify", hook.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=_own_ca_context(graph_emulator))
+    await site.start()
+    try:
+        base = f"https://127.0.0.1:{runner.addresses[0][1]}"
+        status, body = await subscribe(
+            graph_session, graph_emulator, base, lifecycleNotificationUrl=None
+        )
+        assert (status, body["error"]["code"]) == (400, "ValidationError")
+        graph_emulator.trust_notification_ca(graph_emulator.ca_path)
+        status, _ = await subscribe(
+            graph_session, graph_emulator, base, lifecycleNotificationUrl=None
+        )
+        assert status == 201
+    finally:
+        await runner.cleanup()
+
+
+def _own_ca_context(emulator: GraphEmulator) -> ssl.SSLContext:
+    """The server context the emulator itself serves with (a certificate of its CA)."""
+    ca = emulator._ca
+    assert ca is not None
+    return ca.server_context
+
+
 async def test_quota_is_100_per_app(
     graph_emulator: GraphEmulator,
     graph_session: aiohttp.ClientSession,
@@ -410,28 +457,53 @@ async def test_slow_or_failing_endpoint_is_retried_until_delivered(
 
 @pytest.mark.parametrize("event", ["reauthorizationRequired", "missed", "subscriptionRemoved"])
 async def test_lifecycle_events_via_control_api(
+    make_graph_emulator: MakeGraphEmulator,
+    receiver: tuple[Receiver, str],
+    event: str,
+) -> None:
+    """A fired lifecycle event reaches lifecycleNotificationUrl; subscriptionRemoved removes it
+    (missed and subscriptionRemoved only with the fault-injection switch)."""
+    hook, base = receiver
+    emulator = await make_graph_emulator(lifecycle_fault_injection=True)
+    async with session_for(emulator) as session:
+        await authorize(session, emulator)
+        _, sub = await subscribe(session, emulator, base)
+        url = f"/_emulator/subscriptions/{sub['id']}/lifecycle"
+        async with session.post(url, json={"event": event}) as response:
+            assert response.status == 202
+    await emulator.delivery_idle()
+    (item,) = hook.lifecycle_posts[0]["value"]
+    assert item == {
+        "subscriptionId": sub["id"],
+        "subscriptionExpirationDateTime": sub["expirationDateTime"],
+        "tenantId": emulator.config.tenant.tenant_id,
+        "clientState": "s3cret",
+        "lifecycleEvent": event,
+    }
+    still_there = [s.id for s in emulator.context.subscriptions.all()] == [sub["id"]]
+    assert still_there is (event != "subscriptionRemoved")
+
+
+@pytest.mark.parametrize("event", ["missed", "subscriptionRemoved"])
+async def test_outlook_lifecycle_events_are_off_for_users_by_default(
     graph_emulator: GraphEmulator,
     graph_session: aiohttp.ClientSession,
     receiver: tuple[Receiver, str],
     event: str,
 ) -> None:
-    """A fired lifecycle event reaches lifecycleNotificationUrl; subscriptionRemoved removes it."""
+    """Microsoft documents only reauthorizationRequired for Entra ID resources: by default
+    the emulator refuses to send the others, and the subscription stays."""
     hook, base = receiver
     _, sub = await subscribe(graph_session, graph_emulator, base)
     url = f"/_emulator/subscriptions/{sub['id']}/lifecycle"
     async with graph_session.post(url, json={"event": event}) as response:
-        assert response.status == 202
+        assert response.status == 400
+        assert "lifecycle_fault_injection" in await response.text()
+    with pytest.raises(ValueError, match="not sent for users"):
+        graph_emulator.fire_lifecycle(sub["id"], event)
     await graph_emulator.delivery_idle()
-    (item,) = hook.lifecycle_posts[0]["value"]
-    assert item == {
-        "subscriptionId": sub["id"],
-        "subscriptionExpirationDateTime": sub["expirationDateTime"],
-        "tenantId": graph_emulator.config.tenant.tenant_id,
-        "clientState": "s3cret",
-        "lifecycleEvent": event,
-    }
-    still_there = [s.id for s in graph_emulator.context.subscriptions.all()] == [sub["id"]]
-    assert still_there is (event != "subscriptionRemoved")
+    assert hook.lifecycle_posts == []
+    assert [s.id for s in graph_emulator.context.subscriptions.all()] == [sub["id"]]
 
 
 async def test_lifecycle_event_by_method_and_bad_event(
@@ -512,7 +584,9 @@ async def test_https_webhook_with_its_own_ca_needs_trust(
         status, body = await subscribe(
             graph_session, graph_emulator, base, lifecycleNotificationUrl=None
         )
-        assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+        # What Graph answers when TLS with the endpoint fails (see handshake.py).
+        assert (status, body["error"]["code"]) == (400, "ValidationError")
+        assert "Could not create SSL/TLS secure channel" in body["error"]["message"]
         graph_emulator.trust_notification_ca(str(hook_ca.ca_path))
         status, _ = await subscribe(
             graph_session, graph_emulator, base, lifecycleNotificationUrl=None

@@ -96,11 +96,15 @@ def _assert_aad_error(body: dict[str, Any], error: str, code: int) -> None:
     assert {"timestamp", "trace_id", "correlation_id", "error_uri"} <= body.keys()
 
 
-@pytest.mark.parametrize("segment", ["tenant_id", "domain", "organizations", "common"])
+@pytest.mark.parametrize(
+    "segment", ["tenant_id", "domain", "initial_domain", "organizations", "common"]
+)
 async def test_openid_configuration_for_each_tenant_alias(
     http: aiohttp.ClientSession, identity_server: IdentityServer, segment: str
 ) -> None:
-    """Discovery answers for the GUID, the domain, organizations and common."""
+    """Discovery answers for the GUID, the domains, organizations and common; a tenant's
+    own document (by GUID or domain) names the tenant by GUID in issuer and endpoints,
+    as login.microsoftonline.com does."""
     tenant = identity_server.tenant
     name = getattr(tenant, segment, segment)
     url = f"{identity_server.origin}/{name}/v2.0/.well-known/openid-configuration"
@@ -110,8 +114,9 @@ async def test_openid_configuration_for_each_tenant_alias(
     assert config["token_endpoint"].startswith(identity_server.origin)
     assert config["token_endpoint"].endswith("/oauth2/v2.0/token")
     assert config["authorization_endpoint"].endswith("/oauth2/v2.0/authorize")
-    if segment in ("tenant_id", "domain"):
+    if segment in ("tenant_id", "domain", "initial_domain"):
         assert config["issuer"] == f"{identity_server.authority}/v2.0"
+        assert config["token_endpoint"] == f"{identity_server.authority}/oauth2/v2.0/token"
     else:
         assert config["issuer"] == f"{identity_server.origin}/{{tenantid}}/v2.0"
 

@@ -3,7 +3,8 @@
 SyncError
 ├── TransientError          network, 429, 5xx: retried with backoff, honouring Retry-After
 │   ├── ThrottledError      429/503 with a Retry-After the caller may want to see
-│   └── PbxListIncomplete   the PBX's extension list shrank and could not be confirmed
+│   ├── PbxListIncomplete   the PBX's extension list shrank and could not be confirmed
+│   └── PageTokenExpired    a skip token ran out mid-round: start the round again
 └── PermanentError          4xx other than 401/429, bad configuration: recorded, not retried
     ├── SetupRequired       the link needs an admin (revoked/expired grant, consent missing)
     ├── ResyncRequired      Graph dropped our delta state (410, syncStateNotFound, ...)
@@ -37,6 +38,11 @@ class ThrottledError(TransientError):
 class PbxListIncomplete(TransientError):
     """The PBX listed far fewer extensions than last time and a second look did not confirm
     it (a partial or paged answer): the round must not act on that list."""
+
+
+class PageTokenExpired(TransientError):
+    """Graph's `Directory_ExpiredPageToken`: a nextLink (skip token) expired mid-round,
+    typically after a long Retry-After. The stored deltaLink is still good: restart."""
 
 
 class PermanentError(SyncError):

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence, Set
 from typing import TYPE_CHECKING
 
 import structlog
@@ -20,6 +20,7 @@ from store.events import (
     extend_claims,
     fail_events,
     get_events,
+    pending_recheck_users_in,
     release_events,
 )
 from store.failed_actions import ACTION_EVENT
@@ -170,7 +171,9 @@ class LinkWorker:
 
             async def on_commit(tx: Transaction, outcome: RoundOutcome) -> None:
                 await complete_in(tx, ids, engine.worker_id)
-                await enqueue_in(tx, self._rechecks(events, outcome.missing_ids))
+                waiting = await pending_recheck_users_in(tx, link.id)
+                await enqueue_in(tx, self._rechecks(events, outcome.missing_ids, waiting))
+                await enqueue_in(tx, self._gap_followup(events))
 
             known = await self._known_users(link.id)
             outcome = await run_round(
@@ -211,12 +214,20 @@ class LinkWorker:
                     await forget(self.engine.db, subscription_id)
                     await ensure_subscription(self.engine.db, link, clients.graph, public_url)
 
-    def _rechecks(self, events: Sequence[Event], missing: frozenset[str]) -> list[NewEvent]:
+    def _rechecks(
+        self, events: Sequence[Event], missing: frozenset[str], waiting: Set[str] = frozenset()
+    ) -> list[NewEvent]:
         """Notified users the delta did not show yet (replication lag) are looked at again
-        a little later, a few times, then left to the sweep."""
+        a little later, a few times, then left to the sweep.
+
+        Graph also notifies for properties outside our $select, which the delta never
+        shows: those cost a few cheap rounds (no PBX read when the delta is empty), and
+        rechecks coalesce: a user with a recheck already `waiting` gets no second one."""
         delays = self.engine.config.recheck_delays_s
         tries: dict[str, int] = {}
         for event in events:
+            if event.user_id in waiting:
+                continue
             if event.user_id in missing and event.kind in NOTIFIED_KINDS:
                 tried = int(event.payload.get("recheck", 0))
                 tries[event.user_id] = max(tries.get(event.user_id, 0), tried)
@@ -231,6 +242,26 @@ class LinkWorker:
             )
             for user_id, tried in sorted(tries.items())
             if tried < len(delays)
+        ]
+
+    def _gap_followup(self, events: Sequence[Event]) -> list[NewEvent]:
+        """After a gap (lifecycle event, new subscription) the catch-up round may run
+        before Graph's delta shows what changed during it (replication lag) and nobody
+        was notified to recheck: look once more, a little later. Cheap when the delta is
+        empty (no PBX read); never chained."""
+        gap = any(
+            e.kind == "lifecycle" or (e.kind == "resync" and e.payload.get("gap")) for e in events
+        )
+        if not gap or any(e.payload.get("followup") for e in events):
+            return []
+        delays = self.engine.config.recheck_delays_s
+        return [
+            NewEvent(
+                link_id=events[0].link_id,
+                kind="resync",
+                payload={"gap": True, "followup": True},
+                due_at=self.engine.clock() + (max(delays) if delays else 0.0),
+            )
         ]
 
     async def _report(self, link: Link, outcome: RoundOutcome) -> None:

@@ -31,10 +31,11 @@ from store.models import DirectoryUser, Extension, Removal, RoundRecord
 from store.records import add_round, hold_actions
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.directory import merge_item, user_id_of
-from worker.errors import GraphError, PermanentError, ResyncRequired
+from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
 from worker.pbxlist import complete_list
+from worker.permissions import group_permission_missing, is_permission_denied
 from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
 
 log = structlog.get_logger("m365sync.round")
@@ -45,6 +46,10 @@ FULL = "full"
 KINDS = (ROUND, SWEEP, FULL)
 
 OnCommit = Callable[[Transaction, "RoundOutcome"], Awaitable[None]]
+
+# How often one round starts its delta read again after a skip token expired mid-round;
+# past that the round fails as transient and the event is retried later.
+PAGE_TOKEN_RESTARTS = 3
 
 
 class Progress:
@@ -78,6 +83,7 @@ class RoundOutcome:
     started_at: float = 0.0
     finished_at: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    pbx_read: bool = True
 
 
 @dataclass(slots=True)
@@ -117,6 +123,8 @@ async def run_round(
     complete = _directory_complete(read, known, bindings_exist=bool(bindings))
     if read.full and complete:
         _mark_absent_as_deleted(read, known, started)
+    if _nothing_changed(request, read):
+        return await _quiet_round(db, clients, request, read, started, on_commit)
     users = {**known, **read.changed}
     sweep = request.kind == SWEEP
     pbx = await read_pbx(db, clients, now=started, cells=sweep)
@@ -197,6 +205,53 @@ async def run_round(
     return outcome
 
 
+def _nothing_changed(request: RoundRequest, read: _DeltaRead) -> bool:
+    """An incremental round whose delta is empty has nothing new to plan: notifications
+    for properties outside our $select, or not yet replicated, end here, without reading
+    the whole PBX (sweeps and full rounds always read it)."""
+    return request.kind == ROUND and not read.full and not read.changed
+
+
+async def _quiet_round(
+    db: Database,
+    clients: LinkClients,
+    request: RoundRequest,
+    read: _DeltaRead,
+    started: float,
+    on_commit: OnCommit | None,
+) -> RoundOutcome:
+    outcome = RoundOutcome(
+        kind=request.kind,
+        plan=Plan.of(request.kind, ()),
+        applied=ApplyResult(),
+        missing_ids=request.notified_ids,
+        pages=read.pages,
+        started_at=started,
+        pbx_read=False,
+    )
+    outcome.finished_at = time.time()
+    if request.dry_run:
+        return outcome
+    outcome.stats = _stats(outcome)
+    async with db.atomic() as tx:
+        await set_delta_link(tx, clients.link.id, read.delta_link)
+        await add_round(
+            tx,
+            RoundRecord(
+                link_id=clients.link.id,
+                kind=request.kind,
+                started_at=started,
+                finished_at=outcome.finished_at,
+                outcome="ok",
+                stats=outcome.stats,
+            ),
+        )
+        if on_commit is not None:
+            await on_commit(tx, outcome)
+    log.info("round finished", link=clients.link.name, **outcome.stats)
+    return outcome
+
+
 async def _read_delta(
     clients: LinkClients,
     delta_link: str | None,
@@ -205,16 +260,40 @@ async def _read_delta(
     progress: Progress,
 ) -> _DeltaRead:
     try:
-        return await _read_delta_once(clients, delta_link, known, now, progress)
+        return await _read_delta_restarting(clients, delta_link, known, now, progress)
     except ResyncRequired as exc:
         if delta_link is None:
             raise
         log.warning(
             "delta state lost; running a full round", link=clients.link.name, error=str(exc)
         )
-        read = await _read_delta_once(clients, None, known, now, progress)
+        read = await _read_delta_restarting(clients, None, known, now, progress)
         read.resynced = True
         return read
+
+
+async def _read_delta_restarting(
+    clients: LinkClients,
+    delta_link: str | None,
+    known: Mapping[str, DirectoryUser],
+    now: float,
+    progress: Progress,
+) -> _DeltaRead:
+    """A read that starts again from the same (stored) deltaLink when a skip token expires
+    mid-round; the pages already read are dropped, nothing of them was stored."""
+    for restart in range(PAGE_TOKEN_RESTARTS + 1):
+        try:
+            return await _read_delta_once(clients, delta_link, known, now, progress)
+        except PageTokenExpired as exc:
+            if restart == PAGE_TOKEN_RESTARTS:
+                raise
+            log.warning(
+                "page token expired; reading the round again",
+                link=clients.link.name,
+                restart=restart + 1,
+                error=str(exc),
+            )
+    raise AssertionError("unreachable")
 
 
 async def _read_delta_once(
@@ -290,6 +369,10 @@ async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | Non
             async for member_id in clients.graph.iter_transitive_member_ids(group_id):
                 members.add(member_id.lower())
     except GraphError as exc:
+        if is_permission_denied(exc):
+            # Not a passing failure: every round would meet it. Setup Required shows the
+            # admin (page, `status`, alert) which permission to grant.
+            raise group_permission_missing(clients.link) from exc
         # Unknown scope: the planner creates, binds and disables nobody for scope reasons.
         log.warning("group scope unreadable", link=clients.link.name, error=str(exc))
         return None
@@ -326,5 +409,6 @@ def _stats(outcome: RoundOutcome) -> dict[str, Any]:
         "conflicts": conflicts[:100],
         "missing": sorted(outcome.missing_ids)[:100],
         "resynced": outcome.resynced,
+        "pbx_read": outcome.pbx_read,
         "duration_s": round(outcome.finished_at - outcome.started_at, 3),
     }

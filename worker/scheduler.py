@@ -19,7 +19,7 @@ from store.records import last_round, list_held
 from worker import metrics
 from worker.errors import SetupRequired, SyncError
 from worker.rounds import link_policy
-from worker.subscriptions import ensure_subscription
+from worker.subscriptions import ensure_subscription, failure_reason
 
 if TYPE_CHECKING:
     from worker.engine import Engine
@@ -81,8 +81,9 @@ class Scheduler:
             await engine.alerts.setup_required(link, exc.reason)
             return
         except SyncError as exc:
-            log.warning("subscription upkeep failed", link=link.name, error=str(exc))
-            await engine.alerts.subscription_failed(link, str(exc))
+            reason = failure_reason(exc, public_url)
+            log.warning("subscription upkeep failed", link=link.name, error=reason)
+            await engine.alerts.subscription_failed(link, reason)
             return
         metrics.SUBSCRIPTION_TTL.labels(link=link.name).set(
             result.subscription.expires_at - engine.clock()

@@ -24,8 +24,9 @@ from store.subscriptions import (
     put_subscription,
     set_subscription_expiry,
 )
+from worker.errors import GraphError, SyncError
 from worker.graph.client import GraphClient
-from worker.graph.subscriptions import MAX_USER_SUBSCRIPTION_MINUTES
+from worker.graph.subscriptions import MAX_USER_SUBSCRIPTION_MINUTES, find_ours
 
 log = structlog.get_logger("m365sync.subscriptions")
 
@@ -96,7 +97,7 @@ async def create(
     db: Database, link: Link, graph: GraphClient, public_url: str, now: float
 ) -> Subscription:
     notification_url, lifecycle_url = notification_urls(public_url)
-    await _delete_orphans(db, graph, notification_url)
+    await _delete_orphans(db, graph, link, notification_url)
     client_state = secrets.token_urlsafe(48)  # 64 characters, under Graph's 128
     expires_at = now + LIFETIME_S
     created = await graph.create_subscription(
@@ -106,6 +107,7 @@ async def create(
         lifecycle_url,
         client_state,
         datetime.fromtimestamp(expires_at, UTC),
+        application_id=link.client_id,
     )
     subscription = Subscription(
         id=str(created["id"]),
@@ -118,6 +120,8 @@ async def create(
     )
     await put_subscription(db, subscription)
     log.info("subscription created", link=link.name, subscription=subscription.id)
+    # A POST whose answer was lost and was sent again may have made two: keep this one.
+    await _delete_orphans(db, graph, link, notification_url)
     return subscription
 
 
@@ -125,15 +129,44 @@ async def forget(db: Database, subscription_id: str) -> None:
     await delete_subscription(db, subscription_id)
 
 
-async def _delete_orphans(db: Database, graph: GraphClient, notification_url: str) -> None:
-    """Subscriptions to our URL that we hold no record of can only deliver notifications
-    we would drop; remove them (they also count against the per-app quota)."""
-    for remote in await graph.list_subscriptions():
-        if remote.get("notificationUrl") != notification_url or not remote.get("id"):
-            continue
+async def _delete_orphans(
+    db: Database, graph: GraphClient, link: Link, notification_url: str
+) -> None:
+    """Our subscriptions (same resource, changeType, URL and app) that we hold no record
+    of can only deliver notifications we would drop: remove them, so exactly one stays
+    (they also count against the quota of 100 per app and tenant). Graph's reads carry no
+    clientState, so these fields are all that tells ours apart; another app's are kept."""
+    ours = find_ours(
+        await graph.list_subscriptions(),
+        resource=RESOURCE,
+        change_type=CHANGE_TYPE,
+        notification_url=notification_url,
+        application_id=link.client_id,
+    )
+    for remote in ours:
         if await get_subscription(db, str(remote["id"])) is None:
             log.info("deleting orphan subscription", subscription=remote["id"])
             await graph.delete_subscription(str(remote["id"]))
+
+
+def failure_reason(exc: SyncError, public_url: str) -> str:
+    """What the admin reads when Graph refused to create the subscription. Graph validates
+    the notification URL from the internet and accepts only https:// with a certificate
+    from a CA it trusts (no private or self-signed CA); 400 ValidationError or
+    InvalidRequest on create is that check failing."""
+    if isinstance(exc, GraphError) and exc.status == 400:
+        if not public_url.lower().startswith("https://"):
+            return (
+                f"Graph accepts only https:// notification URLs; M365SYNC_PUBLIC_URL is "
+                f"{public_url} ({exc})"
+            )
+        if exc.code in ("ValidationError", "InvalidRequest"):
+            return (
+                f"Graph could not validate {public_url}/graph/notifications: it must be "
+                "reachable from the internet over HTTPS with a certificate from a public CA "
+                f"(not a private or self-signed one) ({exc})"
+            )
+    return str(exc)
 
 
 def _expiry(created: dict[str, object], fallback: float) -> float:

@@ -11,7 +11,9 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
     GET        /v1.0/users/delta                  also /users/microsoft.graph.delta, delta();
                                                   $select baked into tokens, $filter=id eq …,
                                                   $deltatoken=latest, Prefer: return=minimal,
-                                                  Prefer: odata.maxpagesize=N, 7-day tokens
+                                                  Prefer: odata.maxpagesize=N, 7-day tokens,
+                                                  skip tokens expire (page_token_lifetime_s):
+                                                  400 Directory_ExpiredPageToken
     GET        /v1.0/directory/deletedItems/microsoft.graph.user
     GET/DELETE /v1.0/directory/deletedItems/{id}  DELETE is permanent
     POST       /v1.0/directory/deletedItems/{id}/restore
@@ -22,7 +24,12 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
 
 Control API (only with control_enabled; see control.py): /_emulator/faults, clock,
 clock/advance, delta/expire, delta/gone, subscriptions/{id}/lifecycle, seed, state,
-delivery, identity/…; the directory console at /console.
+delivery, lag, users/{id}/touch (an `updated` notification for a property outside any
+$select: the delta shows nothing), identity/…; the directory console at /console.
+
+Lifecycle events: only reauthorizationRequired is sent for users by default, as Microsoft
+documents (concepts/change-notifications-lifecycle-events.md); subscriptionRemoved and
+missed need `lifecycle_fault_injection=True` (fault injection only).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from emulators.faults import add_control_routes
 from emulators.identity import add_identity_control_routes
 
 from .context import GraphContext
+from .errors import GraphError
 from .users import iso_time
 
 _FULL_DUMP_MAX_USERS = 1000
@@ -70,6 +71,7 @@ def state_dump(ctx: GraphContext, full: bool) -> dict[str, Any]:
 def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: str) -> None:
     add_control_routes(app, ctx.faults, prefix)
     add_identity_control_routes(app, ctx.identity, prefix)
+    _add_user_control_routes(app, ctx, prefix)
 
     async def clock(request: web.Request) -> web.Response:
         return web.json_response({"now": iso_time(ctx.clock.now()), "offset_s": ctx.clock.offset_s})
@@ -130,3 +132,17 @@ def add_graph_control_routes(app: web.Application, ctx: GraphContext, prefix: st
     r.add_post(f"{prefix}seed", seed)
     r.add_get(f"{prefix}state", state)
     r.add_get(f"{prefix}delivery", delivery)
+
+
+def _add_user_control_routes(app: web.Application, ctx: GraphContext, prefix: str) -> None:
+    """`POST {prefix}users/{id}/touch`: an `updated` notification the delta never shows."""
+
+    async def touch(request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        try:
+            ctx.directory.touch_user(user_id)
+        except GraphError:
+            raise web.HTTPNotFound(text="no such active user") from None
+        return web.json_response({"notified": user_id}, status=202)
+
+    app.router.add_post(f"{prefix}users/{{user_id}}/touch", touch)

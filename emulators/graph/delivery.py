@@ -19,6 +19,9 @@ from .throttling import EndpointHealth, SlowEndpointPolicy, Verdict
 
 MAX_BATCH = 100
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+# What Graph documents for users (concepts/change-notifications-lifecycle-events.md); the
+# others need `lifecycle_fault_injection`.
+USER_LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired"})
 
 
 @dataclass(slots=True)
@@ -114,6 +117,11 @@ class Delivery:
     def fire_lifecycle(self, sub: Subscription, event: str) -> None:
         if event not in LIFECYCLE_EVENTS:
             raise ValueError(f"unknown lifecycle event {event!r}")
+        if event not in USER_LIFECYCLE_EVENTS and not self._config.lifecycle_fault_injection:
+            raise ValueError(
+                f"{event} is not sent for users; start the emulator with "
+                "lifecycle_fault_injection to inject it"
+            )
         if sub.lifecycle_url is None:
             raise ValueError("the subscription has no lifecycleNotificationUrl")
         if event == "subscriptionRemoved":

@@ -74,13 +74,30 @@ def sync_state_not_found() -> GraphError:
     return GraphError(400, "syncStateNotFound", _EXPIRED_MESSAGE)
 
 
+def expired_page_token() -> GraphError:
+    # The directory's code for a skip token past its life: 400 Directory_ExpiredPageToken
+    # (a public troubleshooting write-up "Directory_ExpiredPageToken error when working with users
+    # API"; the Azure AD Graph client maps the code to PageNotAvailableException).
+    return GraphError(
+        400,
+        "Directory_ExpiredPageToken",
+        "The specified page token value has expired and can no longer be included in your request.",
+    )
+
+
 class DeltaTokens:
     """Encodes and checks tokens; `expire_all()` invalidates every token issued so far."""
 
-    def __init__(self, clock: Clock, lifetime_s: float = TOKEN_LIFETIME_S) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        lifetime_s: float = TOKEN_LIFETIME_S,
+        page_lifetime_s: float | None = None,
+    ) -> None:
         self._clock = clock
         self._key = secrets.token_bytes(16)
         self.lifetime_s = lifetime_s
+        self.page_lifetime_s = page_lifetime_s
         self.epoch = 0
 
     def expire_all(self) -> None:
@@ -116,9 +133,12 @@ class DeltaTokens:
             state = DeltaState.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError) as exc:
             raise sync_state_not_found() from exc
-        expired = self._clock.now() - state.issued_at_s > self.lifetime_s
-        if expired or state.epoch != self.epoch:
+        age_s = self._clock.now() - state.issued_at_s
+        if age_s > self.lifetime_s or state.epoch != self.epoch:
             raise sync_state_not_found()
+        mid_round = state.until_seq is not None
+        if mid_round and self.page_lifetime_s is not None and age_s > self.page_lifetime_s:
+            raise expired_page_token()
         return state
 
     def _mac(self, payload: bytes) -> str:
@@ -142,7 +162,9 @@ def read_page(
         if seq > until:
             break
         if len(items) >= page_size:
-            return DeltaPage(items, replace(state, cursor_seq=cursor, until_seq=until), False)
+            # A skip token's life starts when its page is served.
+            next_state = replace(state, cursor_seq=cursor, until_seq=until, issued_at_s=now_s)
+            return DeltaPage(items, next_state, False)
         cursor = seq
         record = directory.records[user_id]
         if record.seq != seq:

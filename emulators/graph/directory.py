@@ -188,6 +188,14 @@ class Directory:
             self._notify(user_id, "updated")
         return dict(record.props)
 
+    def touch_user(self, user_id: str) -> None:
+        """A change to a property the emulator does not model (a password change, sign-in
+        activity, a licence): Graph notifies `updated` for it, but no delta with our
+        $select (or any modelled property) shows the user (delta-query-users.md: "$select
+        limits tracking"; notifications are per resource, not per property)."""
+        self.active_record(user_id)
+        self._notify(user_id, "updated")
+
     def soft_delete_user(self, user_id: str) -> None:
         record = self.active_record(user_id)
         record.state = SOFT_DELETED

@@ -16,6 +16,13 @@ _FAILED = "Subscription validation request failed."
 _NOT_200 = "Notification endpoint must respond with 200 OK to validation request."
 _MISMATCH = f"{_FAILED} Response must exactly match validationToken query parameter."
 _TIMED_OUT = "Subscription validation request timed out."
+# What Graph answered when it could not set up TLS with a notification endpoint
+# (learn.microsoft.com/answers/questions/5761692, 2026-02). The wording for an untrusted
+# certificate in particular is not published; the product branches on the code only.
+_TLS_FAILED = (
+    "HttpRequestException: An error occurred while sending the request. WebException: "
+    "The request was aborted: Could not create SSL/TLS secure channel."
+)
 
 
 def new_validation_token() -> str:
@@ -39,6 +46,8 @@ async def validate_endpoint(session: aiohttp.ClientSession, url: str, timeout_s:
                 body = await response.text()
     except TimeoutError:
         raise GraphError(400, "InvalidRequest", _TIMED_OUT) from None
+    except aiohttp.ClientSSLError:
+        raise GraphError(400, "ValidationError", _TLS_FAILED) from None
     except (aiohttp.ClientError, UnicodeDecodeError):
         message = f"{_FAILED} An error occurred while sending the request."
         raise GraphError(400, "InvalidRequest", message) from None

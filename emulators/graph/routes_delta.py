@@ -10,7 +10,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .context import GraphContext, context, origin
-from .delta import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, DeltaState, read_page
+from .delta import MAX_PAGE_SIZE, DeltaState, read_page
 from .errors import GraphError, error_response
 from .query import metadata_context
 from .users import parse_select
@@ -55,7 +55,7 @@ async def users_delta(request: web.Request) -> web.Response:
     page = read_page(
         ctx.directory,
         state,
-        prefer.max_page_size or DEFAULT_PAGE_SIZE,
+        prefer.max_page_size or ctx.config.delta_page_size,
         minimal=prefer.minimal,
         now_s=ctx.clock.now(),
     )

@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .context import context
-from .errors import bad_request
+from emulators.identity.tokens import READ_GROUP_MEMBERS_PERMISSIONS
+
+from .context import CLAIMS, context
+from .errors import GraphError, bad_request
 from .query import decode_skiptoken, metadata_context, next_page_link, page_size
 from .routes_users import read_json
 from .users import parse_select
@@ -28,7 +30,18 @@ def _page(request: web.Request, ids: list[str], entity_set: str, render: Any) ->
     return web.json_response(body)
 
 
+def _require_group_read(request: web.Request) -> None:
+    """Reading groups and members needs GroupMember.Read.All or wider; User.Read.All is a
+    403 (learn.microsoft.com/graph/api/group-list-transitivemembers, "Permissions")."""
+    claims = request[CLAIMS]
+    if not context(request).identity.has_any_permission(claims, READ_GROUP_MEMBERS_PERMISSIONS):
+        raise GraphError(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+
+
 async def list_groups(request: web.Request) -> web.Response:
+    _require_group_read(request)
     groups = context(request).directory.groups
     return _page(request, groups.ids(), "groups", lambda gid: dict(groups.by_id[gid].props))
 
@@ -44,6 +57,7 @@ async def create_group(request: web.Request) -> web.Response:
 
 
 async def get_group(request: web.Request) -> web.Response:
+    _require_group_read(request)
     group = context(request).directory.groups.get(request.match_info["group_id"])
     body = {"@odata.context": metadata_context(request, "groups/$entity")}
     body.update(group.props)
@@ -51,6 +65,7 @@ async def get_group(request: web.Request) -> web.Response:
 
 
 async def list_members(request: web.Request) -> web.Response:
+    _require_group_read(request)
     groups = context(request).directory.groups
     select = parse_select(request.query.get("$select"))
     ids = groups.direct_members(request.match_info["group_id"])
@@ -58,6 +73,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 async def list_transitive_members(request: web.Request) -> web.Response:
+    _require_group_read(request)
     groups = context(request).directory.groups
     select = parse_select(request.query.get("$select"))
     ids = groups.transitive_members(request.match_info["group_id"])

@@ -63,7 +63,7 @@ async def create_subscription(request: web.Request) -> web.Response:
             tls_version=tls_version,
         )
     )
-    return _subscription_response(request, sub, status=201)
+    return _subscription_response(request, sub, status=201, reveal_client_state=True)
 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
@@ -129,10 +129,10 @@ async def _object_body(request: web.Request) -> dict[str, Any]:
 
 
 def _subscription_response(
-    request: web.Request, sub: Subscription, status: int = 200
+    request: web.Request, sub: Subscription, status: int = 200, reveal_client_state: bool = False
 ) -> web.Response:
     body = {"@odata.context": metadata_context(request, "subscriptions/$entity")}
-    body.update(sub.to_json())
+    body.update(sub.to_json(reveal_client_state=reveal_client_state))
     return web.json_response(body, status=status)
 
 

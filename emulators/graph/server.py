@@ -11,7 +11,7 @@ from aiohttp import web
 
 from emulators.clock import Clock
 from emulators.faults import FaultInjector
-from emulators.identity import IdentityPlatform, add_identity_routes
+from emulators.identity import IdentityOptions, IdentityPlatform, add_identity_routes
 from emulators.tls import TestCA, create_test_ca
 
 from .auth import bearer_middleware
@@ -39,7 +39,9 @@ class GraphEmulator:
     def __init__(self, config: GraphEmulatorConfig) -> None:
         self.config = config
         self._clock = Clock()
-        self._identity = IdentityPlatform(config.tenant, self._clock)
+        self._identity = IdentityPlatform(
+            config.tenant, self._clock, IdentityOptions(app_roles=config.app_roles)
+        )
         self._directory = Directory(self._clock, config.tenant.domain)
         self._directory.replication_lag_s = config.replication_lag_s
         self._faults = FaultInjector(fault_body, CONTROL_PREFIX)
@@ -52,7 +54,7 @@ class GraphEmulator:
             clock=self._clock,
             identity=self._identity,
             directory=self._directory,
-            delta_tokens=DeltaTokens(self._clock),
+            delta_tokens=DeltaTokens(self._clock, page_lifetime_s=config.page_token_lifetime_s),
             subscriptions=subscriptions,
             delivery=self._delivery,
             faults=self._faults,
@@ -120,10 +122,10 @@ class GraphEmulator:
 
     @staticmethod
     def _outbound_ssl(ca: TestCA) -> ssl.SSLContext:
-        # Notification endpoints may be public (system trust) or served with our test CA.
-        context = ssl.create_default_context()
-        context.load_verify_locations(cafile=str(ca.ca_path))
-        return context
+        # Like Graph, trust only public CAs (the system store) for notification endpoints;
+        # a test CA, ours included, only once `trust_notification_ca` is told so.
+        del ca
+        return ssl.create_default_context()
 
     # -- what tests and the CLI use -------------------------------------------------------
 
@@ -211,6 +213,7 @@ class GraphEmulator:
             "token_url": f"{self.authority}/oauth2/v2.0/token",
             "tenant_id": tenant.tenant_id,
             "domain": tenant.domain,
+            "initial_domain": tenant.initial_domain,
             "client_id": tenant.client_id,
             "client_secret": tenant.client_secret,
             "admin_upn": tenant.admin_upn,

@@ -40,13 +40,16 @@ class Subscription:
         _, _, target = self.resource.partition("/")
         return not target or target.lower() == user_id.lower()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, reveal_client_state: bool = False) -> dict[str, Any]:
+        """Graph returns clientState only in the answer to the POST that set it; reads
+        show null, "not returned for security purposes" (microsoft-graph-docs-contrib,
+        api-reference/v1.0/api/subscription-list.md and subscription-get.md, examples)."""
         return {
             "id": self.id,
             "resource": self.resource,
             "applicationId": self.application_id,
             "changeType": ",".join(self.change_types),
-            "clientState": self.client_state,
+            "clientState": self.client_state if reveal_client_state else None,
             "notificationUrl": self.notification_url,
             "notificationQueryOptions": None,
             "lifecycleNotificationUrl": self.lifecycle_url,

@@ -33,19 +33,23 @@ Public endpoints (`{tenant}` = the GUID, the domain, `organizations`, or `common
     use_login_form(enabled=True)                      a form instead of an instant sign-in
     register_client_certificate(pem) -> str           x5t#S256 of the certificate
     state() -> dict                                   switches and counters, for dumps
-    attributes: tenant, clock, options, grants, consented_clients, tokens_issued
+    set_app_roles(client_id, roles)                   the app's consented permissions (default
+                                                       User.Read.All; groups need
+                                                       GroupMember.Read.All or wider)
+    attributes: tenant, clock, options, grants, consented_clients, app_roles, tokens_issued
 
 Control API (`add_identity_control_routes(app, platform, prefix="/_emulator/")`, JSON):
     GET {prefix}identity (state); POST {prefix}identity/consent {"client_id"?, "granted"?},
     /revoke, /client-secret {"expired"?}, /decline-consent {"decline"?},
-    /deny-authorize {"deny"?}, /login-form {"enabled"?}; a missing flag means true.
+    /deny-authorize {"deny"?}, /login-form {"enabled"?}, /roles {"client_id"?, "roles"};
+    a missing flag means true.
 `IDENTITY_PLATFORM` is the app key under which `add_identity_routes` stores the platform.
 
 Graph's resource may be named `https://graph.microsoft.com`, `00000003-0000-0000-c000-
 000000000000`, or the emulator's own loopback https origin (clients derive the scope from
 the Graph URL they use, and the Graph emulator shares this origin).
 
-Tokens: RS256 JWTs from one per-process key. App tokens carry `roles: ["User.Read.All"]`
+Tokens: RS256 JWTs from one per-process key. App tokens carry the app's `roles`
 only while the app has admin consent (Entra issues them without roles otherwise);
 delegated tokens carry `scp`; iat/nbf/exp follow the emulated clock; expires_in 3599.
 Delegated grants need admin consent (else invalid_grant 65001). Codes are one-time

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from emulators.clock import Clock
 from emulators.identity.grants import GrantStore
 from emulators.identity.tokens import (
+    APP_ROLES,
     READ_USERS_PERMISSIONS,
     AccessClaims,
     decode_access_token,
@@ -36,6 +37,10 @@ class IdentityOptions:
     decline_consent: bool = False  # the admin-consent endpoints report a decline
     client_secret_expired: bool = False  # the right secret gets AADSTS7000222
     admin_consent_granted: bool = True  # the tenant's app starts out consented
+    # The permissions the tenant's app is configured for, which admin consent grants (as
+    # roles in app tokens, and what `.default` means in delegated ones). User.Read.All
+    # alone reads users but not group members (GroupMember.Read.All).
+    app_roles: tuple[str, ...] = APP_ROLES
     access_token_lifetime_s: int = 3599
     auth_code_lifetime_s: int = 600
     refresh_token_lifetime_s: int = 90 * 86400
@@ -63,6 +68,7 @@ class IdentityPlatform:
             code_lifetime_s=options.auth_code_lifetime_s,
             refresh_token_lifetime_s=options.refresh_token_lifetime_s,
         )
+        self.app_roles: dict[str, tuple[str, ...]] = {tenant.client_id: options.app_roles}
         self.certificates: dict[str, x509.Certificate] = {}
         for pem in options.client_certificates:
             self.register_client_certificate(pem)
@@ -72,9 +78,11 @@ class IdentityPlatform:
     # -- what the handlers ask -------------------------------------------------------------
 
     def matches_tenant(self, segment: str, *, allow_common: bool = True) -> bool:
-        """A GUID, the verified domain, `organizations`, or `common` where Microsoft allows it."""
+        """A GUID, a verified domain (the custom one or the onmicrosoft.com one),
+        `organizations`, or `common` where Microsoft allows it."""
         lowered = segment.lower()
-        if lowered in (self.tenant.tenant_id.lower(), self.tenant.domain.lower(), "organizations"):
+        names = (self.tenant.tenant_id, self.tenant.domain, self.tenant.initial_domain)
+        if lowered in {name.lower() for name in names} or lowered == "organizations":
             return True
         return allow_common and lowered == "common"
 
@@ -97,6 +105,14 @@ class IdentityPlatform:
     def has_consent(self, client_id: str) -> bool:
         return client_id in self.consented_clients
 
+    def app_roles_of(self, client_id: str) -> tuple[str, ...]:
+        """The permissions an app is configured for (granted once consented)."""
+        return self.app_roles.get(client_id, APP_ROLES)
+
+    def granted_roles(self, client_id: str) -> tuple[str, ...]:
+        """The roles an app token carries: the configured ones, once admin consented."""
+        return self.app_roles_of(client_id) if self.has_consent(client_id) else ()
+
     # -- what the Graph emulator calls -------------------------------------------------------
 
     def verify_access_token(self, token: str) -> AccessClaims:
@@ -114,8 +130,12 @@ class IdentityPlatform:
 
     def has_graph_permission(self, claims: AccessClaims) -> bool:
         """True when the token may read users (User.Read.All or wider in roles or scp)."""
-        granted = set(claims.roles) | set(claims.scopes)
-        return not READ_USERS_PERMISSIONS.isdisjoint(granted)
+        return self.has_any_permission(claims, READ_USERS_PERMISSIONS)
+
+    @staticmethod
+    def has_any_permission(claims: AccessClaims, permissions: frozenset[str]) -> bool:
+        granted = {name.lower() for name in (*claims.roles, *claims.scopes)}
+        return any(name.lower() in granted for name in permissions)
 
     # -- control operations ------------------------------------------------------------------
 
@@ -124,6 +144,10 @@ class IdentityPlatform:
 
     def revoke_admin_consent(self, client_id: str) -> None:
         self.consented_clients.discard(client_id)
+
+    def set_app_roles(self, client_id: str, roles: tuple[str, ...]) -> None:
+        """Configure (and, with consent, grant) these permissions; new tokens carry them."""
+        self.app_roles[client_id] = tuple(dict.fromkeys(roles))
 
     def revoke_refresh_tokens(self) -> int:
         return self.grants.revoke_all()
@@ -152,6 +176,7 @@ class IdentityPlatform:
             "tenant_id": self.tenant.tenant_id,
             "client_id": self.tenant.client_id,
             "consented_clients": sorted(self.consented_clients),
+            "app_roles": {client: list(roles) for client, roles in sorted(self.app_roles.items())},
             "login_form": self.login_form,
             "deny_authorize": self.deny_authorize,
             "decline_consent": self.decline_consent,

@@ -120,6 +120,8 @@ def add_identity_control_routes(
     POST identity/decline-consent  {"decline"?: bool}
     POST identity/deny-authorize   {"deny"?: bool}
     POST identity/login-form       {"enabled"?: bool}
+    POST identity/roles            {"client_id"?: str, "roles": [str, ...]}: the app's
+                                   configured (consented) permissions
     A missing flag means true.
     """
     base = f"{prefix}identity"
@@ -138,6 +140,19 @@ def add_identity_control_routes(
             platform.revoke_admin_consent(client_id)
         return web.json_response(platform.state())
 
+    async def roles(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        client_id = body.get("client_id", platform.tenant.client_id)
+        names = body.get("roles")
+        if not isinstance(client_id, str) or not client_id:
+            raise _bad_request("client_id must be a non-empty string")
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and 0 < len(n) <= 100 for n in names
+        ):
+            raise _bad_request("roles must be a list of permission names")
+        platform.set_app_roles(client_id, tuple(names))
+        return web.json_response(platform.state())
+
     async def revoke(request: web.Request) -> web.Response:
         return web.json_response({"revoked": platform.revoke_refresh_tokens()})
 
@@ -151,6 +166,7 @@ def add_identity_control_routes(
     app.router.add_get(base, state)
     app.router.add_post(f"{base}/consent", consent)
     app.router.add_post(f"{base}/revoke", revoke)
+    app.router.add_post(f"{base}/roles", roles)
     app.router.add_post(f"{base}/client-secret", switch("expired", platform.expire_client_secret))
     app.router.add_post(f"{base}/decline-consent", switch("decline", platform.set_decline_consent))
     app.router.add_post(f"{base}/deny-authorize", switch("deny", platform.set_deny_authorize))

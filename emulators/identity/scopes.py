@@ -45,7 +45,8 @@ class DelegatedScopes:
         return " ".join(graph + [scope for scope in self.oidc if scope != "offline_access"])
 
 
-def parse_delegated(raw: str) -> DelegatedScopes:
+def parse_delegated(raw: str, consented: tuple[str, ...] = APP_ROLES) -> DelegatedScopes:
+    """`consented`: the permissions admin consent granted the app, which `.default` means."""
     permissions: list[str] = []
     oidc: list[str] = []
     resource = GRAPH_RESOURCE
@@ -58,7 +59,7 @@ def parse_delegated(raw: str) -> DelegatedScopes:
             raise _invalid_scope(scope)
         if named_resource.lower().startswith("https://"):
             resource = named_resource
-        names = APP_ROLES if name == ".default" else (name,)
+        names = consented if name == ".default" else (name,)
         permissions.extend(n for n in names if n not in permissions)
     if not permissions and not oidc:
         raise aad_errors.invalid_request(

@@ -88,7 +88,7 @@ def _app_token(platform: IdentityPlatform, client_id: str, appidacr: str) -> dic
         client_id,
         now_s=platform.clock.now(),
         lifetime_s=lifetime_s,
-        consented=platform.has_consent(client_id),
+        roles=platform.granted_roles(client_id),
         appidacr=appidacr,
     )
     return {
@@ -109,7 +109,9 @@ def _user_tokens(
 ) -> dict[str, Any]:
     if not platform.has_consent(client_id):
         raise aad_errors.consent_missing(client_id)
-    requested = scopes.parse_delegated(" ".join(granted))
+    requested = scopes.parse_delegated(
+        " ".join(granted), consented=platform.app_roles_of(client_id)
+    )
     lifetime_s = platform.options.access_token_lifetime_s
     now_s = platform.clock.now()
     body: dict[str, Any] = {

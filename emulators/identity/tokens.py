@@ -20,11 +20,25 @@ from emulators.tenant import EmulatedTenant
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_AUDIENCES = (GRAPH_RESOURCE, f"{GRAPH_RESOURCE}/", GRAPH_APP_ID)
-# Application permissions the registered app is configured for (granted by admin consent).
+# Application permissions the registered app is configured for (granted by admin consent)
+# unless the platform is told otherwise per app (IdentityOptions.app_roles, set_app_roles).
 APP_ROLES = ("User.Read.All",)
 # Any of these lets a caller read users (the wider ones include User.Read.All).
 READ_USERS_PERMISSIONS = frozenset(
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+)
+# Any of these lets a caller read groups and their (transitive) members: the least
+# privileged is GroupMember.Read.All, User.Read.All is not enough (learn.microsoft.com/graph/
+# api/group-list-transitivemembers, "Permissions"; group-list, group-get, group-list-members).
+READ_GROUP_MEMBERS_PERMISSIONS = frozenset(
+    {
+        "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
 )
 ADMIN_DISPLAY_NAME = "Emulator Admin"
 
@@ -78,7 +92,7 @@ def app_access_token(
     *,
     now_s: float,
     lifetime_s: int,
-    consented: bool,
+    roles: tuple[str, ...],
     appidacr: str,
 ) -> str:
     sp_id = service_principal_id(tenant, client_id)
@@ -90,9 +104,10 @@ def app_access_token(
         "oid": sp_id,
         "sub": sp_id,
     }
-    if consented:
-        # Without admin consent Entra still issues the token, just without roles (§4.1).
-        claims["roles"] = list(APP_ROLES)
+    if roles:
+        # The roles admin consent granted; without consent Entra still issues the token,
+        # just without a roles claim (graph-api.md §4.1).
+        claims["roles"] = list(roles)
     return signing_key().sign(claims)
 
 

@@ -33,7 +33,11 @@ async def fetch_app_token(emulator: GraphEmulator, session: aiohttp.ClientSessio
 @pytest.fixture
 def graph_emulator_config(tmp_path: Path) -> GraphEmulatorConfig:
     """Override in a test module to start the emulator with other settings."""
-    return GraphEmulatorConfig(state_dir=tmp_path / "graph-emulator", delivery_horizon_s=30.0)
+    return GraphEmulatorConfig(
+        state_dir=tmp_path / "graph-emulator",
+        delivery_horizon_s=30.0,
+        allow_http_loopback_notifications=True,  # test receivers listen on http://127.0.0.1
+    )
 
 
 @pytest.fixture
@@ -43,7 +47,9 @@ async def make_graph_emulator(tmp_path: Path) -> AsyncIterator[MakeGraphEmulator
 
     async def make(**overrides: Any) -> GraphEmulator:
         state_dir = tmp_path / f"graph-emulator-{len(started)}"
-        emulator = GraphEmulator(GraphEmulatorConfig(state_dir=state_dir, **overrides))
+        # Test receivers listen on http://127.0.0.1: the explicit switch, unless overridden.
+        options = {"allow_http_loopback_notifications": True, **overrides}
+        emulator = GraphEmulator(GraphEmulatorConfig(state_dir=state_dir, **options))
         await emulator.start()
         started.append(emulator)
         return emulator

@@ -19,9 +19,14 @@ from webhook.app import create_app
 from webhook.keys import WAKER
 from worker.engine import Engine, EngineConfig
 from worker.linkadmin import add_emulator_link, check_link
+from worker.linkctx import LinkClients, open_link_clients
 from worker.settings import Settings
 
 DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
+# Graph notifies before its delta shows the change (replication lag): end-to-end tests run
+# with some, in emulated seconds, and `drain` lets that time pass instead of sleeping.
+DEFAULT_REPLICATION_LAG_S = 2.0
+_MAX_LAG_PASSES = 8
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Stack:
     secret_key: str = ""
     db_path: Path = Path()
     clock_offset_s: float = 0.0
+    lag_s: float = 0.0  # the replication lag the stack was made with
 
     @property
     def directory(self) -> Any:
@@ -50,12 +56,43 @@ class Stack:
         self.engine.clock = lambda: time.time() + self.clock_offset_s
 
     async def drain(self) -> None:
-        """Wait until Graph delivered every notification, then work every due event."""
+        """Wait until Graph delivered every notification, then work every due event, and
+        the rechecks the replication lag made (emulated time passes for them)."""
         await self.emus.graph.delivery_idle()
+        await self.work()
+
+    async def work(self) -> None:
+        """Work every due event, then the rechecks the replication lag made."""
         await self.engine.run_until_idle()
+        await self.pass_replication_lag()
+
+    async def pass_replication_lag(self) -> None:
+        """Run the rechecks (and gap follow-ups) waiting for changes the delta did not show
+        yet: Graph's clock
+        moves past the stack's lag and the engine's to each recheck's due time. (A test
+        that sets another lag on the directory drives the time itself.)"""
+        lag_s = self.lag_s
+        for _ in range(_MAX_LAG_PASSES):
+            row = await self.db.fetchone(
+                "SELECT MIN(due_at) AS t FROM events WHERE link_id = ? AND status = 'pending'"
+                " AND (kind = 'recheck' OR (kind = 'resync' AND payload LIKE '%followup%'))",
+                (self.link.id,),
+            )
+            due_at = None if row is None else row["t"]
+            if due_at is None or lag_s <= 0:
+                return
+            self.emus.graph.advance_clock(lag_s)
+            wait_s = due_at - self.engine.clock()
+            if wait_s > 0:
+                self.shift_clock(wait_s)
+            await self.engine.run_until_idle()
 
     async def settle(self) -> None:
-        """Maintenance (subscription, sweep scheduling) and then drain."""
+        """Maintenance (subscription, sweep scheduling) and then drain. What the test did
+        before is older than the replication lag by then, so sweeps and catch-up rounds
+        see it."""
+        if self.lag_s > 0:
+            self.emus.graph.advance_clock(self.lag_s)
         await self.engine.run_until_idle(maintain=True)
         await self.drain()
 
@@ -93,9 +130,21 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         subscribe: bool = True,
         engine_config: EngineConfig | None = None,
         pbx_latency_s: float = 0.0,
+        graph_options: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
+        clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
     ) -> Stack:
         manager = running_emulators(
-            tmp_path / "emulators", users=users, extensions=extensions, pbx_latency_s=pbx_latency_s
+            tmp_path / "emulators",
+            users=users,
+            extensions=extensions,
+            pbx_latency_s=pbx_latency_s,
+            # The webhook listens on http://127.0.0.1: the emulator's explicit test switch.
+            graph_options={
+                "allow_http_loopback_notifications": True,
+                "replication_lag_s": DEFAULT_REPLICATION_LAG_S,
+                **(graph_options or {}),
+            },
         )
         emus = await manager.__aenter__()
         cleanups.append(lambda: manager.__aexit__(None, None, None))
@@ -110,7 +159,8 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         cleanups.append(server.close)
         if subscribe:
             settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
-        info = emus.info
+        # The link may name the tenant by domain, as an admin may type it.
+        info = {**emus.info, "tenant_id": tenant_id or emus.info["tenant_id"]}
         link = await add_emulator_link(
             db, info, name="contoso", settings={**DEFAULT_POLICY, **(policy or {})}
         )
@@ -121,9 +171,20 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
             settings,
             waker=app[WAKER],
             config=engine_config or EngineConfig(recheck_delays_s=(0.2, 0.5)),
+            clients_factory=clients_factory,
         )
         cleanups.append(engine.shutdown)
-        return Stack(emus, db, settings, link, engine, server, secret_key, tmp_path / "m365sync.db")
+        return Stack(
+            emus,
+            db,
+            settings,
+            link,
+            engine,
+            server,
+            secret_key,
+            tmp_path / "m365sync.db",
+            lag_s=emus.graph.directory.replication_lag_s,
+        )
 
     yield make
     for cleanup in reversed(cleanups):

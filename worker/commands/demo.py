@@ -101,7 +101,11 @@ async def _demo(port: int) -> None:
         public_url=base_url,
         log_level="warning",
     )
-    async with running_emulators(demo_dir / "emulators") as emus:
+    # The demo serves on http://127.0.0.1, which real Graph refuses: the emulator's
+    # explicit test switch lets it deliver there.
+    async with running_emulators(
+        demo_dir / "emulators", graph_options={"allow_http_loopback_notifications": True}
+    ) as emus:
         seed_demo(emus)
         password = secrets.token_urlsafe(12)
         await _prepare_store(settings, emus, password)

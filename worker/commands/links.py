@@ -32,7 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     add = actions.add_parser("add", help="pair a Microsoft 365 tenant with a PBX domain")
     add.add_argument("name")
-    add.add_argument("--tenant-id", required=True, help="Entra tenant id (GUID) or domain")
+    add.add_argument(
+        "--tenant-id",
+        required=True,
+        help="Entra tenant id (GUID) or domain; a domain is stored as its GUID once checked",
+    )
     add.add_argument("--client-id", required=True, help="application (client) id")
     add.add_argument(
         "--auth",

@@ -24,8 +24,9 @@ from worker.graph.auth import TokenProvider
 from worker.graph.delta import NEXT_LINK, DeltaRound, Page, link_of, page_items
 from worker.graph.retry import RetryPolicy
 from worker.graph.subscriptions import (
-    find_by_client_state,
+    find_ours,
     format_expiration,
+    pick_created,
     subscription_body,
 )
 from worker.graph.transport import GraphTransport, Sleep
@@ -173,12 +174,17 @@ class GraphClient:
         lifecycle_url: str | None,
         client_state: str,
         expiration: datetime,
+        *,
+        application_id: str,
     ) -> dict[str, Any]:
         """POST a subscription; Graph validates the notification URL(s) before answering.
 
         A POST is not repeated blindly: after a network failure or gateway timeout the
-        subscriptions are listed first, and ours (same clientState) is returned if it exists.
-        Throttling (429, 503 with Retry-After) means nothing was created: it is raised as is.
+        subscriptions are listed first, and ours is returned if it exists. Graph returns
+        clientState as null on reads, so "ours" means the same resource, changeType,
+        notificationUrl and applicationId (`application_id`, the app's client id); the
+        caller removes any duplicates. Throttling (429, 503 with Retry-After) means
+        nothing was created: it is raised as is.
         """
         body = subscription_body(
             resource=resource,
@@ -194,7 +200,14 @@ class GraphClient:
         except ThrottledError:
             raise
         except TransientError:
-            existing = find_by_client_state(await self.list_subscriptions(), client_state)
+            ours = find_ours(
+                await self.list_subscriptions(),
+                resource=resource,
+                change_type=change_type,
+                notification_url=notification_url,
+                application_id=application_id,
+            )
+            existing = pick_created(ours, expiration)
             if existing is not None:
                 return existing
             return await self._required_json("POST", url, json_body=body, idempotent=False)

@@ -15,6 +15,7 @@ from typing import Any
 
 from worker.errors import (
     GraphError,
+    PageTokenExpired,
     ResyncRequired,
     SyncError,
     ThrottledError,
@@ -24,6 +25,8 @@ from worker.graph.retry import parse_retry_after_s
 
 # Graph's ways of saying "your delta token is no good, start again".
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+# A skip token that expired mid-round; the round starts again from its deltaLink.
+EXPIRED_PAGE_CODES = frozenset({"directory_expiredpagetoken"})
 
 _MAX_INNER_DEPTH = 5
 _MAX_MESSAGE_CHARS = 500
@@ -107,6 +110,8 @@ def error_for_response(
         return ResyncRequired(f"{what}: 410 Gone, delta state reset (Location: {location})")
     if 400 <= status < 500 and is_resync(parsed):
         return ResyncRequired(f"{what}: {status} {parsed.code}: {parsed.message}")
+    if 400 <= status < 500 and any(c.lower() in EXPIRED_PAGE_CODES for c in parsed.codes):
+        return PageTokenExpired(f"{what}: {status} {parsed.code}: {parsed.message}")
     retry_after_s = parse_retry_after_s(headers.get("Retry-After"))
     if status == 429 or (status in (503, 504) and retry_after_s is not None):
         return ThrottledError(f"{what}: {status} {parsed.code or 'throttled'}", retry_after_s)

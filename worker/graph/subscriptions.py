@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,13 +41,64 @@ def subscription_body(
     return body
 
 
-def find_by_client_state(
-    subscriptions: Iterable[dict[str, Any]], client_state: str
-) -> dict[str, Any] | None:
-    """The subscription carrying our (random, per-subscription) clientState, if Graph has it."""
-    wanted = client_state.encode()
-    for subscription in subscriptions:
-        state = subscription.get("clientState")
-        if isinstance(state, str) and hmac.compare_digest(state.encode(), wanted):
-            return subscription
-    return None
+def same_change_types(a: object, b: object) -> bool:
+    """`updated,deleted` and `deleted,updated` are the same subscription."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return _change_types(a) == _change_types(b)
+
+
+def _change_types(value: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def _same_resource(a: object, b: object) -> bool:
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return a.strip("/").lower() == b.strip("/").lower()
+
+
+def find_ours(
+    subscriptions: Iterable[dict[str, Any]],
+    *,
+    resource: str,
+    change_type: str,
+    notification_url: str,
+    application_id: str,
+) -> list[dict[str, Any]]:
+    """Subscriptions that are ours by what Graph returns on reads.
+
+    Graph never returns clientState on GET (it is null, "not returned for security
+    purposes": api-reference/v1.0/api/subscription-list.md), so it cannot identify a
+    subscription; resource, changeType, notificationUrl and applicationId can.
+    """
+    wanted_app = application_id.lower()
+    return [
+        subscription
+        for subscription in subscriptions
+        if isinstance(subscription.get("id"), str)
+        and subscription.get("notificationUrl") == notification_url
+        and str(subscription.get("applicationId", "")).lower() == wanted_app
+        and _same_resource(subscription.get("resource"), resource)
+        and same_change_types(subscription.get("changeType"), change_type)
+    ]
+
+
+def pick_created(candidates: list[dict[str, Any]], expiration: datetime) -> dict[str, Any] | None:
+    """Of our subscriptions, the one a lost POST most likely made: Graph keeps the
+    expirationDateTime we asked for, so an exact match wins; else the latest expiry."""
+    if not candidates:
+        return None
+    wanted = expiration.astimezone(UTC).replace(microsecond=0).timestamp()
+
+    def expiry(subscription: dict[str, Any]) -> float:
+        raw = subscription.get("expirationDateTime")
+        if not isinstance(raw, str):
+            return 0.0
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+
+    exact = [c for c in candidates if abs(expiry(c) - wanted) < 1.0]
+    return (exact or sorted(candidates, key=expiry))[-1]

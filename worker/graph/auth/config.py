@@ -66,11 +66,18 @@ class AuthConfig:
     authority_url: str = DEFAULT_AUTHORITY
     graph_url: str = DEFAULT_GRAPH
     ca_bundle: str | None = None
+    # Group scope reads /groups/{id}/transitiveMembers, which needs GroupMember.Read.All.
+    group_scope: bool = False
 
     @classmethod
     def from_link(cls, link: Link) -> AuthConfig:
         return cls(
-            link.tenant_id, link.client_id, link.authority_url, link.graph_url, link.ca_bundle
+            link.tenant_id,
+            link.client_id,
+            link.authority_url,
+            link.graph_url,
+            link.ca_bundle,
+            group_scope=link.settings.get("scope") == "groups",
         )
 
     @property
@@ -95,7 +102,8 @@ class AuthConfig:
 
     @property
     def delegated_scopes(self) -> list[str]:
-        return [f"{self.graph_resource}/User.Read.All"]
+        names = ["User.Read.All", "GroupMember.Read.All"] if self.group_scope else ["User.Read.All"]
+        return [f"{self.graph_resource}/{name}" for name in names]
 
 
 @dataclass(frozen=True, slots=True)
