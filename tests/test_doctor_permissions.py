@@ -79,9 +79,21 @@ async def test_group_scope_needs_group_member_read_all(doctor_env: DoctorEnv) ->
     assert "Application permission GroupMember.Read.All" in found["permissions"].fix
     assert "graph_groups" in found
 
+    grant_group_member_read_all(env)
+    found = {c.id: c for c in (await env.doctor()).checks}
+    assert found["permissions"].ok, found["permissions"].detail
+    assert found["graph_groups"].ok, found["graph_groups"].detail
+
+
+def grant_group_member_read_all(env: DoctorEnv) -> None:
+    env.emus.graph.identity.set_app_roles(
+        env.emus.info["client_id"], ("User.Read.All", "GroupMember.Read.All")
+    )
+
 
 async def test_group_scope_with_an_unknown_group(doctor_env: DoctorEnv) -> None:
     env = doctor_env
+    grant_group_member_read_all(env)
     settings = {
         **env.link.settings,
         "scope": "groups",
