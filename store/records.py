@@ -128,21 +128,23 @@ async def hold_actions(
     """Hold actions for approval; an extension already held is not held again, whatever the
     message of the plan that holds it now. Returns how many were held now."""
     now = time.time()
-    added = 0
+    rows = await tx.fetchall(
+        "SELECT number FROM held_actions WHERE link_id = ? AND status = 'held'", (link_id,)
+    )
+    held = {r["number"] for r in rows}
+    new: list[tuple[Any, ...]] = []
     for action in actions:
         number = action.get("number")
-        existing = await tx.fetchone(
-            "SELECT id FROM held_actions WHERE link_id = ? AND status = 'held' AND number IS ?",
-            (link_id, number),
-        )
-        if existing is None:
-            await tx.execute(
-                "INSERT INTO held_actions (link_id, action, reason, created_at, number, user_id)"
-                " VALUES (?,?,?,?,?,?)",
-                (link_id, _dumps(action), reason, now, number, action.get("user_id")),
-            )
-            added += 1
-    return added
+        if number in held:
+            continue
+        held.add(number)
+        new.append((link_id, _dumps(action), reason, now, number, action.get("user_id")))
+    await tx.executemany(
+        "INSERT INTO held_actions (link_id, action, reason, created_at, number, user_id)"
+        " VALUES (?,?,?,?,?,?)",
+        new,
+    )
+    return len(new)
 
 
 async def held_numbers(db: Database, link_id: int) -> frozenset[str]:
