@@ -40,7 +40,15 @@ from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
-from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
+from worker.planner import (
+    Plan,
+    PlanInput,
+    Policy,
+    PolicyError,
+    plan_round,
+    plan_sweep,
+    why_held,
+)
 
 log = structlog.get_logger("m365sync.round")
 
@@ -199,9 +207,8 @@ async def run_round(
 async def _update_held(tx: Transaction, link_id: int, outcome: RoundOutcome) -> None:
     plan = outcome.plan
     if plan.held:
-        outcome.held_new = await hold_actions(
-            tx, link_id, [a.to_json() for a in plan.held], "over the disable brake"
-        )
+        why = why_held(plan.held[0]) or "over the disable threshold"
+        outcome.held_new = await hold_actions(tx, link_id, [a.to_json() for a in plan.held], why)
     if plan.withdrawn:
         withdrawn = await withdraw_held(tx, link_id, plan.withdrawn)
         if withdrawn:
