@@ -127,3 +127,21 @@ def test_the_disable_window_setting_is_validated() -> None:
             Policy.from_settings({"disable_window_minutes": bad})
         assert caught.value.field == "disable_window_minutes"
         assert words in caught.value.message
+
+
+def test_a_held_list_emptied_by_returning_users_holds_nothing_more() -> None:
+    """The only held user is back in this very plan: a new small disable is applied."""
+    base = _tenant(2)
+    users = dict(base.users)
+    users["u00"] = member("u00")  # restored; u01 leaves now
+    inp = PlanInput(
+        users=users,
+        extensions=base.extensions,
+        bindings=base.bindings,
+        policy=base.policy,
+        now=NOW,
+        held_numbers=frozenset({"200"}),
+    )
+    plan = plan_round(inp, ["u00", "u01"])
+    assert plan.withdrawn == ("200",)
+    assert [a.number for a in plan.by_kind(ActionKind.DISABLE)] == ["201"]

@@ -94,7 +94,8 @@ class _Reconciler:
             self.inp.policy,
             base,
             "bound extensions (after this plan)",
-            held=self.inp.held_numbers,
+            # Users back now leave the held list with this plan, so they no longer hold it.
+            held=self.inp.held_numbers - frozenset(self.withdrawn),
             recent=self.inp.recent_disables,
         )
         unmatched: list[str] = []
