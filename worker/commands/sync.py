@@ -55,7 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     app.add_argument("link")
     app.add_argument(
-        "--id", type=int, action="append", dest="ids", help="only this held id (repeatable)"
+        "--id",
+        type=int,
+        action="append",
+        dest="ids",
+        metavar="ID",
+        help="only this held id (repeatable; see --list)",
     )
     app.add_argument("--reject", action="store_true", help="reject: the extensions stay enabled")
     app.add_argument("--list", action="store_true", help="only list what is held")
