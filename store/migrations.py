@@ -193,6 +193,42 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE link_leases ADD COLUMN waiting_since REAL;
         """,
     ),
+    (
+        # An extension is held at most once (the unique index), whatever the message of the
+        # plan that held it; 'withdrawn' is a held disable whose user came back before an
+        # admin decided. Rows held twice before this migration keep their oldest copy.
+        # SQLite cannot change a CHECK constraint in place, hence the copy.
+        "0005_held_once",
+        """
+        CREATE TABLE held_actions_new (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'held'
+                CHECK (status IN ('held', 'approved', 'rejected', 'applied', 'withdrawn')),
+            created_at REAL NOT NULL,
+            decided_by TEXT,
+            decided_at REAL,
+            number TEXT,
+            user_id TEXT
+        );
+        INSERT INTO held_actions_new (id, link_id, action, reason, status, created_at,
+            decided_by, decided_at, number, user_id)
+            SELECT id, link_id, action, reason, status, created_at, decided_by, decided_at,
+                json_extract(action, '$.number'), json_extract(action, '$.user_id')
+            FROM held_actions;
+        DROP TABLE held_actions;
+        ALTER TABLE held_actions_new RENAME TO held_actions;
+        UPDATE held_actions SET status = 'withdrawn', decided_by = 'migration',
+            decided_at = CAST(strftime('%s', 'now') AS REAL)
+            WHERE status = 'held' AND id NOT IN (
+                SELECT MIN(id) FROM held_actions WHERE status = 'held' GROUP BY link_id, number
+            );
+        CREATE INDEX held_link_status ON held_actions(link_id, status);
+        CREATE UNIQUE INDEX held_once ON held_actions(link_id, number) WHERE status = 'held';
+        """,
+    ),
 ]
 
 

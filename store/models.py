@@ -182,6 +182,7 @@ class HeldStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     APPLIED = "applied"
+    WITHDRAWN = "withdrawn"  # the user came back before an admin decided
 
 
 @dataclass(frozen=True, slots=True)

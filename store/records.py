@@ -95,6 +95,17 @@ async def list_audit(
     return [_audit(r) for r in rows]
 
 
+async def disables_since(db: Database, link_id: int, since: float) -> int:
+    """Extensions the link disabled since `since`, approved disables excepted: the brake's
+    window (an approved disable was an admin's decision, not the directory's)."""
+    row = await db.fetchone(
+        "SELECT COUNT(DISTINCT number) AS n FROM audit WHERE link_id = ? AND at >= ?"
+        " AND action = 'disable' AND outcome = 'ok' AND trigger != 'approval'",
+        (link_id, since),
+    )
+    return int(row["n"]) if row is not None else 0
+
+
 # --- held actions -------------------------------------------------------------------
 
 
@@ -113,20 +124,62 @@ def _held(row: Row) -> HeldAction:
 
 async def hold_actions(
     tx: Transaction, link_id: int, actions: Iterable[Mapping[str, Any]], reason: str
-) -> None:
-    """Hold actions for approval, skipping any identical action already held."""
+) -> int:
+    """Hold actions for approval; an extension already held is not held again, whatever the
+    message of the plan that holds it now. Returns how many were held now."""
     now = time.time()
+    rows = await tx.fetchall(
+        "SELECT number FROM held_actions WHERE link_id = ? AND status = 'held'", (link_id,)
+    )
+    held = {r["number"] for r in rows}
+    new: list[tuple[Any, ...]] = []
     for action in actions:
-        payload = _dumps(action)
-        existing = await tx.fetchone(
-            "SELECT id FROM held_actions WHERE link_id = ? AND status = 'held' AND action = ?",
-            (link_id, payload),
+        number = action.get("number")
+        if number in held:
+            continue
+        held.add(number)
+        new.append((link_id, _dumps(action), reason, now, number, action.get("user_id")))
+    await tx.executemany(
+        "INSERT INTO held_actions (link_id, action, reason, created_at, number, user_id)"
+        " VALUES (?,?,?,?,?,?)",
+        new,
+    )
+    return len(new)
+
+
+async def held_numbers(db: Database, link_id: int) -> frozenset[str]:
+    """The extensions whose disable waits for approval (the planner's `held_numbers`)."""
+    rows = await db.fetchall(
+        "SELECT number FROM held_actions WHERE link_id = ? AND status = 'held'"
+        " AND number IS NOT NULL",
+        (link_id,),
+    )
+    return frozenset(str(r["number"]) for r in rows)
+
+
+async def withdraw_held(tx: Transaction, link_id: int, numbers: Iterable[str]) -> list[int]:
+    """Take held disables off the list because their users came back; returns their ids."""
+    now = time.time()
+    ids: list[int] = []
+    for number in numbers:
+        rows = await tx.fetchall(
+            "UPDATE held_actions SET status = 'withdrawn', decided_by = 'worker', decided_at = ?"
+            " WHERE link_id = ? AND status = 'held' AND number = ? RETURNING id",
+            (now, link_id, number),
         )
-        if existing is None:
-            await tx.execute(
-                "INSERT INTO held_actions (link_id, action, reason, created_at) VALUES (?,?,?,?)",
-                (link_id, payload, reason, now),
-            )
+        ids.extend(int(r["id"]) for r in rows)
+    return ids
+
+
+async def held_episode(tx: Transaction, link_id: int) -> tuple[int, int]:
+    """(how many are held, the id of the oldest held): one held list, from the first disable
+    held until the list is empty again, has one oldest id, which keys its alert."""
+    row = await tx.fetchone(
+        "SELECT COUNT(*) AS n, COALESCE(MIN(id), 0) AS first FROM held_actions"
+        " WHERE link_id = ? AND status = 'held'",
+        (link_id,),
+    )
+    return (int(row["n"]), int(row["first"])) if row is not None else (0, 0)
 
 
 async def list_held(
@@ -165,6 +218,16 @@ async def decide_held(
                 (status.value, who, now, link_id, *id_list),
             )
     return sorted((_held(r) for r in rows), key=lambda h: h.id)
+
+
+async def return_to_held(db: Database, ids: Iterable[int]) -> None:
+    """Approved rows whose approval could not be carried out wait for approval again."""
+    async with db.atomic() as tx:
+        await tx.executemany(
+            "UPDATE OR IGNORE held_actions SET status = 'held', decided_by = NULL,"
+            " decided_at = NULL WHERE id = ? AND status = 'approved'",
+            [(i,) for i in ids],
+        )
 
 
 async def mark_held_applied(tx: Transaction, ids: Iterable[int]) -> None:

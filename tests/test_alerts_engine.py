@@ -13,10 +13,14 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from store.directory import get_bindings
 from store.events import list_events
 from store.models import EventStatus
+from store.records import list_held
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
+from worker.linkctx import open_link_clients
 from worker.mail import EmailAlerts, SmtpTarget
+from worker.operations import approve_held
 
 POLICY = {"ranges": "200-200", "alert_emails": ["ops@contoso.example"]}
 
@@ -110,3 +114,44 @@ async def test_dead_mail_server_does_not_hold_up_a_round(
     assert events and all(e.status is EventStatus.DONE for e in events)
     await alerts.close()
     assert alerts.pending == 0
+
+
+async def test_one_held_disables_mail_per_held_list(
+    make_stack: MakeStack, inbox_port: tuple[Inbox, int]
+) -> None:
+    """12 deletions are held and mailed; 11 more join the same held list without a second
+    mail, and late notifications re-planning the held ones send none either. Once approved,
+    the next mass deletion is a new list and mails again."""
+    inbox, port = inbox_port
+    policy = {
+        "auto_create": True,
+        "ranges": "200-299",
+        "disable_threshold_count": 10,
+        "disable_threshold_percent": 0,
+        "alert_emails": ["ops@contoso.example"],
+    }
+    stack = await make_stack(policy=policy)
+    alerts = EmailAlerts(stack.db, SmtpTarget.from_url(f"smtp://127.0.0.1:{port}"), "m@x.example")
+    stack.engine.alerts = alerts
+    await stack.settle()
+    users = [stack.directory.create_user(**graph_user(f"User{i:02d}"))["id"] for i in range(37)]
+    await stack.drain()
+    assert len(await get_bindings(stack.db, stack.link.id)) == 37
+    for batch in (users[:12], users[12:23]):
+        for user_id in batch:
+            stack.directory.soft_delete_user(user_id)
+        await stack.drain()
+    await alerts.drain()
+    assert [str(m["Subject"]) for m in inbox.mails] == ["[m365sync] contoso: 12 disable(s) held"]
+    held = await list_held(stack.db, stack.link.id)
+    assert len(held) == len({h.action["number"] for h in held}) == 23
+    async with await open_link_clients(stack.db, stack.link, stack.settings) as clients:
+        await approve_held(stack.db, clients, actor="admin")
+    for user_id in users[23:34]:
+        stack.directory.soft_delete_user(user_id)
+    await stack.drain()
+    await alerts.drain()
+    assert [str(m["Subject"]) for m in inbox.mails][1:] == [
+        "[m365sync] contoso: 11 disable(s) held"
+    ]
+    await alerts.close()

@@ -72,6 +72,7 @@ def test_plan_json_has_the_documented_shape() -> None:
         "actions",
         "unmatched",
         "left",
+        "withdrawn",
     ]
     assert data["version"] == PLAN_FORMAT_VERSION
     assert list(data["counts"]) == [k.value for k in ActionKind]

@@ -125,6 +125,11 @@ def worlds(draw: st.DrawFn) -> PlanInput:
         in_scope_ids=in_scope,
         released={n: NOW - days * 86400.0 for n, days in released.items()},
         directory_complete=draw(st.sampled_from([True, True, True, False])),
+        held_numbers=draw(
+            st.sampled_from([frozenset(), frozenset()])
+            | st.frozensets(st.sampled_from(NUMBERS), max_size=3)
+        ),
+        recent_disables=draw(st.sampled_from([0, 0, 3, 12])),
     )
 
 
@@ -186,12 +191,17 @@ def test_an_active_in_scope_users_extension_is_never_disabled(inp: PlanInput) ->
 @FAST
 @given(worlds())
 def test_disables_never_exceed_the_limit(inp: PlanInput) -> None:
-    """At most disable_limit disables are applied; when any is held, none is applied."""
-    for plan in (plan_sweep(inp), plan_disable_unmatched(inp)):
+    """At most disable_limit disables in the window (this plan's plus the recent ones); when
+    any is held, now or from before, none is applied; nothing already held is held again."""
+    for plan in (plan_sweep(inp), plan_round(inp, list(inp.users)), plan_disable_unmatched(inp)):
         disables = plan.by_kind(ActionKind.DISABLE)
         assert plan.disable_limit is not None
-        assert len(disables) <= plan.disable_limit
+        if disables:
+            assert len(disables) + inp.recent_disables <= plan.disable_limit
+            assert not inp.held_numbers
         assert not (disables and plan.held)
+        assert not {a.number for a in (*disables, *plan.held)} & inp.held_numbers
+        assert set(plan.withdrawn) <= inp.held_numbers
         if not inp.directory_usable:
             assert not disables and not plan.held
 

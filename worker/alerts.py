@@ -16,8 +16,17 @@ class Alerts:
     async def setup_required(self, link: Link, reason: str) -> None:
         """The link can no longer authenticate; an admin must act."""
 
-    async def disables_held(self, link: Link, held: Sequence[Action], limit: int | None) -> None:
-        """The brakes held disables for approval."""
+    async def disables_held(
+        self,
+        link: Link,
+        held: Sequence[Action],
+        limit: int | None,
+        *,
+        waiting: int = 0,
+        list_id: int = 0,
+    ) -> None:
+        """The brakes held disables for approval: `held` just now, `waiting` in all on the
+        link's held list, whose oldest entry is `list_id` (0: unknown)."""
 
     async def actions_failed(self, link: Link, failed: Sequence[tuple[Action, str]]) -> None:
         """PBX writes of a round failed for good (each with the PBX's reason)."""

@@ -287,9 +287,17 @@ class LinkWorker:
             metrics.CONFLICTS.labels(link=link.name, kind=kind).inc()
         if conflicts:
             await _quietly(alerts.conflicts_found(link, outcome.plan, conflicts))
-        if outcome.plan.held:
+        if outcome.held_new:
+            # Only for disables held just now: re-planned ones are skipped as already held,
+            # and one held list keeps one alert key however many rounds add to it.
             await _quietly(
-                alerts.disables_held(link, outcome.plan.held, outcome.plan.disable_limit)
+                alerts.disables_held(
+                    link,
+                    outcome.plan.held,
+                    outcome.plan.disable_limit,
+                    waiting=outcome.held_waiting,
+                    list_id=outcome.held_first_id,
+                )
             )
 
     async def _setup_required(self, link: Link, ids: list[int], exc: SetupRequired) -> None:

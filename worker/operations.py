@@ -21,8 +21,16 @@ from store.directory import (
     record_pbx_read,
 )
 from store.leases import acquire_link_lease, get_link_lease, release_link_lease, take_back_lease
-from store.models import HeldStatus, Link
-from store.records import decide_held, hold_actions, mark_held_applied
+from store.models import AuditEntry, HeldAction, HeldStatus, Link
+from store.records import (
+    add_audit,
+    decide_held,
+    disables_since,
+    held_numbers,
+    hold_actions,
+    mark_held_applied,
+    return_to_held,
+)
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.errors import PermanentError
 from worker.leasing import lease_holder_text
@@ -30,6 +38,7 @@ from worker.linkctx import LinkClients
 from worker.liveness import judge, this_process
 from worker.planner import (
     Action,
+    ActionKind,
     Plan,
     PlanInput,
     plan_disable_unmatched,
@@ -73,6 +82,10 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
         in_scope_ids=await scope_of(clients, policy),
         released=pbx.released,
         other_accounts=pbx.others,
+        held_numbers=await held_numbers(db, link.id),
+        recent_disables=await disables_since(
+            db, link.id, now - policy.disable_window_minutes * 60.0
+        ),
     )
 
 
@@ -162,16 +175,68 @@ async def disable_unmatched(db: Database, clients: LinkClients, *, actor: str) -
 async def approve_held(
     db: Database, clients: LinkClients, *, actor: str, ids: Sequence[int] | None = None
 ) -> Applied:
-    """Carry out held actions an administrator approved (all of them without `ids`)."""
+    """Carry out held actions an administrator approved (all of them without `ids`).
+
+    Each extension is disabled once, however many held rows name it; one the PBX shows
+    disabled already (or no longer has) is not written, only recorded. Should applying fail
+    half-way, the rows go back on the held list: approving again finds the ones done so far
+    disabled, so nothing is applied twice.
+    """
     link = clients.link
     async with link_lease(db, link, f"{actor}:approve"):
-        approved = await decide_held(db, link.id, ids, HeldStatus.APPROVED, actor)
-        actions = [Action.from_json(h.action).release() for h in approved]
         inp = await snapshot(db, clients)
-        result = await _apply(db, clients, inp, actions, trigger="approval", actor=actor)
+        approved = await decide_held(db, link.id, ids, HeldStatus.APPROVED, actor)
+        try:
+            actions, unchanged = _approved_actions(approved, inp)
+            result = await _apply(db, clients, inp, actions, trigger="approval", actor=actor)
+        except Exception:
+            await return_to_held(db, [h.id for h in approved])
+            raise
         async with db.atomic() as tx:
+            await add_audit(tx, [_unchanged_audit(link.id, a, actor) for a in unchanged])
             await mark_held_applied(tx, [h.id for h in approved])
-    return Applied(Plan.of("approval", actions), result)
+    if unchanged:
+        result.applied[ALREADY_DISABLED] = len(unchanged)
+    return Applied(Plan.of("approval", [*actions, *unchanged]), result)
+
+
+ALREADY_DISABLED = "already_disabled"
+
+
+def _approved_actions(
+    approved: Sequence[HeldAction], inp: PlanInput
+) -> tuple[list[Action], list[Action]]:
+    """(to apply, already done): one action per extension."""
+    todo: list[Action] = []
+    unchanged: list[Action] = []
+    seen: set[str | None] = set()
+    for held in approved:
+        action = Action.from_json(held.action).release()
+        if action.number in seen:
+            continue
+        seen.add(action.number)
+        ext = inp.extensions.get(action.number or "")
+        if action.kind is ActionKind.DISABLE and (ext is None or ext.disabled):
+            unchanged.append(action)
+        else:
+            todo.append(action)
+    return todo, unchanged
+
+
+def _unchanged_audit(link_id: int, action: Action, actor: str) -> AuditEntry:
+    return AuditEntry(
+        link_id=link_id,
+        action=action.kind.value,
+        outcome="ok",
+        trigger="approval",
+        actor=actor,
+        user_id=action.user_id,
+        number=action.number,
+        reason=(
+            f"{action.reason.value}: approved; extension {action.number} is already disabled "
+            "(or gone) on the PBX, nothing to write"
+        ),
+    )
 
 
 async def reject_held(

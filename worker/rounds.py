@@ -28,7 +28,14 @@ from store.directory import (
 )
 from store.failed_actions import failed_action_users
 from store.models import DirectoryUser, Extension, Removal, RoundRecord
-from store.records import add_round, hold_actions
+from store.records import (
+    add_round,
+    disables_since,
+    held_episode,
+    held_numbers,
+    hold_actions,
+    withdraw_held,
+)
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
@@ -36,7 +43,15 @@ from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
 from worker.pbxlist import complete_list
 from worker.permissions import group_permission_missing, is_permission_denied
-from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, plan_sweep
+from worker.planner import (
+    Plan,
+    PlanInput,
+    Policy,
+    PolicyError,
+    plan_round,
+    plan_sweep,
+    why_held,
+)
 
 log = structlog.get_logger("m365sync.round")
 
@@ -84,6 +99,9 @@ class RoundOutcome:
     finished_at: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
     pbx_read: bool = True
+    held_new: int = 0  # disables this round put on the held list
+    held_waiting: int = 0  # disables on the held list once the round committed
+    held_first_id: int = 0  # the oldest of them: one id per held list, for its alert
 
 
 @dataclass(slots=True)
@@ -139,6 +157,10 @@ async def run_round(
         released=pbx.released,
         directory_complete=complete,
         other_accounts=pbx.others,
+        held_numbers=await held_numbers(db, link.id),
+        recent_disables=await disables_since(
+            db, link.id, started - policy.disable_window_minutes * 60.0
+        ),
     )
     changed_ids = set(read.changed) | set(request.notified_ids)
     if request.trigger == "manual":
@@ -167,10 +189,6 @@ async def run_round(
         # The PBX as just read (both lists are complete, in rounds and sweeps), before we
         # change it; the applier updates it per action.
         await record_pbx_read(tx, link.id, extensions.values(), started)
-        if plan.held:
-            await hold_actions(
-                tx, link.id, [a.to_json() for a in plan.held], "over the disable threshold"
-            )
     ctx = ApplyContext(
         db,
         link.id,
@@ -186,6 +204,9 @@ async def run_round(
     async with db.atomic() as tx:
         await put_directory_users(tx, link.id, read.changed.values())
         await set_delta_link(tx, link.id, read.delta_link)
+        # The held list changes with the deltaLink: a round that dies before this point is
+        # planned again from the old deltaLink and holds (and alerts) the same disables.
+        await _update_held(tx, link.id, outcome)
         await add_round(
             tx,
             RoundRecord(
@@ -250,6 +271,22 @@ async def _quiet_round(
             await on_commit(tx, outcome)
     log.info("round finished", link=clients.link.name, **outcome.stats)
     return outcome
+
+
+async def _update_held(tx: Transaction, link_id: int, outcome: RoundOutcome) -> None:
+    plan = outcome.plan
+    if plan.held:
+        why = why_held(plan.held[0]) or "over the disable threshold"
+        outcome.held_new = await hold_actions(tx, link_id, [a.to_json() for a in plan.held], why)
+    if plan.withdrawn:
+        withdrawn = await withdraw_held(tx, link_id, plan.withdrawn)
+        if withdrawn:
+            log.info("held disables withdrawn: the users are back", numbers=list(plan.withdrawn))
+    outcome.held_waiting, outcome.held_first_id = await held_episode(tx, link_id)
+    if outcome.held_new:
+        log.warning(
+            "disables held for approval", held_now=outcome.held_new, waiting=outcome.held_waiting
+        )
 
 
 async def _read_delta(

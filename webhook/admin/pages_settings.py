@@ -34,8 +34,18 @@ TEXTS = (
     ("protected", "Protected numbers", "never disabled"),
     ("phone_region", "Phone region", "two letters, for numbers without +country code"),
     ("cooloff_days", "Cool-off for freed numbers (days)", ""),
-    ("disable_threshold_count", "Disable threshold (extensions)", "more in one go are held"),
+    (
+        "disable_threshold_count",
+        "Disable threshold (extensions)",
+        "more within the disable window are held for approval; while any are held, every "
+        "further disable is held too",
+    ),
     ("disable_threshold_percent", "Disable threshold (percent)", "of all extensions"),
+    (
+        "disable_window_minutes",
+        "Disable window (minutes)",
+        "disables of the last minutes count toward the threshold",
+    ),
     ("alert_emails", "Alert e-mail addresses", "comma separated"),
     ("sweep_interval_hours", "Sweep interval (hours)", "full comparison; the manual's 12 hours"),
 )

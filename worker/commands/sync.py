@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from store import Database
 from store.events import retry_failed
-from store.models import Link
+from store.models import HeldAction, Link
 from store.records import list_held
 from worker.commands.common import confirm, pick_link, print_json, print_table, run
 from worker.commands.errors import UsageError
@@ -47,11 +47,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dis.add_argument("--json", action="store_true")
     dis.set_defaults(handler=cmd_disable_unmatched)
 
-    app = sub.add_parser("approve", help="carry out (or --reject) actions held by the brakes")
+    app = sub.add_parser(
+        "approve",
+        help="carry out (or --reject) disables held by the brake",
+        description="Lists the held disables it would carry out and asks before applying them "
+        "(--yes for scripts; without a terminal and without --yes nothing is applied, exit 2).",
+    )
     app.add_argument("link")
-    app.add_argument("--id", type=int, action="append", dest="ids", help="only these held ids")
-    app.add_argument("--reject", action="store_true")
+    app.add_argument(
+        "--id",
+        type=int,
+        action="append",
+        dest="ids",
+        metavar="ID",
+        help="only this held id (repeatable; see --list)",
+    )
+    app.add_argument("--reject", action="store_true", help="reject: the extensions stay enabled")
     app.add_argument("--list", action="store_true", help="only list what is held")
+    app.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     app.set_defaults(handler=cmd_approve)
 
     retry = sub.add_parser("retry-failed", help="queue a link's failed events again")
@@ -200,14 +213,7 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
         async def local(db: Database) -> int:
             link = await pick_link(db, args.link)
             if args.list:
-                held = await list_held(db, link.id)
-                print_table(
-                    ["ID", "ACTION", "NUMBER", "REASON"],
-                    [
-                        (h.id, h.action.get("held_action"), h.action.get("number"), h.reason)
-                        for h in held
-                    ],
-                )
+                _print_held(await list_held(db, link.id))
                 return 0
             count = await reject_held(db, link, actor="cli", ids=args.ids)
             print(f"{count} held actions rejected")
@@ -216,11 +222,46 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
         return run(settings, local)
 
     async def work(db: Database, clients: LinkClients) -> int:
-        result = await approve_held(db, clients, actor="cli", ids=args.ids)
+        chosen = _chosen(await list_held(db, clients.link.id), args.ids)
+        if not chosen:
+            print(f"{clients.link.name}: nothing is held for approval")
+            return 0
+        _print_held(chosen)
+        if not args.yes and not confirm(f"Carry out these {len(chosen)} held action(s)?"):
+            raise UsageError("not confirmed (use --yes to skip the question)")
+        # Exactly the ids shown: anything held while the question was open waits.
+        result = await approve_held(db, clients, actor="cli", ids=[h.id for h in chosen])
         _print_applied(result, as_json=False)
         return 1 if result.result.failed else 0
 
     return _with_clients(settings, args.link, work)
+
+
+def _chosen(held: list[HeldAction], ids: list[int] | None) -> list[HeldAction]:
+    if ids is None:
+        return held
+    by_id = {h.id: h for h in held}
+    unknown = sorted(set(ids) - set(by_id))
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown)
+        raise UsageError(f"nothing held with id {listed} (see `m365sync approve LINK --list`)")
+    return [by_id[i] for i in sorted(set(ids))]
+
+
+def _print_held(held: list[HeldAction]) -> None:
+    print_table(
+        ["ID", "ACTION", "NUMBER", "EMAIL", "REASON"],
+        [
+            (
+                h.id,
+                h.action.get("held_action"),
+                h.action.get("number"),
+                h.action.get("email"),
+                h.reason,
+            )
+            for h in held
+        ],
+    )
 
 
 def cmd_retry_failed(args: argparse.Namespace, settings: Settings) -> int:

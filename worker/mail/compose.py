@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from store.models import Event, Link
-from worker.planner import Action
+from worker.planner import Action, why_held
 
 HOUR_S = 3600.0
 DAY_S = 24 * HOUR_S
@@ -88,12 +88,30 @@ class Composer:
         ]
         return self._notice(link, "setup_required", "", "Setup Required", body)
 
-    def disables_held(self, link: Link, held: Sequence[Action], limit: int | None) -> Notice:
+    def disables_held(
+        self,
+        link: Link,
+        held: Sequence[Action],
+        limit: int | None,
+        *,
+        waiting: int = 0,
+        list_id: int = 0,
+    ) -> Notice:
         lines = [_held_line(a) for a in held]
         limit_text = f"the limit of {limit}" if limit is not None else "the link's limit"
+        why = why_held(held[0]) if held else ""
         body = [
-            f"A round for link {link.name!r} would disable {len(held)} extension(s), more than "
-            f"{limit_text}. They are held for approval and were not disabled.",
+            f"{len(held)} disable(s) of link {link.name!r} are held for approval and were not "
+            f"disabled ({limit_text}).",
+            *([f"Why: {why}."] if why else []),
+            *(
+                [
+                    f"{waiting} disable(s) now wait for approval in all; until they are approved "
+                    "or rejected, every further disable of this link waits too."
+                ]
+                if waiting > len(held)
+                else []
+            ),
             "",
             *_capped(lines),
             "",
@@ -101,7 +119,9 @@ class Composer:
             f"{link.name}` if the directory change is intended.",
             self._where(link, "approve"),
         ]
-        key = digest_key(f"{a.number}|{a.user_id}" for a in held)
+        # One key per held list (its oldest entry), so rounds that add to a list waiting for
+        # approval do not mail again within the quiet period.
+        key = f"list-{list_id}" if list_id else digest_key(f"{a.number}|{a.user_id}" for a in held)
         return self._notice(link, "disables_held", key, f"{len(held)} disable(s) held", body)
 
     def actions_failed(self, link: Link, failed: Sequence[tuple[Action, str]]) -> Notice:

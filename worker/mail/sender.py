@@ -75,8 +75,16 @@ class EmailAlerts(Alerts):
     async def setup_required(self, link: Link, reason: str) -> None:
         self.submit(self.compose.setup_required(link, reason))
 
-    async def disables_held(self, link: Link, held: Sequence[Action], limit: int | None) -> None:
-        self.submit(self.compose.disables_held(link, held, limit))
+    async def disables_held(
+        self,
+        link: Link,
+        held: Sequence[Action],
+        limit: int | None,
+        *,
+        waiting: int = 0,
+        list_id: int = 0,
+    ) -> None:
+        self.submit(self.compose.disables_held(link, held, limit, waiting=waiting, list_id=list_id))
 
     async def actions_failed(self, link: Link, failed: Sequence[tuple[Action, str]]) -> None:
         self.submit(self.compose.actions_failed(link, failed))

@@ -12,15 +12,17 @@ Policy
     phone_source ("business_then_mobile" | "business" | "mobile" | "none"),
     phone_region ("US"), disable_on_soft_delete / disable_on_hard_delete /
     disable_on_account_disabled / disable_on_out_of_scope (all True),
-    disable_threshold_count (10), disable_threshold_percent (20), protected (""),
+    disable_threshold_count (10), disable_threshold_percent (20), disable_window_minutes (60),
+    protected (""),
     unmatched_without_email (False), sweep_interval_hours (12), alert_emails ([]).
 
 Input
     ``PlanInput(users=, extensions=, bindings=, policy=, now=, in_scope_ids=None,
-    released={}, directory_complete=True, other_accounts={})`` (keyword-only, frozen);
-    ``other_accounts`` maps the numbers of PBX accounts that are not extensions (hunt groups,
-    queues, IVRs, conferences, aliases, ...) to their usertype: they are never handed out.
-    Build a new one per plan: its indexes are computed on first use and kept.
+    released={}, directory_complete=True, other_accounts={}, held_numbers=frozenset(),
+    recent_disables=0)`` (keyword-only, frozen); ``other_accounts`` maps the numbers of PBX
+    accounts that are not extensions (hunt groups, queues, IVRs, conferences, aliases, ...)
+    to their usertype: they are never handed out; the last two are the brake's memory, see
+    ``brakes.py``. Build a new one per plan: its indexes are computed on first use and kept.
     ``inp.standing(user_id)`` (Reason.ACTIVE or why not), ``inp.email(user_id)`` and
     ``inp.profile(user_id)`` expose what the rules see.
 
@@ -31,10 +33,10 @@ Planning
     ``plan_disable_unmatched(inp) -> Plan``          "Disable Unmatched Extensions"
 
 Plan
-    ``Plan(kind, actions, disable_limit, unmatched, left)``; actions sorted by (kind, number,
-    user id) with kinds in the order create, bind, update, enable, disable, held, conflict,
-    skip. ``Plan.of(kind, actions, ...)`` sorts. ``plan.writes`` (what the applier does),
-    ``plan.held``, ``plan.by_kind(kind)``, ``plan.counts()``, ``plan.to_json()`` /
+    ``Plan(kind, actions, disable_limit, unmatched, left, withdrawn)``; actions sorted by
+    (kind, number, user id) with kinds in the order create, bind, update, enable, disable, held,
+    conflict, skip. ``Plan.of(kind, actions, ...)`` sorts. ``plan.writes`` (what the applier
+    does), ``plan.held``, ``plan.by_kind(kind)``, ``plan.counts()``, ``plan.to_json()`` /
     ``Plan.from_json()``. ``worker.planner.simulate.apply_plan(inp, plan) -> PlanInput`` applies
     a plan to a model of the PBX (tests, and a check for the applier).
 
@@ -68,7 +70,7 @@ JSON shape (``Plan.to_json()``, printed by ``m365sync resync --dry-run --json``)
                               | "range_full" | "no_email",
                   "suggested_number": null | "202", "held_action": null | "disable",
                   "notes": []}],
-     "unmatched": ["305"], "left": ["<user id>"]}
+     "unmatched": ["305"], "left": ["<user id>"], "withdrawn": ["207"]}
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ from worker.planner.actions import (
     Plan,
     Reason,
 )
-from worker.planner.brakes import disable_limit
+from worker.planner.brakes import disable_limit, why_held
 from worker.planner.inputs import PlanInput
 from worker.planner.phones import normalise_phone
 from worker.planner.policy import Policy, PolicyError
@@ -109,4 +111,5 @@ __all__ = [
     "plan_round",
     "plan_selection",
     "plan_sweep",
+    "why_held",
 ]

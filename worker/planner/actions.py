@@ -60,6 +60,7 @@ class Reason(StrEnum):
     NO_EMAIL = "no_email"
     UNKNOWN_USER = "unknown_user"
     ALREADY_BOUND = "already_bound"
+    ALREADY_HELD = "already_held"
     UNMATCHED = "unmatched"
     PROTECTED = "protected"
     CONFLICT = "conflict"
@@ -153,13 +154,18 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Actions sorted by (kind, number, user id); build one with `Plan.of`."""
+    """Actions sorted by (kind, number, user id); build one with `Plan.of`.
+
+    `withdrawn`: numbers whose disable is held for approval but no longer wanted, since the
+    user is back (restored, re-enabled, in scope again); the round takes them off the list.
+    """
 
     kind: str
     actions: tuple[Action, ...] = ()
     disable_limit: int | None = None
     unmatched: tuple[str, ...] = ()
     left: tuple[str, ...] = ()
+    withdrawn: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -170,6 +176,7 @@ class Plan:
         disable_limit: int | None = None,
         unmatched: Iterable[str] = (),
         left: Iterable[str] = (),
+        withdrawn: Iterable[str] = (),
     ) -> Plan:
         return cls(
             kind=kind,
@@ -177,6 +184,7 @@ class Plan:
             disable_limit=disable_limit,
             unmatched=tuple(sorted(set(unmatched), key=lambda n: (len(n), n))),
             left=tuple(sorted(set(left))),
+            withdrawn=tuple(sorted(set(withdrawn), key=lambda n: (len(n), n))),
         )
 
     def by_kind(self, kind: ActionKind | str) -> tuple[Action, ...]:
@@ -206,6 +214,7 @@ class Plan:
             "actions": [a.to_json() for a in self.actions],
             "unmatched": list(self.unmatched),
             "left": list(self.left),
+            "withdrawn": list(self.withdrawn),
         }
 
     @classmethod
@@ -216,4 +225,5 @@ class Plan:
             disable_limit=data.get("disable_limit"),
             unmatched=data.get("unmatched") or (),
             left=data.get("left") or (),
+            withdrawn=data.get("withdrawn") or (),
         )

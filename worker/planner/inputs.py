@@ -35,6 +35,11 @@ class PlanInput:
         groups, queues, IVRs, conferences, ..., and alias names): in use, never handed out.
     now: epoch seconds.
     directory_complete: False when the directory read failed or was partial: no disables.
+    held_numbers: the extensions whose disable is held for approval now (the link's held
+        list): they are not held again, and while there are any every new disable is held.
+    recent_disables: how many extensions the link disabled within the policy's
+        `disable_window_minutes` before this plan (approved disables not counted); they count
+        toward this plan's disable limit.
     """
 
     users: Mapping[str, DirectoryUser]
@@ -46,6 +51,8 @@ class PlanInput:
     released: Mapping[str, float] = field(default_factory=dict)
     directory_complete: bool = True
     other_accounts: Mapping[str, str] = field(default_factory=dict)
+    held_numbers: frozenset[str] = frozenset()
+    recent_disables: int = 0
 
     @cached_property
     def binding_by_user(self) -> dict[str, Binding]:

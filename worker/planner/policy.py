@@ -23,6 +23,7 @@ PHONE_SOURCES = ("business_then_mobile", "business", "mobile", "none")
 MAX_SWEEP_INTERVAL_HOURS = 24 * 6
 MAX_COOLOFF_DAYS = 3650
 MAX_ALERT_EMAILS = 20
+MAX_DISABLE_WINDOW_MINUTES = 7 * 24 * 60
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -57,6 +58,8 @@ class Policy:
     disable_on_out_of_scope: bool = True
     disable_threshold_count: int = 10
     disable_threshold_percent: int = 20
+    # Disables applied this long before a plan count toward its limit (see brakes.py).
+    disable_window_minutes: int = 60
     protected: NumberRanges = ()
     unmatched_without_email: bool = False
     sweep_interval_hours: int = 12
@@ -199,6 +202,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "disable_on_out_of_scope": _bool,
     "disable_threshold_count": _int_between(0, 1_000_000),
     "disable_threshold_percent": _int_between(0, 100),
+    "disable_window_minutes": _int_between(0, MAX_DISABLE_WINDOW_MINUTES),
     "protected": _spec,
     "unmatched_without_email": _bool,
     "sweep_interval_hours": _int_between(1, MAX_SWEEP_INTERVAL_HOURS),

@@ -62,6 +62,7 @@ class _Reconciler:
         self.inp = inp
         self.actions: list[Action] = []
         self.left: list[str] = []
+        self.withdrawn: list[str] = []
         self._pool: NumberPool | None = None
 
     @property
@@ -85,16 +86,30 @@ class _Reconciler:
             if uid not in bound and uid not in self.inp.users:
                 self._skip(uid, None, Reason.UNKNOWN_USER, f"user {uid} is not in the directory")
         # The base counts the bindings this plan adds, so planning again after applying it
-        # draws the same limit (and a plan that was held stays held).
+        # draws the same limit. A plan that was held stays held: its disables come back as
+        # `held_numbers`, which hold every later disable too until an admin decides.
         new = sum(1 for a in self.actions if a.kind in _NEW_BINDINGS and a.reason in _NEW_REASONS)
         base = len(self.inp.binding_by_number) + new
         actions, limit = hold_if_over_limit(
-            self.actions, self.inp.policy, base, "bound extensions (after this plan)"
+            self.actions,
+            self.inp.policy,
+            base,
+            "bound extensions (after this plan)",
+            # Users back now leave the held list with this plan, so they no longer hold it.
+            held=self.inp.held_numbers - frozenset(self.withdrawn),
+            recent=self.inp.recent_disables,
         )
         unmatched: list[str] = []
         if kind == "sweep":
             unmatched = [ext.number for ext, _ in unmatched_extensions(self.inp)]
-        return Plan.of(kind, actions, disable_limit=limit, unmatched=unmatched, left=self.left)
+        return Plan.of(
+            kind,
+            actions,
+            disable_limit=limit,
+            unmatched=unmatched,
+            left=self.left,
+            withdrawn=self.withdrawn,
+        )
 
     # bound users
 
@@ -108,6 +123,8 @@ class _Reconciler:
         ext = self.inp.extensions.get(number)
         standing = self.inp.standing(uid)
         if standing is Reason.ACTIVE:
+            if number in self.inp.held_numbers:
+                self.withdrawn.append(number)  # back before an admin approved the disable
             return self._bound_active(binding, ext)
         if standing is not Reason.SCOPE_UNKNOWN:
             self.left.append(uid)

@@ -59,7 +59,14 @@ def _plan_disable_unmatched(inp: PlanInput) -> Plan:
                     message=what,
                 )
             )
-    held, limit = hold_if_over_limit(actions, inp.policy, len(inp.extensions), "extensions")
+    held, limit = hold_if_over_limit(
+        actions,
+        inp.policy,
+        len(inp.extensions),
+        "extensions",
+        held=inp.held_numbers,
+        recent=inp.recent_disables,
+    )
     return Plan.of(
         "disable_unmatched",
         held,
