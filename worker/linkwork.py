@@ -372,7 +372,9 @@ def round_request(events: Sequence[Event]) -> RoundRequest:
     if any(e.kind == "resync" and e.payload.get("full") for e in events):
         return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
     trigger = "notification" if notified else next(iter(sorted(kinds)))
-    if kinds == {ACTION_EVENT}:
+    if ACTION_EVENT in kinds:
+        # A refused write handed back: the PBX must be read and the user planned again,
+        # even when the delta has nothing new (see rounds._nothing_changed).
         trigger = "retry"
     if "lifecycle" in kinds:
         trigger = "lifecycle"

@@ -227,10 +227,16 @@ async def run_round(
 
 
 def _nothing_changed(request: RoundRequest, read: _DeltaRead) -> bool:
-    """An incremental round whose delta is empty has nothing new to plan: notifications
-    for properties outside our $select, or not yet replicated, end here, without reading
-    the whole PBX (sweeps and full rounds always read it)."""
-    return request.kind == ROUND and not read.full and not read.changed
+    """An incremental round of notifications whose delta is empty has nothing new to plan:
+    notifications for properties outside our $select, or not yet replicated, end here,
+    without reading the whole PBX. Sweeps, full rounds, an administrator's resync and the
+    retry of a refused write always read it and plan."""
+    return (
+        request.kind == ROUND
+        and request.trigger == "notification"
+        and not read.full
+        and not read.changed
+    )
 
 
 async def _quiet_round(
@@ -256,6 +262,8 @@ async def _quiet_round(
     outcome.stats = _stats(outcome)
     async with db.atomic() as tx:
         await set_delta_link(tx, clients.link.id, read.delta_link)
+        # Nothing is held or withdrawn here, but the outcome still reports the held list.
+        outcome.held_waiting, outcome.held_first_id = await held_episode(tx, clients.link.id)
         await add_round(
             tx,
             RoundRecord(
