@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-m365sync
-PACKAGES := worker webhook store emulators
+PACKAGES := admin cli worker webhook store emulators
 
 SHELL := /bin/bash
 

@@ -46,7 +46,7 @@ async def test_demo_starts_prints_sign_in_and_stops_on_ctrl_c(tmp_path: Path) ->
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "worker.cli",
+        "cli.cli",
         "demo",
         "--port",
         str(port),

@@ -8,13 +8,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from admin.passwords import hash_password
 from emulators.harness import running_emulators
 from store import Database, SecretBox, generate_key
 from store.admins import set_admin_account
 from store.models import AuthMode
 from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, link_for_emulators
 from tests.test_admin_security import _csrf, _sign_in
-from webhook.admin.passwords import hash_password
 from webhook.app import create_app
 from worker.linkadmin import add_link, check_link
 from worker.settings import Settings

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from admin.auth import is_public
 from store.models import AuthMode
 from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, AdminEnv, link_for_emulators
-from webhook.admin.auth import is_public
 from worker.linkadmin import add_link
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

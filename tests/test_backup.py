@@ -58,7 +58,7 @@ async def _m365sync(tmp_path: Path, secret_key: str, *args: str) -> tuple[int, s
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import sys; from worker.cli import main; sys.exit(main())",
+        "import sys; from cli.cli import main; sys.exit(main())",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

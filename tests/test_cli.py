@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 
 def _m365sync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker.cli", *args]
+    return [sys.executable, "-m", "cli.cli", *args]
 
 
 def test_bad_setting_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ async def _start_worker(stack: Stack) -> asyncio.subprocess.Process:
         M365SYNC_LOG_FORMAT="json",
     )
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "worker.cli", "worker",
+        sys.executable, "-m", "cli.cli", "worker",
         env=env, cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -102,7 +102,7 @@ async def _spawn(tmp_path: Path, env: dict[str, str], attempt: int) -> Daemon:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            "import sys; from worker.cli import main; sys.exit(main())",
+            "import sys; from cli.cli import main; sys.exit(main())",
             "serve",
             env=env,
             stdout=log_file,

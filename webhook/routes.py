@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webhook import admin, health, notifications
+import admin
+from webhook import health, notifications
 
 
 def setup_routes(app: web.Application) -> None:

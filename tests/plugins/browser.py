@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from admin.passwords import hash_password
+from cli.commands.demo import seed_demo
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.admins import set_admin_account
 from store.models import AuthMode, Link, NewLink
-from webhook.admin.passwords import hash_password
 from webhook.app import create_app
-from worker.commands.demo import seed_demo
 from worker.linkadmin import add_link
 from worker.linkadmin import link_for_emulators as emulator_link
 from worker.settings import Settings

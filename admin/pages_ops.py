@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
+from admin.common import flash, link_clients, link_for, render
+from admin.html import Markup, fmt, join, when
+from admin.keys import USERS, principal_of
 from store.models import AuditEntry
 from store.records import list_audit
-from webhook.admin.common import flash, link_clients, link_for, render
-from webhook.admin.html import Markup, fmt, join, when
-from webhook.admin.keys import USERS, principal_of
 from webhook.keys import DB
 from worker import operations
 from worker.errors import SyncError

@@ -9,17 +9,17 @@ from typing import Any
 
 from aiohttp import web
 
+from admin import selection
+from admin.common import link_clients, link_for
+from admin.keys import USERS, principal_of
 from store.links import list_links
-from webhook.admin import selection
-from webhook.admin.common import link_clients, link_for
-from webhook.admin.keys import USERS, principal_of
-from webhook.admin.status import link_status
 from webhook.keys import DB
 from worker import operations
 from worker.errors import SyncError
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
 from worker.planner import PolicyError
+from worker.status import link_status
 
 MAX_CHOSEN = 20_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

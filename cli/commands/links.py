@@ -6,11 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from store import Database
-from store.links import delete_link, secret_names, set_secret, update_link
-from store.models import AuthMode, NewLink
-from store.subscriptions import link_subscriptions
-from worker.commands.common import (
+from cli.commands.common import (
     confirm,
     pick_link,
     print_json,
@@ -19,7 +15,11 @@ from worker.commands.common import (
     run,
     when,
 )
-from worker.commands.errors import UsageError
+from cli.commands.errors import UsageError
+from store import Database
+from store.links import delete_link, secret_names, set_secret, update_link
+from store.models import AuthMode, NewLink
+from store.subscriptions import link_subscriptions
 from worker.linkadmin import add_link, check_link, save_settings
 from worker.linkctx import CLIENT_CERTIFICATE, CLIENT_SECRET, PBX_PASSWORD
 from worker.planner import PolicyError

@@ -7,17 +7,17 @@ import time
 
 from aiohttp import web
 
+from admin.api import error_response, json_body
+from admin.common import require_daemon_admin
+from admin.keys import principal_of
+from admin.passwords import new_api_token, token_hash
 from store.admins import ApiToken, add_api_token, delete_api_token, list_api_tokens
 from store.errors import StoreError
 from store.models import AuthMode, NewLink
-from webhook.admin.api import error_response, json_body
-from webhook.admin.common import require_daemon_admin
-from webhook.admin.keys import principal_of
-from webhook.admin.passwords import new_api_token, token_hash
-from webhook.admin.status import link_status
 from webhook.keys import DB
 from worker.linkadmin import add_link
 from worker.planner import PolicyError
+from worker.status import link_status
 
 _REQUIRED = ("name", "tenant_id", "client_id", "pbx_url", "pbx_domain", "pbx_user", "pbx_password")
 

@@ -7,13 +7,13 @@ import argparse
 import time
 from typing import Any
 
+from cli.commands.common import print_json, print_table, run, when
 from store import Database
 from store.events import list_events, queue_stats
 from store.links import list_links
 from store.models import EventStatus, Link, LinkState
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
-from worker.commands.common import print_json, print_table, run, when
 from worker.settings import Settings
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from admin.common import csrf_field, flash, link_for, render
+from admin.html import Markup, fmt, join
 from store.models import Link
-from webhook.admin.common import csrf_field, flash, link_for, render
-from webhook.admin.html import Markup, fmt, join
 from webhook.keys import DB
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings

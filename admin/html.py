@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 class Markup(str):
@@ -40,7 +40,7 @@ def _template(name: str) -> string.Template:
 
 
 def page(name: str, /, **values: Any) -> Markup:
-    """Fill a template file from webhook/templates; values are escaped unless Markup."""
+    """Fill a template file from admin/templates; values are escaped unless Markup."""
     return Markup(_template(name).substitute({k: esc(v) for k, v in values.items()}))
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from admin.common import csrf_field, flash, link_for, render, state_badge
+from admin.html import Markup, fmt, page
+from admin.keys import SESSIONS, session_of
+from admin.sessions import PendingSetup, Session, new_state
+from admin.tokencheck import MemoryTokenCache, verify_token_cache
 from store.links import get_secret, save_token_cache, set_secret, update_link
 from store.models import AuthMode, Link, LinkState
-from webhook.admin.common import csrf_field, flash, link_for, render, state_badge
-from webhook.admin.html import Markup, fmt, page
-from webhook.admin.keys import SESSIONS, session_of
-from webhook.admin.sessions import PendingSetup, Session, new_state
-from webhook.admin.tokencheck import MemoryTokenCache, verify_token_cache
 from webhook.keys import DB, SETTINGS
 from worker.errors import SyncError
 from worker.graph.auth import admin_consent_url, finish_auth_code_flow, start_auth_code_flow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from worker.commands import admin, backup, daemon, demo, keys, links, status, sync
+from cli.commands import admin, backup, daemon, demo, keys, links, status, sync
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
+from admin.passwords import hash_password
 from emulators.harness import RunningEmulators, running_emulators
 from store import open_store
 from store.admins import set_admin_account
-from webhook.admin.passwords import hash_password
 from webhook.app import create_app
 from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from admin.html import Markup, fmt, join, page
+from admin.keys import principal_of, session_of
 from store.errors import NotFound
 from store.links import get_link
 from store.models import Link, LinkState
-from webhook.admin.html import Markup, fmt, join, page
-from webhook.admin.keys import principal_of, session_of
 from webhook.keys import DB, SETTINGS
 from worker.linkctx import LinkClients, open_link_clients
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webhook.admin.ratelimit import SignInLimiter
-from webhook.admin.selection import UsersCache
-from webhook.admin.sessions import Principal, Session, SessionStore
+from admin.ratelimit import SignInLimiter
+from admin.selection import UsersCache
+from admin.sessions import Principal, Session, SessionStore
 
 SESSIONS = web.AppKey("admin_sessions", SessionStore)
 LIMITER = web.AppKey("admin_limiter", SignInLimiter)

@@ -7,10 +7,10 @@ import asyncio
 import getpass
 import os
 
+from admin.passwords import hash_password
+from cli.commands.errors import UsageError
 from store import open_store
 from store.admins import set_admin_account
-from webhook.admin.passwords import hash_password
-from worker.commands.errors import UsageError
 from worker.settings import Settings
 
 PASSWORD_ENV = "M365SYNC_ADMIN_PASSWORD"  # noqa: S105 - the variable's name

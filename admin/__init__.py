@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from webhook.admin import (
+from admin import (
     api,
     api_admin,
     api_ops,
@@ -20,12 +20,12 @@ from webhook.admin import (
     pages_settings,
     pages_setup,
 )
-from webhook.admin.keys import LIMITER, SESSIONS, USERS
-from webhook.admin.ratelimit import SignInLimiter
-from webhook.admin.selection import UsersCache
-from webhook.admin.sessions import SessionStore
+from admin.keys import LIMITER, SESSIONS, USERS
+from admin.ratelimit import SignInLimiter
+from admin.selection import UsersCache
+from admin.sessions import SessionStore
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 async def _home(request: web.Request) -> web.StreamResponse:

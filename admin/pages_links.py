@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from store.errors import StoreError
-from store.links import list_links
-from store.models import AuthMode, NewLink
-from store.records import list_held
-from webhook.admin.common import (
+from admin.common import (
     csrf_field,
     flash,
     link_for,
@@ -16,12 +12,16 @@ from webhook.admin.common import (
     require_daemon_admin,
     state_badge,
 )
-from webhook.admin.html import Markup, fmt, join, page, when
-from webhook.admin.keys import principal_of
-from webhook.admin.status import LinkStatus, link_status
+from admin.html import Markup, fmt, join, page, when
+from admin.keys import principal_of
+from store.errors import StoreError
+from store.links import list_links
+from store.models import AuthMode, NewLink
+from store.records import list_held
 from webhook.keys import DB, SETTINGS
 from worker.linkadmin import add_link, check_link
 from worker.planner import PolicyError
+from worker.status import LinkStatus, link_status
 
 
 async def links_page(request: web.Request) -> web.Response:

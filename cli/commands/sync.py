@@ -7,12 +7,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from cli.commands.common import confirm, pick_link, print_json, print_table, run
+from cli.commands.errors import UsageError
 from store import Database
 from store.events import retry_failed
 from store.models import Link
 from store.records import list_held
-from worker.commands.common import confirm, pick_link, print_json, print_table, run
-from worker.commands.errors import UsageError
 from worker.errors import SetupRequired
 from worker.linkctx import LinkClients, open_link_clients
 from worker.operations import (

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from admin.api import actor_of, bad_request, error_response, json_body, sync_errors
+from admin.common import link_clients, link_for
+from admin.keys import USERS
 from store.records import list_audit, list_held
-from webhook.admin.api import actor_of, bad_request, error_response, json_body, sync_errors
-from webhook.admin.common import link_clients, link_for
-from webhook.admin.keys import USERS
 from webhook.keys import DB
 from worker import operations
 

@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
+from admin.html import Markup, fmt, page
+from admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
+from admin.passwords import hash_password, token_hash, verify_password
+from admin.sessions import Principal, Session
 from store.admins import get_admin_account, list_api_tokens
 from store.links import list_links
 from store.models import Link
-from webhook.admin.html import Markup, fmt, page
-from webhook.admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
-from webhook.admin.passwords import hash_password, token_hash, verify_password
-from webhook.admin.sessions import Principal, Session
 from webhook.keys import DB, SETTINGS
 from worker.errors import PbxAuthError, PbxForbiddenError, SyncError
 from worker.linkctx import client_ssl

@@ -10,10 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from cli.commands.errors import UsageError
 from store import Database, NotFound, open_store
 from store.links import find_link, list_links
 from store.models import Link
-from worker.commands.errors import UsageError
 from worker.settings import Settings
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from worker.commands.errors import UsageError
+from cli.commands.errors import UsageError
 from worker.settings import Settings, SettingsError
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep a Vodia PBX's extensions in step with Microsoft 365 users.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from worker import commands  # the subcommands register themselves
+    from cli import commands  # the subcommands register themselves
 
     commands.register(sub)
     # Listed for --help; main() hands `emulate` to the emulators before parsing.
@@ -70,6 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module's main, not this __main__ copy, so exception classes match.
-    from worker.cli import main as cli_main
+    from cli.cli import main as cli_main
 
     sys.exit(cli_main())

@@ -17,8 +17,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli.commands.errors import UsageError
 from store import open_store
-from worker.commands.errors import UsageError
 from worker.settings import Settings
 
 
