@@ -18,7 +18,8 @@ from store import Database, SecretBox, generate_key
 from store.models import Link
 from webhook.app import create_app
 from webhook.keys import WAKER
-from worker.engine import Engine, EngineConfig
+from worker.context import EngineConfig
+from worker.engine import Engine, build_engine
 from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
@@ -54,7 +55,7 @@ async def running_stack(
                 settings=policy or {"auto_create": True, "ranges": "1000-9999"},
             )
             link = await check_link(db, link.id, settings)
-            engine = Engine(db, settings, waker=app[WAKER], config=EngineConfig(poll_s=1.0))
+            engine = build_engine(db, settings, waker=app[WAKER], config=EngineConfig(poll_s=1.0))
             await engine.run_until_idle(maintain=True)
             await emus.graph.delivery_idle()
             await engine.run_until_idle()

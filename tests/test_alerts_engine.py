@@ -57,9 +57,11 @@ async def silent_port() -> AsyncIterator[int]:
 
 async def _full_range_stack(make_stack: MakeStack, alerts_url: str, **kwargs: Any) -> Stack:
     """Extension 200 (the whole range) taken by Mo, and the engine mailing its alerts."""
-    stack = await make_stack(policy=POLICY)
-    stack.engine.alerts = EmailAlerts(
-        stack.db, SmtpTarget.from_url(alerts_url), "m365sync@contoso.example", **kwargs
+    stack = await make_stack(
+        policy=POLICY,
+        alerts=lambda db: EmailAlerts(
+            db, SmtpTarget.from_url(alerts_url), "m365sync@contoso.example", **kwargs
+        ),
     )
     await stack.settle()
     stack.directory.create_user(**graph_user("Mo", "Lee", email="mo@contoso.example"))
@@ -77,7 +79,7 @@ async def test_one_conflict_digest_per_round(
     stack.directory.create_user(**graph_user("Ann", "Lee", email="ann@contoso.example"))
     stack.directory.create_user(**graph_user("Bo", "Lee", email="bo@contoso.example"))
     await stack.drain()
-    alerts = stack.engine.alerts
+    alerts = stack.engine.ctx.alerts
     assert isinstance(alerts, EmailAlerts)
     await alerts.drain()
     assert [str(m["Subject"]) for m in inbox.mails] == ["[m365sync] contoso: 2 conflict(s) found"]
@@ -96,7 +98,7 @@ async def test_dead_mail_server_does_not_hold_up_a_round(
     stack = await _full_range_stack(
         make_stack, f"smtp://127.0.0.1:{silent_port}", timeout_s=30.0, close_grace_s=0.05
     )
-    alerts = stack.engine.alerts
+    alerts = stack.engine.ctx.alerts
     assert isinstance(alerts, EmailAlerts)
     started = time.monotonic()
     stack.directory.create_user(**graph_user("Ann", "Lee", email="ann@contoso.example"))

@@ -76,7 +76,7 @@ def worker_check(engine: Engine, task: asyncio.Task[None] | None) -> Check:
         return Check("worker", False, "the worker loop has stopped")
     if engine.last_loop_at <= 0:
         return Check("worker", False, "the worker loop has not started yet")
-    silent_s = engine.clock() - engine.last_loop_at
+    silent_s = engine.ctx.clock() - engine.last_loop_at
     if silent_s > WORKER_STALL_S:
         return Check("worker", False, f"the worker loop is stalled ({silent_s:.0f} s silent)")
     return Check("worker", True, f"last went round {max(0.0, silent_s):.1f} s ago")

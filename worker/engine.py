@@ -14,14 +14,15 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 
 from store import Database
 from store.events import due_link_ids, next_due_at
 from worker.alerts import Alerts
-from worker.linkctx import LinkClients, open_link_clients
+from worker.clientcache import ClientsFactory, LinkClientsCache
+from worker.context import EngineConfig, WorkerContext
+from worker.linkctx import open_link_clients
 from worker.linkwork import LinkWorker
 from worker.mail import alerts_from_settings
 from worker.metrics import WORKER_HEARTBEAT
@@ -32,61 +33,56 @@ from worker.wake import Waker
 log = structlog.get_logger("m365sync.engine")
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    lease_s: float = 120.0
-    max_attempts: int = 8
-    retry_base_s: float = 5.0
-    retry_max_s: float = 900.0
-    poll_s: float = 2.0
-    maintenance_every_s: float = 60.0
-    recheck_delays_s: tuple[float, ...] = (5.0, 15.0, 40.0)
-    shutdown_grace_s: float = 20.0
-    apply_concurrency: int = 8
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EngineConfig:
-        return cls(lease_s=settings.worker_lease_s, poll_s=settings.worker_poll_s)
+def build_engine(
+    db: Database,
+    settings: Settings,
+    *,
+    waker: Waker | None = None,
+    config: EngineConfig | None = None,
+    alerts: Alerts | None = None,
+    clients_factory: ClientsFactory = open_link_clients,
+    clock: Callable[[], float] = time.time,
+    worker_id: str | None = None,
+) -> Engine:
+    """The one place an engine is put together (`serve`, `worker`, tests, benchmarks).
+    Without `alerts`, the settings decide (e-mail when M365SYNC_SMTP_URL is set)."""
+    ctx = WorkerContext(
+        db=db,
+        settings=settings,
+        config=config or EngineConfig.from_settings(settings),
+        clock=clock,
+        worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}",
+        alerts=alerts if alerts is not None else alerts_from_settings(settings, db),
+        waker=waker or Waker(),
+    )
+    return Engine(ctx, LinkClientsCache(db, settings, clients_factory))
 
 
 class Engine:
-    def __init__(
-        self,
-        db: Database,
-        settings: Settings,
-        *,
-        waker: Waker | None = None,
-        config: EngineConfig | None = None,
-        alerts: Alerts | None = None,
-        clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
-        clock: Callable[[], float] = time.time,
-        worker_id: str | None = None,
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.config = config or EngineConfig.from_settings(settings)
-        self.waker = waker or Waker()
-        self.alerts = alerts or Alerts()
-        self.clock = clock
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.links = LinkWorker(self, clients_factory)
-        self.scheduler = Scheduler(self)
+    def __init__(self, ctx: WorkerContext, clients: LinkClientsCache) -> None:
+        self.ctx = ctx
+        self.clients = clients
+        self.links = LinkWorker(ctx, clients)
+        self.scheduler = Scheduler(ctx, clients)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._claiming = True
         self.last_loop_at = 0.0
-        self.rounds_run = 0
+
+    @property
+    def rounds_run(self) -> int:
+        return self.links.rounds_run
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, then shut down in three steps."""
-        log.info("engine started", worker=self.worker_id)
+        log.info("engine started", worker=self.ctx.worker_id)
         next_maintenance = 0.0
         try:
             while not stop.is_set():
-                self.last_loop_at = self.clock()
+                self.last_loop_at = self.ctx.clock()
                 WORKER_HEARTBEAT.set(self.last_loop_at)
                 if self.last_loop_at >= next_maintenance:
                     await self._guarded(self.scheduler.maintain())
-                    next_maintenance = self.last_loop_at + self.config.maintenance_every_s
+                    next_maintenance = self.last_loop_at + self.ctx.config.maintenance_every_s
                 await self._guarded(self._start_due())
                 await self._sleep(stop)
         finally:
@@ -108,15 +104,15 @@ class Engine:
         running = [t for t in self._running.values() if not t.done()]
         if running:
             log.info("waiting for rounds to finish", rounds=len(running))
-            _, pending = await asyncio.wait(running, timeout=self.config.shutdown_grace_s)
+            _, pending = await asyncio.wait(running, timeout=self.ctx.config.shutdown_grace_s)
             for task in pending:
                 task.cancel()
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self.links.close()
-        await self.alerts.close()
-        log.info("engine stopped", worker=self.worker_id)
+        await self.clients.close()
+        await self.ctx.alerts.close()
+        log.info("engine stopped", worker=self.ctx.worker_id)
 
     async def _start_due(self) -> None:
         for link_id in await self._due_links():
@@ -127,27 +123,27 @@ class Engine:
                 )
                 # Events that arrived during this round were skipped above; look again
                 # as soon as it ends rather than at the next poll.
-                task.add_done_callback(lambda _: self.waker.wake())
+                task.add_done_callback(lambda _: self.ctx.waker.wake())
                 self._running[link_id] = task
 
     async def _due_links(self) -> list[int]:
         due = []
-        for link_id in await due_link_ids(self.db, self.clock()):
+        for link_id in await due_link_ids(self.ctx.db, self.ctx.clock()):
             if await self.links.ready(link_id):
                 due.append(link_id)
         return due
 
     async def _sleep(self, stop: asyncio.Event) -> None:
-        timeout_s = self.config.poll_s
+        timeout_s = self.ctx.config.poll_s
         try:
-            upcoming = await next_due_at(self.db)
+            upcoming = await next_due_at(self.ctx.db)
         except Exception:
             log.exception("cannot read the queue")
             upcoming = None
         if upcoming is not None:
-            timeout_s = min(timeout_s, max(0.0, upcoming - self.clock()))
+            timeout_s = min(timeout_s, max(0.0, upcoming - self.ctx.clock()))
         stopper = asyncio.create_task(stop.wait())
-        waker = asyncio.create_task(self.waker.wait(timeout_s))
+        waker = asyncio.create_task(self.ctx.waker.wait(timeout_s))
         await asyncio.wait({stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
         for task in (stopper, waker):
             task.cancel()
@@ -161,12 +157,3 @@ class Engine:
             raise
         except Exception:
             log.exception("engine step failed")
-
-
-async def run_engine(
-    db: Database, settings: Settings, stop: asyncio.Event, **kwargs: object
-) -> None:
-    """Entry point for `m365sync worker` (`serve` builds its Engine in webhook/app.py)."""
-    kwargs.setdefault("alerts", alerts_from_settings(settings, db))
-    engine = Engine(db, settings, **kwargs)  # type: ignore[arg-type]
-    await engine.run(stop)

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import structlog
 
@@ -23,7 +22,7 @@ from store.events import (
     release_events,
 )
 from store.leases import acquire_link_lease, release_link_lease
-from store.links import get_link, set_link_state
+from store.links import get_link
 from store.models import (
     DirectoryUser,
     Event,
@@ -35,13 +34,13 @@ from store.models import (
 )
 from store.records import add_round, last_round
 from worker import metrics
+from worker.clientcache import LinkClientsCache
+from worker.context import WorkerContext
 from worker.errors import GraphError, SetupRequired, ThrottledError, TransientError
 from worker.linkctx import LinkClients
 from worker.rounds import FULL, ROUND, SWEEP, RoundOutcome, RoundRequest, run_round
+from worker.setuprequired import mark_setup_required, quietly
 from worker.subscriptions import ensure_subscription, forget
-
-if TYPE_CHECKING:
-    from worker.engine import Engine
 
 log = structlog.get_logger("m365sync.link")
 
@@ -49,10 +48,10 @@ NOTIFIED_KINDS = frozenset({"notification", "recheck"})
 
 
 class LinkWorker:
-    def __init__(self, engine: Engine, clients_factory: Callable[..., Awaitable[LinkClients]]):
-        self.engine = engine
-        self._factory = clients_factory
-        self._clients: dict[int, tuple[float, LinkClients]] = {}
+    def __init__(self, ctx: WorkerContext, clients: LinkClientsCache) -> None:
+        self.ctx = ctx
+        self.clients = clients
+        self.rounds_run = 0
         self._locks: dict[int, asyncio.Lock] = {}
         # The link's directory as the last round left it, tagged with that round's id, so
         # a round in a large tenant does not re-read every user from SQLite.
@@ -60,50 +59,31 @@ class LinkWorker:
 
     async def ready(self, link_id: int) -> bool:
         """Only active links are worked; a link in Setup Required keeps its events queued."""
-        link = await get_link(self.engine.db, link_id)
+        link = await get_link(self.ctx.db, link_id)
         return link.state is LinkState.ACTIVE
-
-    async def clients(self, link: Link) -> LinkClients:
-        cached = self._clients.get(link.id)
-        if cached is not None and cached[0] == link.updated_at:
-            return cached[1]
-        if cached is not None:
-            await cached[1].close()
-        clients = await self._factory(self.engine.db, link, self.engine.settings)
-        self._clients[link.id] = (link.updated_at, clients)
-        return clients
 
     async def _known_users(self, link_id: int) -> dict[str, DirectoryUser]:
         """The cached directory, unless another round (another process, a failure) came
         after the one that left it; then it is read again."""
         cached = self._users.get(link_id)
-        if cached is not None and cached[0] == await _last_round_id(self.engine.db, link_id):
+        if cached is not None and cached[0] == await _last_round_id(self.ctx.db, link_id):
             return cached[1]
         self._users.pop(link_id, None)
-        return await get_directory_users(self.engine.db, link_id)
-
-    async def drop_clients(self, link_id: int) -> None:
-        cached = self._clients.pop(link_id, None)
-        if cached is not None:
-            await cached[1].close()
-
-    async def close(self) -> None:
-        for link_id in list(self._clients):
-            await self.drop_clients(link_id)
+        return await get_directory_users(self.ctx.db, link_id)
 
     async def process(self, link_id: int) -> None:
-        engine = self.engine
+        ctx = self.ctx
         lock = self._locks.setdefault(link_id, asyncio.Lock())
         async with lock:
-            link = await get_link(engine.db, link_id)
+            link = await get_link(ctx.db, link_id)
             if link.state is not LinkState.ACTIVE:
                 return
-            lease_s = engine.config.lease_s
-            if not await acquire_link_lease(engine.db, link_id, engine.worker_id, lease_s):
+            lease_s = ctx.config.lease_s
+            if not await acquire_link_lease(ctx.db, link_id, ctx.worker_id, lease_s):
                 return
             try:
                 events = await claim_events(
-                    engine.db, link_id, engine.worker_id, lease_s=lease_s, now=engine.clock()
+                    ctx.db, link_id, ctx.worker_id, lease_s=lease_s, now=ctx.clock()
                 )
                 if events:
                     beat = asyncio.create_task(self._heartbeat(link_id, [e.id for e in events]))
@@ -114,42 +94,42 @@ class LinkWorker:
                         with contextlib.suppress(asyncio.CancelledError):
                             await beat
             finally:
-                await release_link_lease(engine.db, link_id, engine.worker_id)
+                await release_link_lease(ctx.db, link_id, ctx.worker_id)
 
     async def _heartbeat(self, link_id: int, ids: list[int]) -> None:
         """Keep the leases while a long round runs; a dead worker's leases simply run out."""
-        engine = self.engine
-        lease_s = engine.config.lease_s
+        ctx = self.ctx
+        lease_s = ctx.config.lease_s
         while True:
             await asyncio.sleep(lease_s / 3)
-            await extend_claims(engine.db, ids, engine.worker_id, engine.clock() + lease_s)
-            await acquire_link_lease(engine.db, link_id, engine.worker_id, lease_s)
+            await extend_claims(ctx.db, ids, ctx.worker_id, ctx.clock() + lease_s)
+            await acquire_link_lease(ctx.db, link_id, ctx.worker_id, lease_s)
 
     async def _work(self, link: Link, events: list[Event]) -> None:
-        engine = self.engine
+        ctx = self.ctx
         request = round_request(events)
         ids = [e.id for e in events]
         structlog.contextvars.bind_contextvars(link=link.name, round=request.kind)
         started = time.time()
         try:
-            clients = await self.clients(link)
+            clients = await self.clients.get(link)
             await self._lifecycle(link, clients, events)
 
             async def on_commit(tx: Transaction, outcome: RoundOutcome) -> None:
-                await complete_in(tx, ids, engine.worker_id)
+                await complete_in(tx, ids, ctx.worker_id)
                 await enqueue_in(tx, self._rechecks(events, outcome.missing_ids))
 
             known = await self._known_users(link.id)
             outcome = await run_round(
-                engine.db, clients, request, on_commit=on_commit, known_users=known
+                ctx.db, clients, request, on_commit=on_commit, known_users=known
             )
-            self._users[link.id] = (await _last_round_id(engine.db, link.id), known)
-            engine.rounds_run += 1
+            self._users[link.id] = (await _last_round_id(ctx.db, link.id), known)
+            self.rounds_run += 1
             await self._report(link, outcome)
         except SetupRequired as exc:
             await self._setup_required(link, ids, exc)
         except asyncio.CancelledError:
-            await asyncio.shield(release_events(engine.db, ids, engine.worker_id))
+            await asyncio.shield(release_events(ctx.db, ids, ctx.worker_id))
             raise
         except Exception as exc:
             await self._failed(link, events, request, exc, started)
@@ -158,7 +138,7 @@ class LinkWorker:
 
     async def _lifecycle(self, link: Link, clients: LinkClients, events: Sequence[Event]) -> None:
         """Act on lifecycle events before the round that follows them."""
-        public_url = self.engine.settings.public_url
+        public_url = self.ctx.settings.public_url
         for event in events:
             if event.kind != "lifecycle":
                 continue
@@ -169,25 +149,25 @@ class LinkWorker:
                 if name == "reauthorizationRequired":
                     await clients.graph.reauthorize_subscription(subscription_id)
                 elif name == "subscriptionRemoved":
-                    await forget(self.engine.db, subscription_id)
+                    await forget(self.ctx.db, subscription_id)
                     if public_url:
-                        await ensure_subscription(self.engine.db, link, clients.graph, public_url)
+                        await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
             except GraphError as exc:
                 log.warning("lifecycle handling failed", error=str(exc))
                 if public_url and exc.status == 404:
-                    await forget(self.engine.db, subscription_id)
-                    await ensure_subscription(self.engine.db, link, clients.graph, public_url)
+                    await forget(self.ctx.db, subscription_id)
+                    await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
 
     def _rechecks(self, events: Sequence[Event], missing: frozenset[str]) -> list[NewEvent]:
         """Notified users the delta did not show yet (replication lag) are looked at again
         a little later, a few times, then left to the sweep."""
-        delays = self.engine.config.recheck_delays_s
+        delays = self.ctx.config.recheck_delays_s
         tries: dict[str, int] = {}
         for event in events:
             if event.user_id in missing and event.kind in NOTIFIED_KINDS:
                 tried = int(event.payload.get("recheck", 0))
                 tries[event.user_id] = max(tries.get(event.user_id, 0), tried)
-        now = self.engine.clock()
+        now = self.ctx.clock()
         return [
             NewEvent(
                 link_id=events[0].link_id,
@@ -201,7 +181,7 @@ class LinkWorker:
         ]
 
     async def _report(self, link: Link, outcome: RoundOutcome) -> None:
-        alerts = self.engine.alerts
+        alerts = self.ctx.alerts
         labels = {"link": link.name, "kind": outcome.kind}
         metrics.ROUNDS.labels(outcome="ok", **labels).inc()
         metrics.ROUND_DURATION.labels(**labels).observe(outcome.finished_at - outcome.started_at)
@@ -218,20 +198,13 @@ class LinkWorker:
             kind = action.conflict.value if action.conflict else "unknown"
             metrics.CONFLICTS.labels(link=link.name, kind=kind).inc()
         if conflicts:
-            await _quietly(alerts.conflicts_found(link, outcome.plan, conflicts))
+            await quietly(alerts.conflicts_found(link, outcome.plan, conflicts))
         if outcome.plan.held:
-            await _quietly(
-                alerts.disables_held(link, outcome.plan.held, outcome.plan.disable_limit)
-            )
+            await quietly(alerts.disables_held(link, outcome.plan.held, outcome.plan.disable_limit))
 
     async def _setup_required(self, link: Link, ids: list[int], exc: SetupRequired) -> None:
-        engine = self.engine
-        log.warning("link needs setup", reason=exc.reason, error_code=exc.error_code)
-        metrics.TOKEN_FAILURES.labels(link=link.name).inc()
-        await release_events(engine.db, ids, engine.worker_id)
-        await set_link_state(engine.db, link.id, LinkState.SETUP_REQUIRED, exc.reason)
-        await self.drop_clients(link.id)
-        await _quietly(engine.alerts.setup_required(link, exc.reason))
+        await release_events(self.ctx.db, ids, self.ctx.worker_id)
+        await mark_setup_required(self.ctx, self.clients, link, exc)
 
     async def _failed(
         self,
@@ -241,7 +214,7 @@ class LinkWorker:
         exc: Exception,
         started: float,
     ) -> None:
-        engine = self.engine
+        ctx = self.ctx
         transient = isinstance(exc, TransientError)
         error = f"{type(exc).__name__}: {exc}"
         if transient:
@@ -249,16 +222,16 @@ class LinkWorker:
         else:
             log.exception("round failed", error=error)
         ids = [e.id for e in events]
-        retry_at = engine.clock() + self.backoff_s(max(e.attempts for e in events), exc)
+        retry_at = ctx.clock() + self.backoff_s(max(e.attempts for e in events), exc)
         await fail_events(
-            engine.db,
+            ctx.db,
             ids,
-            engine.worker_id,
+            ctx.worker_id,
             error=error,
             retry_at=retry_at,
-            max_attempts=engine.config.max_attempts,
+            max_attempts=ctx.config.max_attempts,
         )
-        async with engine.db.atomic() as tx:
+        async with ctx.db.atomic() as tx:
             await add_round(
                 tx,
                 RoundRecord(
@@ -271,12 +244,12 @@ class LinkWorker:
                 ),
             )
         metrics.ROUNDS.labels(link=link.name, kind=request.kind, outcome="error").inc()
-        failed = [e for e in await get_events(engine.db, ids) if e.status is EventStatus.FAILED]
+        failed = [e for e in await get_events(ctx.db, ids) if e.status is EventStatus.FAILED]
         if failed:
-            await _quietly(engine.alerts.events_failed(link, failed, error))
+            await quietly(ctx.alerts.events_failed(link, failed, error))
 
     def backoff_s(self, attempts: int, exc: Exception) -> float:
-        config = self.engine.config
+        config = self.ctx.config
         if isinstance(exc, ThrottledError) and exc.retry_after_s:
             return float(exc.retry_after_s)
         base = min(config.retry_max_s, config.retry_base_s * 2.0 ** max(0, attempts - 1))
@@ -299,11 +272,3 @@ def round_request(events: Sequence[Event]) -> RoundRequest:
     if "lifecycle" in kinds:
         trigger = "lifecycle"
     return RoundRequest(kind=ROUND, trigger=trigger, notified_ids=notified)
-
-
-async def _quietly(work: Awaitable[None]) -> None:
-    """Alerts must never break a round."""
-    try:
-        await work
-    except Exception:
-        log.exception("alert failed")

@@ -87,7 +87,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _worker_main(settings: Settings) -> None:
-    from worker.engine import run_engine
+    from worker.engine import build_engine
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,7 +101,7 @@ async def _worker_main(settings: Settings) -> None:
     )
     try:
         log.info("worker started", database=str(settings.database))
-        await run_engine(db, settings, stop)
+        await build_engine(db, settings).run(stop)
     finally:
         await db.close()
         log.info("worker stopped")

@@ -17,11 +17,23 @@ from store import Database, SecretBox, generate_key
 from store.models import Link
 from webhook.app import create_app
 from webhook.keys import WAKER
-from worker.engine import Engine, EngineConfig
+from worker.alerts import Alerts
+from worker.context import EngineConfig
+from worker.engine import Engine, build_engine
 from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
 DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
+
+
+class ShiftedClock:
+    """Wall time plus an offset that tests move forward."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_s
 
 
 @dataclass
@@ -34,7 +46,6 @@ class Stack:
     server: TestServer
     secret_key: str = ""
     db_path: Path = Path()
-    clock_offset_s: float = 0.0
 
     @property
     def directory(self) -> Any:
@@ -46,8 +57,8 @@ class Stack:
 
     def shift_clock(self, seconds: float) -> None:
         """Move the engine's clock forward by `seconds` (the emulators keep their own)."""
-        self.clock_offset_s += seconds
-        self.engine.clock = lambda: time.time() + self.clock_offset_s
+        assert isinstance(self.engine.ctx.clock, ShiftedClock)
+        self.engine.ctx.clock.offset_s += seconds
 
     async def drain(self) -> None:
         """Wait until Graph delivered every notification, then work every due event."""
@@ -93,6 +104,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         subscribe: bool = True,
         engine_config: EngineConfig | None = None,
         pbx_latency_s: float = 0.0,
+        alerts: Callable[[Database], Alerts] | None = None,
     ) -> Stack:
         manager = running_emulators(
             tmp_path / "emulators", users=users, extensions=extensions, pbx_latency_s=pbx_latency_s
@@ -116,11 +128,13 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         )
         link = await check_link(db, link.id, settings)
         assert link.state.value == "active", link.state_reason
-        engine = Engine(
+        engine = build_engine(
             db,
             settings,
             waker=app[WAKER],
             config=engine_config or EngineConfig(recheck_delays_s=(0.2, 0.5)),
+            alerts=alerts(db) if alerts else None,
+            clock=ShiftedClock(),
         )
         cleanups.append(engine.shutdown)
         return Stack(emus, db, settings, link, engine, server, secret_key, tmp_path / "m365sync.db")
