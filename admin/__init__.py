@@ -1,7 +1,10 @@
-"""The admin page and its JSON API, served by the daemon's aiohttp app.
+"""The admin page and its JSON API: aiohttp applications of their own.
 
-`setup(app)` adds the guard middleware (session or API token, CSRF), the sign-in pages,
-the pages and `/api/...`. The Graph notification endpoints and health checks stay public.
+`mount(app)` serves two of them from the daemon's root: `signin` (the sign-in page, static
+files and the `/auth/...` callbacks Microsoft redirects to; no session needed) and
+`console` (every page and `/api/...`, behind the guard: session or API token, CSRF). A
+route is public or private by the application it lives in; the webhook's own routes
+(Graph notifications, health, metrics) never pass through the guard.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from admin import (
     pages_setup,
 )
 from admin.keys import LIMITER, SESSIONS, USERS
+from admin.mount import mount as mount_app
 from admin.ratelimit import SignInLimiter
 from admin.selection import UsersCache
 from admin.sessions import SessionStore
@@ -32,22 +36,38 @@ async def _home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/links")
 
 
-def setup(app: web.Application) -> None:
-    app[SESSIONS] = SessionStore()
-    app[LIMITER] = SignInLimiter()
-    app[USERS] = UsersCache()
-    app.middlewares.append(auth.guard)
-    r = app.router
+def mount(app: web.Application) -> None:
+    """Serve the admin page from `app`, which must hold the shared DB and SETTINGS."""
+    signin, console = create_admin_apps()
+    mount_app(app, signin)
+    mount_app(app, console)
+
+
+def create_admin_apps() -> tuple[web.Application, web.Application]:
+    """The public `signin` application and the guarded `console`, sharing the sessions."""
+    sessions = SessionStore()
+    signin = web.Application(middlewares=[auth.security_headers])
+    signin[SESSIONS] = sessions
+    signin[LIMITER] = SignInLimiter()
+    r = signin.router
     r.add_static("/static/", STATIC, append_version=False)
     r.add_get("/login", auth.login_form)
     r.add_post("/login", auth.login)
-    r.add_post("/logout", auth.logout)
+    # Microsoft's redirects arrive cross-site without the SameSite=Strict cookie; these
+    # authenticate by the flow's one-time `state` instead of the session.
     r.add_get(pages_setup.CONSENT_PATH, pages_setup.consent_callback)
     r.add_get(pages_setup.TOKEN_PATH, pages_setup.token_callback)
     r.add_post(pages_setup.TOKEN_PATH, pages_setup.token_callback)
+
+    console = web.Application(middlewares=[auth.security_headers, auth.guard])
+    console[SESSIONS] = sessions
+    console[USERS] = UsersCache()
+    r = console.router
+    r.add_post("/logout", auth.logout)
     r.add_get("/", _home)
     _pages(r)
     _api(r)
+    return signin, console
 
 
 def _pages(r: web.UrlDispatcher) -> None:

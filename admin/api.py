@@ -13,8 +13,8 @@ from admin import selection
 from admin.common import link_clients, link_for
 from admin.keys import USERS, principal_of
 from store.links import list_links
-from webhook.keys import DB
 from worker import operations
+from worker.appkeys import DB
 from worker.errors import SyncError
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
@@ -93,15 +93,15 @@ def actor_of(request: web.Request) -> str:
 
 async def get_links(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    links = [lk for lk in await list_links(request.app[DB]) if principal.may_see(lk.id)]
+    links = [lk for lk in await list_links(request.config_dict[DB]) if principal.may_see(lk.id)]
     return web.json_response(
-        {"links": [(await link_status(request.app[DB], lk)).to_json() for lk in links]}
+        {"links": [(await link_status(request.config_dict[DB], lk)).to_json() for lk in links]}
     )
 
 
 async def get_link(request: web.Request) -> web.Response:
     link = await link_for(request)
-    return web.json_response((await link_status(request.app[DB], link)).to_json())
+    return web.json_response((await link_status(request.config_dict[DB], link)).to_json())
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -113,7 +113,7 @@ async def put_settings(request: web.Request) -> web.Response:
     link = await link_for(request)
     body = await json_body(request)
     try:
-        saved = await save_settings(request.app[DB], link.id, {**link.settings, **body})
+        saved = await save_settings(request.config_dict[DB], link.id, {**link.settings, **body})
     except PolicyError as exc:
         return error_response(exc.message, 422, field=exc.field)
     return web.json_response(dict(saved.settings))
@@ -125,7 +125,8 @@ async def put_settings(request: web.Request) -> web.Response:
 async def get_users(request: web.Request) -> web.Response:
     link = await link_for(request)
     rows = selection.search(
-        await request.app[USERS].get(request.app[DB], link), request.query.get("q", "")[:200]
+        await request.app[USERS].get(request.config_dict[DB], link),
+        request.query.get("q", "")[:200],
     )
     if request.query.get("ids") == "1":
         return web.json_response(
@@ -148,7 +149,7 @@ async def selection_preview(request: web.Request) -> web.Response:
     body = await json_body(request)
     chosen, visible = _chosen(body), _ids(body, "visible")
     async with link_clients(request, link) as clients:
-        inp = await operations.snapshot(request.app[DB], clients)
+        inp = await operations.snapshot(request.config_dict[DB], clients)
     return web.json_response(selection.preview(inp, chosen, visible))
 
 
@@ -157,7 +158,7 @@ async def selection_auto_assign(request: web.Request) -> web.Response:
     link = await link_for(request)
     ids = _ids(await json_body(request), "ids")
     async with link_clients(request, link) as clients:
-        inp = await operations.snapshot(request.app[DB], clients)
+        inp = await operations.snapshot(request.config_dict[DB], clients)
     return web.json_response({"numbers": selection.auto_assign(inp, ids)})
 
 
@@ -169,7 +170,7 @@ async def selection_create(request: web.Request) -> web.Response:
         return error_response("choose at least one user")
     async with link_clients(request, link) as clients:
         applied = await operations.create_selected(
-            request.app[DB], clients, chosen, actor=actor_of(request)
+            request.config_dict[DB], clients, chosen, actor=actor_of(request)
         )
     request.app[USERS].drop(link.id)
     return web.json_response(

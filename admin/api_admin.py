@@ -14,7 +14,7 @@ from admin.passwords import new_api_token, token_hash
 from store.admins import ApiToken, add_api_token, delete_api_token, list_api_tokens
 from store.errors import StoreError
 from store.models import AuthMode, NewLink
-from webhook.keys import DB
+from worker.appkeys import DB
 from worker.linkadmin import add_link
 from worker.planner import PolicyError
 from worker.status import link_status
@@ -44,7 +44,7 @@ async def post_link(request: web.Request) -> web.Response:
             settings=dict(body.get("settings") or {}),
         )
         link = await add_link(
-            request.app[DB],
+            request.config_dict[DB],
             new,
             pbx_password=body["pbx_password"],
             client_secret=str(body.get("client_secret") or "") or None,
@@ -53,7 +53,9 @@ async def post_link(request: web.Request) -> web.Response:
         return error_response(exc.message, 422, field=exc.field)
     except (ValueError, StoreError) as exc:
         return error_response(str(exc), 422)
-    return web.json_response((await link_status(request.app[DB], link)).to_json(), status=201)
+    return web.json_response(
+        (await link_status(request.config_dict[DB], link)).to_json(), status=201
+    )
 
 
 def _token_admin(request: web.Request) -> None:
@@ -64,7 +66,7 @@ def _token_admin(request: web.Request) -> None:
 
 async def get_tokens(request: web.Request) -> web.Response:
     _token_admin(request)
-    tokens = await list_api_tokens(request.app[DB])
+    tokens = await list_api_tokens(request.config_dict[DB])
     return web.json_response(
         {"tokens": [{"id": t.id, "name": t.name, "created_at": t.created_at} for t in tokens]}
     )
@@ -77,12 +79,12 @@ async def post_token(request: web.Request) -> web.Response:
         return error_response("name the token (what uses it)", 422, field="name")
     token = new_api_token()
     stored = ApiToken(secrets.token_hex(8), name, token_hash(token), time.time())
-    await add_api_token(request.app[DB], stored)
+    await add_api_token(request.config_dict[DB], stored)
     return web.json_response({"id": stored.id, "name": name, "token": token}, status=201)
 
 
 async def delete_token(request: web.Request) -> web.Response:
     _token_admin(request)
-    if not await delete_api_token(request.app[DB], request.match_info["token_id"]):
+    if not await delete_api_token(request.config_dict[DB], request.match_info["token_id"]):
         return error_response("no such token", 404)
     return web.json_response({"deleted": True})

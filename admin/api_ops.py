@@ -12,15 +12,15 @@ from admin.api import actor_of, bad_request, error_response, json_body, sync_err
 from admin.common import link_clients, link_for
 from admin.keys import USERS
 from store.records import list_audit, list_held
-from webhook.keys import DB
 from worker import operations
+from worker.appkeys import DB
 
 
 @sync_errors
 async def unmatched_preview(request: web.Request) -> web.Response:
     link = await link_for(request)
     async with link_clients(request, link) as clients:
-        plan = await operations.preview_disable_unmatched(request.app[DB], clients)
+        plan = await operations.preview_disable_unmatched(request.config_dict[DB], clients)
     return web.json_response(plan.to_json())
 
 
@@ -29,7 +29,7 @@ async def unmatched_apply(request: web.Request) -> web.Response:
     link = await link_for(request)
     async with link_clients(request, link) as clients:
         applied = await operations.disable_unmatched(
-            request.app[DB], clients, actor=actor_of(request)
+            request.config_dict[DB], clients, actor=actor_of(request)
         )
     failed = {a.number: why for a, why in applied.result.failed}
     results = [
@@ -48,7 +48,7 @@ async def unmatched_apply(request: web.Request) -> web.Response:
 
 async def get_held(request: web.Request) -> web.Response:
     link = await link_for(request)
-    held = await list_held(request.app[DB], link.id)
+    held = await list_held(request.config_dict[DB], link.id)
     return web.json_response(
         {
             "held": [
@@ -81,7 +81,7 @@ async def held_approve(request: web.Request) -> web.Response:
     ids = _held_ids(await json_body(request))
     async with link_clients(request, link) as clients:
         applied = await operations.approve_held(
-            request.app[DB], clients, actor=actor_of(request), ids=ids
+            request.config_dict[DB], clients, actor=actor_of(request), ids=ids
         )
     return web.json_response(
         {
@@ -94,7 +94,9 @@ async def held_approve(request: web.Request) -> web.Response:
 async def held_reject(request: web.Request) -> web.Response:
     link = await link_for(request)
     ids = _held_ids(await json_body(request))
-    count = await operations.reject_held(request.app[DB], link, actor=actor_of(request), ids=ids)
+    count = await operations.reject_held(
+        request.config_dict[DB], link, actor=actor_of(request), ids=ids
+    )
     return web.json_response({"rejected": count})
 
 
@@ -104,7 +106,7 @@ async def resync(request: web.Request) -> web.Response:
     body = await json_body(request) if request.can_read_body else {}
     async with link_clients(request, link) as clients:
         outcome = await operations.resync(
-            request.app[DB],
+            request.config_dict[DB],
             clients,
             full=bool(body.get("full")),
             sweep=bool(body.get("sweep")),
@@ -125,7 +127,7 @@ async def dry_run(request: web.Request) -> web.Response:
     link = await link_for(request)
     async with link_clients(request, link) as clients:
         outcome = await operations.dry_run(
-            request.app[DB], clients, full=request.query.get("full") == "1"
+            request.config_dict[DB], clients, full=request.query.get("full") == "1"
         )
     return web.json_response(outcome.plan.to_json())
 
@@ -140,7 +142,7 @@ async def get_audit(request: web.Request) -> web.Response:
     except ValueError:
         return error_response("limit, before_id and days must be whole numbers")
     entries = await list_audit(
-        request.app[DB],
+        request.config_dict[DB],
         link.id,
         action=q.get("action") or None,
         outcome=q.get("outcome") or None,

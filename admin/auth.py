@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -18,7 +19,7 @@ from admin.sessions import Principal, Session
 from store.admins import get_admin_account, list_api_tokens
 from store.links import list_links
 from store.models import Link
-from webhook.keys import DB, SETTINGS
+from worker.appkeys import DB, SETTINGS
 from worker.errors import PbxAuthError, PbxForbiddenError, SyncError
 from worker.linkctx import client_ssl
 from worker.vodia.client import VodiaClient
@@ -26,10 +27,6 @@ from worker.vodia.client import VodiaClient
 log = structlog.get_logger("m365sync.admin")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login"})
-# /auth/* are the Microsoft redirect targets: a cross-site arrival carries no SameSite=Strict
-# cookie, so they authenticate by the flow's one-time `state` instead of the session.
-PUBLIC_PREFIXES = ("/graph/", "/static/", "/auth/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_COOKIE = "m365sync_login"
 CSRF_HEADER = "X-CSRF-Token"
@@ -42,25 +39,32 @@ CSP = (
 )
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route of the console needs a session (or an API token); state changes need CSRF."""
+    refusal = await _admit(request)
+    return refusal if refusal is not None else await handler(request)
 
 
 @web.middleware
-async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every page and API route needs a session (or an API token); state changes need CSRF."""
-    if is_public(request.path):
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What every admin response carries (refusals and redirects included); only static
+    files may be cached."""
+    try:
         response = await handler(request)
-    else:
-        refusal = await _admit(request)
-        response = refusal if refusal is not None else await handler(request)
-    if not request.path.startswith("/graph/"):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+    except web.HTTPException as exc:
+        _secure_headers(request, exc.headers)
+        raise
+    _secure_headers(request, response.headers)
     return response
+
+
+def _secure_headers(request: web.Request, headers: MutableMapping[str, str]) -> None:
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if not isinstance(request.match_info.route.resource, web.StaticResource):
+        headers.setdefault("Cache-Control", "no-store")
 
 
 async def _admit(request: web.Request) -> web.StreamResponse | None:
@@ -107,7 +111,7 @@ async def _token_principal(request: web.Request, token: str) -> Principal | None
     if not token:
         return None
     digest = token_hash(token)
-    for stored in await list_api_tokens(request.app[DB]):
+    for stored in await list_api_tokens(request.config_dict[DB]):
         if hmac.compare_digest(digest, stored.token_hash):
             return Principal(f"token:{stored.name}", None, via="token")
     return None
@@ -187,7 +191,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             status=429,
             headers={"Retry-After": str(int(wait_s) + 1)},
         )
-    principal = await authenticate(request.app, username, password) if username else None
+    principal = await authenticate(request.config_dict, username, password) if username else None
     if principal is None:
         limiter.failed(address, username)
         log.warning("sign-in failed", user=username, address=address)
@@ -218,7 +222,7 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, sid: 
 
 def _secure(request: web.Request) -> bool:
     """Secure when served over HTTPS here, or behind a proxy whose public URL is https."""
-    public = request.app[SETTINGS].public_url or ""
+    public = request.config_dict[SETTINGS].public_url or ""
     return request.secure or public.startswith("https://")
 
 
@@ -237,7 +241,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def authenticate(app: web.Application, username: str, password: str) -> Principal | None:
+async def authenticate(app: Mapping[Any, Any], username: str, password: str) -> Principal | None:
     """The daemon's administrator by its stored hash, or a PBX admin checked live against the
     PBX of every link configured with that account."""
     db = app[DB]
@@ -257,7 +261,7 @@ async def authenticate(app: web.Application, username: str, password: str) -> Pr
     return Principal(username, allowed) if allowed else None
 
 
-async def _pbx_accepts(app: web.Application, link: Link, password: str) -> bool:
+async def _pbx_accepts(app: Mapping[Any, Any], link: Link, password: str) -> bool:
     ssl = client_ssl(link, app[SETTINGS]) if link.pbx_url.startswith("https:") else None
     client = VodiaClient(
         link.pbx_url,

@@ -12,7 +12,7 @@ from admin.keys import principal_of, session_of
 from store.errors import NotFound
 from store.links import get_link
 from store.models import Link, LinkState
-from webhook.keys import DB, SETTINGS
+from worker.appkeys import DB, SETTINGS
 from worker.linkctx import LinkClients, open_link_clients
 
 
@@ -21,7 +21,7 @@ async def link_for(request: web.Request) -> Link:
     link does not even exist for a tenant admin)."""
     try:
         link_id = int(request.match_info["link_id"])
-        link = await get_link(request.app[DB], link_id)
+        link = await get_link(request.config_dict[DB], link_id)
     except (ValueError, NotFound):
         raise _not_found(request) from None
     if not principal_of(request).may_see(link.id):
@@ -42,7 +42,7 @@ def require_daemon_admin(request: web.Request) -> None:
 
 @asynccontextmanager
 async def link_clients(request: web.Request, link: Link) -> AsyncIterator[LinkClients]:
-    clients = await open_link_clients(request.app[DB], link, request.app[SETTINGS])
+    clients = await open_link_clients(request.config_dict[DB], link, request.config_dict[SETTINGS])
     async with clients:
         yield clients
 

@@ -18,7 +18,7 @@ from store.errors import StoreError
 from store.links import list_links
 from store.models import AuthMode, NewLink
 from store.records import list_held
-from webhook.keys import DB, SETTINGS
+from worker.appkeys import DB, SETTINGS
 from worker.linkadmin import add_link, check_link
 from worker.planner import PolicyError
 from worker.status import LinkStatus, link_status
@@ -26,8 +26,8 @@ from worker.status import LinkStatus, link_status
 
 async def links_page(request: web.Request) -> web.Response:
     principal = principal_of(request)
-    links = [lk for lk in await list_links(request.app[DB]) if principal.may_see(lk.id)]
-    rows = [_row(await link_status(request.app[DB], lk)) for lk in links]
+    links = [lk for lk in await list_links(request.config_dict[DB]) if principal.may_see(lk.id)]
+    rows = [_row(await link_status(request.config_dict[DB], lk)) for lk in links]
     table = fmt(
         '<table class="grid"><caption>Links between Microsoft 365 and the PBX</caption>'
         "<thead><tr><th>Link</th><th>State</th><th>Subscription expires</th>"
@@ -113,7 +113,7 @@ async def add_link_submit(request: web.Request) -> web.StreamResponse:
     )
     try:
         link = await add_link(
-            request.app[DB],
+            request.config_dict[DB],
             new,
             pbx_password=form["pbx_password"],
             client_secret=form.get("client_secret") or None,
@@ -127,7 +127,7 @@ async def add_link_submit(request: web.Request) -> web.StreamResponse:
 
 async def link_page(request: web.Request) -> web.Response:
     link = await link_for(request)
-    db = request.app[DB]
+    db = request.config_dict[DB]
     status = await link_status(db, link)
     held = await list_held(db, link.id)
     held_rows = join(
@@ -163,7 +163,7 @@ async def link_page(request: web.Request) -> web.Response:
 
 async def check_submit(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
-    link = await check_link(request.app[DB], link.id, request.app[SETTINGS])
+    link = await check_link(request.config_dict[DB], link.id, request.config_dict[SETTINGS])
     flash(
         request, "ok" if link.state.value == "active" else "error", _state_text(link.state_reason)
     )

@@ -16,8 +16,8 @@ from admin.html import Markup, fmt, join, when
 from admin.keys import USERS, principal_of
 from store.models import AuditEntry
 from store.records import list_audit
-from webhook.keys import DB
 from worker import operations
+from worker.appkeys import DB
 from worker.errors import SyncError
 from worker.planner import Plan
 
@@ -30,7 +30,7 @@ async def resync_submit(request: web.Request) -> web.StreamResponse:
     actor = f"admin:{principal_of(request).username}"
     try:
         async with link_clients(request, link) as clients:
-            outcome = await operations.resync(request.app[DB], clients, actor=actor)
+            outcome = await operations.resync(request.config_dict[DB], clients, actor=actor)
         request.app[USERS].drop(link.id)
     except SyncError as exc:
         flash(request, "error", f"Resync failed: {exc}")
@@ -55,12 +55,14 @@ async def held_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(f"/links/{link.id}")
     try:
         if decision == "reject":
-            count = await operations.reject_held(request.app[DB], link, actor=actor, ids=ids)
+            count = await operations.reject_held(
+                request.config_dict[DB], link, actor=actor, ids=ids
+            )
             flash(request, "ok", f"Rejected {count} held action(s).")
         else:
             async with link_clients(request, link) as clients:
                 applied = await operations.approve_held(
-                    request.app[DB],
+                    request.config_dict[DB],
                     clients,
                     actor=actor,
                     ids=None if decision == "approve_all" else ids,
@@ -106,7 +108,7 @@ async def plan_page(request: web.Request) -> web.Response:
     full = request.query.get("full") == "1"
     try:
         async with link_clients(request, link) as clients:
-            outcome = await operations.dry_run(request.app[DB], clients, full=full)
+            outcome = await operations.dry_run(request.config_dict[DB], clients, full=full)
         body = Markup(
             fmt(
                 "<p>What a {kind} would do now. Nothing has been changed. "
@@ -136,7 +138,7 @@ def _audit_filters(request: web.Request) -> dict[str, object]:
 async def activity_page(request: web.Request) -> web.Response:
     link = await link_for(request)
     filters = _audit_filters(request)
-    entries = await list_audit(request.app[DB], link.id, limit=AUDIT_PAGE, **filters)  # type: ignore[arg-type]
+    entries = await list_audit(request.config_dict[DB], link.id, limit=AUDIT_PAGE, **filters)  # type: ignore[arg-type]
     q = request.query
     rows = join(_audit_row(e) for e in entries)
     body = fmt(
@@ -190,7 +192,7 @@ def _compact(values: object) -> str:
 async def activity_csv(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     entries = await list_audit(
-        request.app[DB],
+        request.config_dict[DB],
         link.id,
         limit=CSV_MAX_ROWS,
         **_audit_filters(request),  # type: ignore[arg-type]

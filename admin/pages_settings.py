@@ -10,7 +10,7 @@ from aiohttp import web
 from admin.common import csrf_field, flash, link_for, render
 from admin.html import Markup, fmt, join
 from store.models import Link
-from webhook.keys import DB
+from worker.appkeys import DB
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
 from worker.planner import PolicyError
@@ -124,7 +124,7 @@ async def settings_submit(request: web.Request) -> web.StreamResponse:
     for name, _, _ in TEXTS:
         values[name] = str(form.get(name) or "").strip()
     try:
-        await save_settings(request.app[DB], link.id, values)
+        await save_settings(request.config_dict[DB], link.id, values)
     except PolicyError as exc:
         field = exc.field if exc.field in {n for n, *_ in (*CHECKBOXES, *TEXTS)} else "settings"
         body = _form(request, link, values, {field: exc.message})

@@ -13,7 +13,7 @@ from admin.sessions import PendingSetup, Session, new_state
 from admin.tokencheck import MemoryTokenCache, verify_token_cache
 from store.links import get_secret, save_token_cache, set_secret, update_link
 from store.models import AuthMode, Link, LinkState
-from webhook.keys import DB, SETTINGS
+from worker.appkeys import DB, SETTINGS
 from worker.errors import SyncError
 from worker.graph.auth import admin_consent_url, finish_auth_code_flow, start_auth_code_flow
 from worker.linkadmin import check_link, save_settings
@@ -26,7 +26,7 @@ TOKEN_PATH = "/auth/token"  # noqa: S105 - a path, not a secret
 
 
 def _base_url(request: web.Request) -> str:
-    public = request.app[SETTINGS].public_url
+    public = request.config_dict[SETTINGS].public_url
     return public.rstrip("/") if public else f"{request.scheme}://{request.host}"
 
 
@@ -103,7 +103,7 @@ async def consent_start(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     state = new_state()
     request.app[SESSIONS].put_flow(state, session, link.id, "consent", {})
-    config = auth_config(link, request.app[SETTINGS])
+    config = auth_config(link, request.config_dict[SETTINGS])
     url = admin_consent_url(
         config.authority_host,
         link.tenant_id,
@@ -132,12 +132,12 @@ async def consent_callback(request: web.Request) -> web.StreamResponse:
 async def token_start(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     session = _session(request)
-    secret = await get_secret(request.app[DB], link.id, CLIENT_SECRET)
+    secret = await get_secret(request.config_dict[DB], link.id, CLIENT_SECRET)
     if not secret:
         flash(request, "error", "Store the app's client secret (Save) before OAuth Token.")
         raise web.HTTPSeeOther(f"/links/{link.id}/setup")
     state = new_state()
-    config = auth_config(link, request.app[SETTINGS])
+    config = auth_config(link, request.config_dict[SETTINGS])
     try:
         flow = await start_auth_code_flow(
             config, secret, redirect_uri=_base_url(request) + TOKEN_PATH, state=state
@@ -156,7 +156,7 @@ async def token_callback(request: web.Request) -> web.StreamResponse:
     if found is None or found[0].kind != "token":
         return _bounce("/links", "This sign-in link has expired. Start again from the Setup page.")
     flow, session = found
-    db, settings = request.app[DB], request.app[SETTINGS]
+    db, settings = request.config_dict[DB], request.config_dict[SETTINGS]
     pending = session.pending_for(flow.link_id)
     pending.error, pending.verified = "", False
     from store.links import get_link
@@ -191,7 +191,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     session = _session(request)
     form = await request.post()
-    db = request.app[DB]
+    db = request.config_dict[DB]
     scope = str(form.get("scope") or "all")
     groups = str(form.get("group_ids") or "")
     mode = AuthMode.APPLICATION if form.get("auth_mode") == "application" else AuthMode.DELEGATED
@@ -209,7 +209,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     if mode is AuthMode.DELEGATED and pending.token_cache and pending.verified:
         await save_token_cache(db, link.id, pending.token_cache)
     session.pending.pop(link.id, None)
-    link = await check_link(db, link.id, request.app[SETTINGS])
+    link = await check_link(db, link.id, request.config_dict[SETTINGS])
     if link.state is LinkState.ACTIVE:
         flash(request, "ok", "Saved. Integration active.")
     else:

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from cli.app import create_daemon_app
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.models import Link
-from webhook.app import create_app
 from webhook.keys import WAKER
 from worker.context import EngineConfig
 from worker.engine import Engine, build_engine
@@ -44,7 +44,7 @@ async def running_stack(
             emus.graph.identity.grant_admin_consent(info["client_id"])
             db = await Database.open(state / "m365sync.db", SecretBox([generate_key().encode()]))
             settings = Settings(data_dir=state, database=state / "m365sync.db")
-            app = create_app(settings, db=db)
+            app = create_daemon_app(settings, db=db)
             server = TestServer(app, host="127.0.0.1")
             await server.start_server()
             settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))

@@ -81,12 +81,12 @@ async def test_each_request_gets_an_id_in_its_log_lines_and_response(
     aiohttp_client: Any, db: Any
 ) -> None:
     """The access line and the X-Request-Id header carry the same per-request id."""
-    from webhook.app import create_app
+    from cli.app import create_daemon_app
     from worker.settings import Settings
 
     stream = io.StringIO()
     configure_logging("json", "info", stream=stream)
-    client = await aiohttp_client(create_app(Settings(), db=db))
+    client = await aiohttp_client(create_daemon_app(Settings(), db=db))
     first = await client.get("/healthz")
     second = await client.get("/healthz")
     ids = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]

@@ -11,8 +11,8 @@ import sys
 import structlog
 from aiohttp import web
 
+from cli.app import create_daemon_app
 from store import open_store
-from webhook.app import create_app
 from worker.logs import AccessLogger
 from worker.settings import Settings
 
@@ -74,11 +74,11 @@ def _serve(app: web.Application, settings: Settings, ssl_context: ssl.SSLContext
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    return _run_app(create_app(settings, run_worker=True), settings)
+    return _run_app(create_daemon_app(settings, run_worker=True), settings)
 
 
 def run_web(args: argparse.Namespace, settings: Settings) -> int:
-    return _run_app(create_app(settings, run_worker=False), settings)
+    return _run_app(create_daemon_app(settings, run_worker=False), settings)
 
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,10 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from admin.passwords import hash_password
+from cli.app import create_daemon_app
 from emulators.harness import RunningEmulators, running_emulators
 from store import open_store
 from store.admins import set_admin_account
-from webhook.app import create_app
 from worker.linkadmin import add_emulator_link, check_link
 from worker.settings import Settings
 
@@ -105,7 +105,7 @@ async def _demo(port: int) -> None:
         seed_demo(emus)
         password = secrets.token_urlsafe(12)
         await _prepare_store(settings, emus, password)
-        runner = web.AppRunner(create_app(settings, run_worker=True), access_log=None)
+        runner = web.AppRunner(create_daemon_app(settings, run_worker=True), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         try:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from cli.app import create_daemon_app
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.models import Link
-from webhook.app import create_app
 from webhook.keys import WAKER
 from worker.alerts import Alerts
 from worker.context import EngineConfig
@@ -116,7 +116,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         db = await Database.open(tmp_path / "m365sync.db", SecretBox([secret_key.encode()]))
         cleanups.append(db.close)
         settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
-        app = create_app(settings, db=db)
+        app = create_daemon_app(settings, db=db)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         cleanups.append(server.close)
