@@ -14,13 +14,14 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from cli.app import create_daemon_app
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.models import Link
 from webhook.keys import WAKER
 from worker.context import EngineConfig
 from worker.engine import Engine, build_engine
-from worker.linkadmin import add_emulator_link, check_link
+from worker.linkadmin import check_link
 from worker.settings import Settings
 
 

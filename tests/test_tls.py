@@ -19,10 +19,11 @@ import aiohttp
 import pytest
 import trustme
 
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from tests.plugins.pipeline import DEFAULT_POLICY
-from worker.linkadmin import add_emulator_link, check_link
+from worker.linkadmin import check_link
 from worker.settings import Settings
 
 WAIT_S = 30.0

@@ -10,7 +10,6 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
-from store.alerts import probe_write
 from webhook.keys import DB, ENGINE, ENGINE_TASK
 from worker.engine import Engine
 
@@ -63,7 +62,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def _store_check(app: web.Application) -> Check:
     try:
         async with asyncio.timeout(STORE_PROBE_TIMEOUT_S):
-            await probe_write(app[DB])
+            await app[DB].probe_write()
     except TimeoutError:
         return Check("store", False, f"no write within {STORE_PROBE_TIMEOUT_S:g} s")
     except Exception as exc:

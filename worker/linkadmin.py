@@ -9,7 +9,7 @@ import structlog
 
 from store import Database
 from store.links import create_link, get_link, set_link_state, set_secret, update_link_settings
-from store.models import AuthMode, Link, LinkState, NewLink
+from store.models import Link, LinkState, NewLink
 from worker.errors import PbxAuthError, PbxForbiddenError, SetupRequired, SyncError
 from worker.linkctx import CLIENT_CERTIFICATE, CLIENT_SECRET, PBX_PASSWORD, open_link_clients
 from worker.linksettings import validated_settings
@@ -67,43 +67,3 @@ async def check_link(db: Database, link_id: int, settings: Settings) -> Link:
         return await set_link_state(db, link.id, LinkState.SETUP_REQUIRED, f"check failed: {exc}")
     log.info("link active", link=link.name)
     return await set_link_state(db, link.id, LinkState.ACTIVE, "")
-
-
-def link_for_emulators(
-    info: Mapping[str, Any],
-    *,
-    name: str,
-    settings: Mapping[str, Any],
-    auth_mode: AuthMode = AuthMode.APPLICATION,
-) -> NewLink:
-    """A link to the emulators described by `emulator.json` (demo, tests, benchmarks)."""
-    return NewLink(
-        name=name,
-        tenant_id=info["tenant_id"],
-        client_id=info["client_id"],
-        auth_mode=auth_mode,
-        pbx_url=info["pbx_url"],
-        pbx_domain=info["pbx_domain"],
-        pbx_user=info["pbx_tenant_admin"],
-        authority_url=info["authority_url"],
-        graph_url=info["graph_url"],
-        ca_bundle=info["ca_path"],
-        settings=settings,
-    )
-
-
-async def add_emulator_link(
-    db: Database,
-    info: Mapping[str, Any],
-    *,
-    name: str,
-    settings: Mapping[str, Any],
-    auth_mode: AuthMode = AuthMode.APPLICATION,
-) -> Link:
-    """Store a link to the emulators with their secrets (not yet checked)."""
-    return await add_link(
-        db,
-        link_for_emulators(info, name=name, settings=settings, auth_mode=auth_mode),
-        pbx_password=info["pbx_tenant_admin_password"],
-        client_secret=info["client_secret"],
-    )

@@ -1,25 +1,35 @@
-"""The figures the Links page shows per link."""
+"""How one link is doing: the figures `m365sync status`, the Links page and the JSON API
+show. One definition, so "last round" means the same everywhere: the latest round of any
+kind (an incremental round, a full round or a sweep)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from store import Database
-from store.events import queue_stats
-from store.models import Link, RoundRecord
+from store.events import list_events, queue_stats
+from store.models import EventStatus, Link, RoundRecord, Subscription
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
+
+FAILED_OUTCOMES = frozenset({"error", "retry"})
 
 
 @dataclass(frozen=True, slots=True)
 class LinkStatus:
     link: Link
-    subscription_expires_at: float | None
+    subscription: Subscription | None  # the one that lasts longest
     last_round: RoundRecord | None
     last_sweep: RoundRecord | None
     queue_pending: int
+    oldest_pending_at: float | None
     events_failed: int
     held: int
+    last_error: str | None
+
+    @property
+    def subscription_expires_at(self) -> float | None:
+        return self.subscription.expires_at if self.subscription else None
 
     def to_json(self) -> dict[str, object]:
         link = self.link
@@ -43,12 +53,19 @@ class LinkStatus:
 async def link_status(db: Database, link: Link) -> LinkStatus:
     subscriptions = await link_subscriptions(db, link.id)
     stats = await queue_stats(db, link.id)
+    last = await last_round(db, link.id)
+    failed = await list_events(db, link.id, EventStatus.FAILED, limit=1)
+    last_error = failed[0].last_error if failed else None
+    if not last_error and last is not None and last.outcome in FAILED_OUTCOMES:
+        last_error = last.error
     return LinkStatus(
         link=link,
-        subscription_expires_at=max((s.expires_at for s in subscriptions), default=None),
-        last_round=await last_round(db, link.id, "round"),
+        subscription=max(subscriptions, key=lambda s: s.expires_at, default=None),
+        last_round=last,
         last_sweep=await last_round(db, link.id, "sweep"),
         queue_pending=stats.pending + stats.claimed,
+        oldest_pending_at=stats.oldest_pending_at,
         events_failed=stats.failed,
         held=len(await list_held(db, link.id)),
+        last_error=last_error or None,
     )

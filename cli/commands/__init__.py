@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from cli.commands import admin, backup, daemon, demo, keys, links, status, sync
+from cli.commands.parsers import Subcommands
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     daemon.register(sub)
     admin.register(sub)
     demo.register(sub)

@@ -9,6 +9,7 @@ import os
 
 from admin.passwords import hash_password
 from cli.commands.errors import UsageError
+from cli.commands.parsers import Subcommands
 from store import open_store
 from store.admins import set_admin_account
 from worker.settings import Settings
@@ -18,7 +19,7 @@ DEFAULT_USER = "m365sync"
 MIN_LENGTH = 12
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     admin = sub.add_parser("admin", help="the daemon's administrator account")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     set_password = admin_sub.add_parser(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli.commands.errors import UsageError
+from cli.commands.parsers import Subcommands
 from store import open_store
 from worker.settings import Settings
 
@@ -34,7 +35,7 @@ class BackupError(Exception):
     """The copy failed its check; nothing was put at the target path."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "backup", help="copy the database to PATH while the daemon keeps running"
     )

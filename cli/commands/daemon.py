@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from cli.app import create_daemon_app
+from cli.commands.parsers import Subcommands
 from store import open_store
 from worker.logs import AccessLogger
 from worker.settings import Settings
@@ -19,7 +20,7 @@ from worker.settings import Settings
 log = structlog.get_logger("m365sync")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     serve = sub.add_parser(
         "serve", help="run the daemon: web endpoints and the worker in one process"
     )

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import secrets
 import signal
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from aiohttp import web
 
 from admin.passwords import hash_password
 from cli.app import create_daemon_app
+from cli.commands.parsers import Subcommands
 from emulators.harness import RunningEmulators, running_emulators
-from store import open_store
+from emulators.linkinfo import link_fields, link_secrets
+from store import Database, open_store
 from store.admins import set_admin_account
-from worker.linkadmin import add_emulator_link, check_link
+from store.models import AuthMode, Link, NewLink
+from worker.linkadmin import add_link, check_link
 from worker.settings import Settings
 
 DEMO_DIR = Path("data/demo")
@@ -26,7 +30,7 @@ DEMO_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
 DAEMON_ADMIN = "m365sync"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     demo = sub.add_parser("demo", help="run a self-contained demo on loopback (make demo)")
     demo.add_argument("--port", type=int, default=8080, help="admin page port (%(default)s)")
     demo.set_defaults(handler=run_demo)
@@ -69,6 +73,30 @@ def seed_demo(emus: RunningEmulators) -> dict[str, str]:
     # Number in use (and an unmatched extension for Disable Unmatched Extensions).
     pbx.add_extension("200", first_name="Old", last_name="Employee", email=f"old.employee@{domain}")
     return ids
+
+
+def link_for_emulators(
+    info: Mapping[str, Any],
+    *,
+    name: str,
+    settings: Mapping[str, Any],
+    auth_mode: AuthMode = AuthMode.APPLICATION,
+) -> NewLink:
+    """A link to the emulators described by `emulator.json` (demo, tests, benchmarks)."""
+    return NewLink(name=name, auth_mode=auth_mode, settings=settings, **link_fields(info))
+
+
+async def add_emulator_link(
+    db: Database,
+    info: Mapping[str, Any],
+    *,
+    name: str,
+    settings: Mapping[str, Any],
+    auth_mode: AuthMode = AuthMode.APPLICATION,
+) -> Link:
+    """Store a link to the emulators with their secrets (not yet checked)."""
+    new = link_for_emulators(info, name=name, settings=settings, auth_mode=auth_mode)
+    return await add_link(db, new, **link_secrets(info))
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:

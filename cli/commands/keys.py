@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from cli.commands.parsers import Subcommands
 from store.crypto import generate_key
 from worker.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("keygen", help="print a new key for M365SYNC_SECRET_KEY")
     parser.set_defaults(handler=keygen)
 

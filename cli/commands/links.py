@@ -16,6 +16,7 @@ from cli.commands.common import (
     when,
 )
 from cli.commands.errors import UsageError
+from cli.commands.parsers import Subcommands
 from store import Database
 from store.links import delete_link, secret_names, set_secret, update_link
 from store.models import AuthMode, NewLink
@@ -26,7 +27,7 @@ from worker.planner import PolicyError
 from worker.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     link = sub.add_parser("link", help="add, list, show, change or remove links")
     actions = link.add_subparsers(dest="link_command", required=True, metavar="ACTION")
 

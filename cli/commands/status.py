@@ -8,38 +8,33 @@ import time
 from typing import Any
 
 from cli.commands.common import print_json, print_table, run, when
+from cli.commands.parsers import Subcommands
 from store import Database
-from store.events import list_events, queue_stats
 from store.links import list_links
-from store.models import EventStatus, Link, LinkState
-from store.records import last_round, list_held
-from store.subscriptions import link_subscriptions
+from store.models import LinkState
 from worker.settings import Settings
+from worker.status import LinkStatus, link_status
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     status = sub.add_parser("status", help="each link's state; exit 1 if one needs attention")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_status)
 
 
-async def link_status(db: Database, link: Link, settings: Settings) -> dict[str, Any]:
-    stats = await queue_stats(db, link.id)
-    subs = await link_subscriptions(db, link.id)
-    last = await last_round(db, link.id)
-    sweep = await last_round(db, link.id, "sweep")
-    failed = await list_events(db, link.id, EventStatus.FAILED, limit=1)
-    errored = [r for r in (last,) if r is not None and r.outcome in ("error", "retry")]
-    if subs:
+def status_json(status: LinkStatus, settings: Settings) -> dict[str, Any]:
+    link, sub = status.link, status.subscription
+    if sub is not None:
         subscription: dict[str, Any] | str = {
-            "id": subs[0].id,
-            "expires_at": when(subs[0].expires_at),
-            "expires_in_h": round((subs[0].expires_at - time.time()) / 3600, 1),
+            "id": sub.id,
+            "expires_at": when(sub.expires_at),
+            "expires_in_h": round((sub.expires_at - time.time()) / 3600, 1),
         }
     elif settings.public_url:
         subscription = "none yet"
     else:
         subscription = "none: M365SYNC_PUBLIC_URL is not set, changes arrive by sweeps only"
+    last, sweep = status.last_round, status.last_sweep
     return {
         "link": link.name,
         "state": "active" if link.state is LinkState.ACTIVE else "setup_required",
@@ -48,14 +43,13 @@ async def link_status(db: Database, link: Link, settings: Settings) -> dict[str,
         "last_round": when(last.finished_at) if last else "never",
         "last_round_outcome": last.outcome if last else None,
         "last_sweep": when(sweep.finished_at) if sweep else "never",
-        "queue_depth": stats.pending + stats.claimed,
-        "oldest_pending_s": round(time.time() - stats.oldest_pending_at, 1)
-        if stats.oldest_pending_at
+        "queue_depth": status.queue_pending,
+        "oldest_pending_s": round(time.time() - status.oldest_pending_at, 1)
+        if status.oldest_pending_at
         else None,
-        "failed_events": stats.failed,
-        "held_actions": len(await list_held(db, link.id)),
-        "last_error": (failed[0].last_error if failed else None)
-        or (errored[0].error if errored else None),
+        "failed_events": status.events_failed,
+        "held_actions": status.held,
+        "last_error": status.last_error,
     }
 
 
@@ -65,7 +59,9 @@ def needs_attention(status: dict[str, Any]) -> bool:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     async def work(db: Database) -> int:
-        statuses = [await link_status(db, link, settings) for link in await list_links(db)]
+        statuses = [
+            status_json(await link_status(db, link), settings) for link in await list_links(db)
+        ]
         if args.json:
             print_json(statuses)
         elif not statuses:

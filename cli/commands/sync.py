@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from cli.commands.common import confirm, pick_link, print_json, print_table, run
 from cli.commands.errors import UsageError
+from cli.commands.parsers import Subcommands
 from store import Database
 from store.events import retry_failed
 from store.models import Link
@@ -31,7 +32,7 @@ from worker.settings import Settings
 T = TypeVar("T")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     res = sub.add_parser("resync", help="run a round now (or print its plan with --dry-run)")
     res.add_argument("link", nargs="?")
     res.add_argument("--full", action="store_true", help="read every user, not only changes")

@@ -13,13 +13,13 @@ from aiohttp.test_utils import TestServer
 
 from admin.passwords import hash_password
 from cli.app import create_daemon_app
+from cli.commands.demo import link_for_emulators as emulator_link
 from cli.commands.demo import seed_demo
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.admins import set_admin_account
 from store.models import AuthMode, Link, NewLink
 from worker.linkadmin import add_link
-from worker.linkadmin import link_for_emulators as emulator_link
 from worker.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
