@@ -30,3 +30,18 @@ async def test_a_failed_last_round_gives_the_last_error(db: Database, link: Link
     assert status.last_error == "boom"
     await _round(db, link, "round", 200.0)
     assert (await link_status(db, link)).last_error is None
+
+
+async def test_kinds_and_outcomes_read_back_as_enums(db: Database, link: Link) -> None:
+    """The store hands back the StrEnums the worker compares with `is`, not bare strings."""
+    from store.events import enqueue_events, list_events
+    from store.models import EventKind, NewEvent, RoundKind, RoundResult
+    from store.records import last_round
+
+    await enqueue_events(db, [NewEvent(link.id, EventKind.SWEEP)])
+    [event] = await list_events(db, link.id)
+    assert event.kind is EventKind.SWEEP
+    await _round(db, link, "sweep", 100.0, outcome="partial")
+    record = await last_round(db, link.id)
+    assert record is not None
+    assert record.kind is RoundKind.SWEEP and record.outcome is RoundResult.PARTIAL

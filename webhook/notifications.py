@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from store.group_commit import enqueue_durably
-from store.models import NewEvent
+from store.models import EventKind, NewEvent
 from store.subscriptions import client_state_matches
 from webhook.keys import DB, SUBSCRIPTIONS, WAKER
 from worker.metrics import NOTIFICATIONS, WEBHOOK_LATENCY
@@ -188,7 +188,7 @@ def _change_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
         return None
     return NewEvent(
         link_id=link_id,
-        kind="notification",
+        kind=EventKind.NOTIFICATION,
         user_id=user_id,
         payload={"changeType": change_type, "subscriptionId": str(item["subscriptionId"])},
     )
@@ -215,6 +215,6 @@ def _lifecycle_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
         return None
     return NewEvent(
         link_id=link_id,
-        kind="lifecycle",
+        kind=EventKind.LIFECYCLE,
         payload={"lifecycleEvent": name, "subscriptionId": str(item["subscriptionId"])},
     )

@@ -26,11 +26,13 @@ from store.links import get_link
 from store.models import (
     DirectoryUser,
     Event,
+    EventKind,
     EventStatus,
     Link,
     LinkState,
     NewEvent,
     RoundRecord,
+    RoundResult,
 )
 from store.records import add_round, last_round
 from worker import metrics
@@ -44,7 +46,7 @@ from worker.subscriptions import ensure_subscription, forget
 
 log = structlog.get_logger("m365sync.link")
 
-NOTIFIED_KINDS = frozenset({"notification", "recheck"})
+NOTIFIED_KINDS = frozenset({EventKind.NOTIFICATION, EventKind.RECHECK})
 
 
 class LinkWorker:
@@ -140,7 +142,7 @@ class LinkWorker:
         """Act on lifecycle events before the round that follows them."""
         public_url = self.ctx.settings.public_url
         for event in events:
-            if event.kind != "lifecycle":
+            if event.kind is not EventKind.LIFECYCLE:
                 continue
             name = event.payload.get("lifecycleEvent")
             subscription_id = str(event.payload.get("subscriptionId", ""))
@@ -171,7 +173,7 @@ class LinkWorker:
         return [
             NewEvent(
                 link_id=events[0].link_id,
-                kind="recheck",
+                kind=EventKind.RECHECK,
                 user_id=user_id,
                 payload={"recheck": tried + 1},
                 due_at=now + delays[tried],
@@ -239,7 +241,7 @@ class LinkWorker:
                     kind=request.kind,
                     started_at=started,
                     finished_at=time.time(),
-                    outcome="retry" if transient else "error",
+                    outcome=RoundResult.RETRY if transient else RoundResult.ERROR,
                     error=error[:2000],
                 ),
             )
@@ -264,11 +266,11 @@ async def _last_round_id(db: Database, link_id: int) -> int:
 def round_request(events: Sequence[Event]) -> RoundRequest:
     kinds = {e.kind for e in events}
     notified = frozenset(e.user_id for e in events if e.kind in NOTIFIED_KINDS and e.user_id)
-    if "sweep" in kinds:
+    if EventKind.SWEEP in kinds:
         return RoundRequest(kind=SWEEP, trigger="sweep", notified_ids=notified)
-    if any(e.kind == "resync" and e.payload.get("full") for e in events):
+    if any(e.kind is EventKind.RESYNC and e.payload.get("full") for e in events):
         return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
     trigger = "notification" if notified else next(iter(sorted(kinds)))
-    if "lifecycle" in kinds:
+    if EventKind.LIFECYCLE in kinds:
         trigger = "lifecycle"
     return RoundRequest(kind=ROUND, trigger=trigger, notified_ids=notified)

@@ -20,7 +20,7 @@ from store.directory import (
     record_pbx_read,
 )
 from store.leases import acquire_link_lease, release_link_lease
-from store.models import HeldStatus, Link
+from store.models import HeldStatus, Link, RoundKind
 from store.records import decide_held, hold_actions, mark_held_applied
 from worker.applier import ApplyContext, ApplyResult, apply_actions
 from worker.errors import PermanentError
@@ -86,7 +86,8 @@ async def dry_run(
     db: Database, clients: LinkClients, *, full: bool = False, progress: Progress | None = None
 ) -> RoundOutcome:
     """The plan a round would carry out now; nothing is written anywhere."""
-    request = RoundRequest(kind="full" if full else "round", trigger="manual", dry_run=True)
+    kind = RoundKind.FULL if full else RoundKind.ROUND
+    request = RoundRequest(kind=kind, trigger="manual", dry_run=True)
     return await run_round(db, clients, request, progress=progress)
 
 
@@ -99,7 +100,7 @@ async def resync(
     actor: str = "cli",
     progress: Progress | None = None,
 ) -> RoundOutcome:
-    kind = "sweep" if sweep else "full" if full else "round"
+    kind = RoundKind.SWEEP if sweep else RoundKind.FULL if full else RoundKind.ROUND
     request = RoundRequest(kind=kind, trigger="manual", actor=actor)
     async with link_lease(db, clients.link, f"{actor}:resync"):
         return await run_round(db, clients, request, progress=progress)

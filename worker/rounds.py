@@ -26,7 +26,7 @@ from store.directory import (
     record_pbx_read,
     set_delta_link,
 )
-from store.models import DirectoryUser, Extension, Removal, RoundRecord
+from store.models import DirectoryUser, Extension, Removal, RoundKind, RoundRecord, RoundResult
 from store.records import add_round, hold_actions
 from worker.applier import ApplyContext, ApplyResult, apply_actions
 from worker.directory import merge_item, user_id_of
@@ -37,10 +37,7 @@ from worker.planner import Plan, PlanInput, Policy, PolicyError, plan_round, pla
 
 log = structlog.get_logger("m365sync.round")
 
-ROUND = "round"
-SWEEP = "sweep"
-FULL = "full"
-KINDS = (ROUND, SWEEP, FULL)
+ROUND, SWEEP, FULL = RoundKind.ROUND, RoundKind.SWEEP, RoundKind.FULL
 
 OnCommit = Callable[[Transaction, "RoundOutcome"], Awaitable[None]]
 
@@ -57,7 +54,7 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class RoundRequest:
-    kind: str = ROUND  # round | sweep | full
+    kind: RoundKind = RoundKind.ROUND
     trigger: str = "notification"
     notified_ids: frozenset[str] = frozenset()
     dry_run: bool = False
@@ -66,7 +63,7 @@ class RoundRequest:
 
 @dataclass(slots=True)
 class RoundOutcome:
-    kind: str
+    kind: RoundKind
     plan: Plan
     applied: ApplyResult | None
     missing_ids: frozenset[str]
@@ -171,7 +168,7 @@ async def run_round(
                 kind=request.kind,
                 started_at=started,
                 finished_at=outcome.finished_at,
-                outcome="ok" if not outcome.applied.failed else "partial",
+                outcome=RoundResult.PARTIAL if outcome.applied.failed else RoundResult.OK,
                 stats=outcome.stats,
             ),
         )

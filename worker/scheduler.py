@@ -13,7 +13,7 @@ from store.events import (
     queue_stats,
 )
 from store.links import list_links
-from store.models import Link, LinkState, NewEvent
+from store.models import EventKind, Link, LinkState, NewEvent, RoundKind
 from store.records import last_round, list_held
 from worker import metrics
 from worker.clientcache import LinkClientsCache
@@ -56,12 +56,12 @@ class Scheduler:
         except SyncError:
             return False
         # A failed sweep does not count: the next maintenance schedules another.
-        last = await last_round(db, link.id, "sweep", succeeded=True)
+        last = await last_round(db, link.id, RoundKind.SWEEP, succeeded=True)
         due_at = (last.finished_at if last else 0.0) + interval_s * (1 + _jitter(link.id))
         now = self.ctx.clock()
-        if now < due_at or await has_unfinished_event(db, link.id, "sweep"):
+        if now < due_at or await has_unfinished_event(db, link.id, EventKind.SWEEP):
             return False
-        await enqueue_events(db, [NewEvent(link.id, "sweep")], now=now)
+        await enqueue_events(db, [NewEvent(link.id, EventKind.SWEEP)], now=now)
         self.ctx.waker.wake({link.id})
         log.info("sweep scheduled", link=link.name)
         return True
@@ -85,9 +85,11 @@ class Scheduler:
         metrics.SUBSCRIPTION_TTL.labels(link=link.name).set(
             result.subscription.expires_at - ctx.clock()
         )
-        if result.gap and not await has_unfinished_event(ctx.db, link.id, "resync"):
+        if result.gap and not await has_unfinished_event(ctx.db, link.id, EventKind.RESYNC):
             # A new subscription may have missed changes: catch up with a delta round.
-            await enqueue_events(ctx.db, [NewEvent(link.id, "resync", payload={"gap": True})])
+            await enqueue_events(
+                ctx.db, [NewEvent(link.id, EventKind.RESYNC, payload={"gap": True})]
+            )
             ctx.waker.wake({link.id})
 
     async def _gauges(self, link: Link) -> None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from store import Database
 from store.events import list_events, queue_stats
-from store.models import EventStatus, Link, RoundRecord, Subscription
+from store.models import EventStatus, Link, RoundKind, RoundRecord, RoundResult, Subscription
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
 
-FAILED_OUTCOMES = frozenset({"error", "retry"})
+FAILED_OUTCOMES = frozenset({RoundResult.ERROR, RoundResult.RETRY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ async def link_status(db: Database, link: Link) -> LinkStatus:
         link=link,
         subscription=max(subscriptions, key=lambda s: s.expires_at, default=None),
         last_round=last,
-        last_sweep=await last_round(db, link.id, "sweep"),
+        last_sweep=await last_round(db, link.id, RoundKind.SWEEP),
         queue_pending=stats.pending + stats.claimed,
         oldest_pending_at=stats.oldest_pending_at,
         events_failed=stats.failed,
