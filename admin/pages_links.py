@@ -28,11 +28,8 @@ async def links_page(request: web.Request) -> web.Response:
     principal = principal_of(request)
     links = [lk for lk in await list_links(request.config_dict[DB]) if principal.may_see(lk.id)]
     rows = [_row(await link_status(request.config_dict[DB], lk)) for lk in links]
-    table = fmt(
-        '<table class="grid"><caption>Links between Microsoft 365 and the PBX</caption>'
-        "<thead><tr><th>Link</th><th>State</th><th>Subscription expires</th>"
-        "<th>Last round</th><th>Last sweep</th><th>Queue</th><th>Failed events</th>"
-        "<th>Held</th></tr></thead><tbody>{rows}</tbody></table>",
+    table = page(
+        "links_table.html",
         rows=join(rows) or Markup('<tr><td colspan="8">No links yet.</td></tr>'),
     )
     body = Markup(table + (_add_form(request) if principal.is_daemon_admin else Markup("")))
@@ -42,10 +39,8 @@ async def links_page(request: web.Request) -> web.Response:
 def _row(status: LinkStatus) -> Markup:
     link = status.link
     last = status.last_round
-    return fmt(
-        '<tr><td><a href="/links/{id}">{name}</a><br><small>{domain}</small></td>'
-        "<td>{badge}</td><td>{sub}</td><td>{round}</td><td>{sweep}</td>"
-        '<td class="num">{queue}</td><td class="num">{failed}</td><td class="num">{held}</td></tr>',
+    return page(
+        "links_row.html",
         id=link.id,
         name=link.name,
         domain=link.pbx_domain,
@@ -131,10 +126,8 @@ async def link_page(request: web.Request) -> web.Response:
     status = await link_status(db, link)
     held = await list_held(db, link.id)
     held_rows = join(
-        fmt(
-            '<tr><td><input type="checkbox" name="ids" value="{id}" id="held-{id}"'
-            ' aria-label="select held action {id}"></td><td>{num}</td><td>{email}</td>'
-            "<td>{what}</td><td>{reason}</td><td>{at}</td></tr>",
+        page(
+            "held_row.html",
             id=h.id,
             num=h.action.get("number") or "",
             email=h.action.get("email") or "",

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.common import flash, link_clients, link_for, render
-from admin.html import Markup, fmt, join, when
+from admin.html import Markup, fmt, join, page, when
 from admin.keys import USERS, principal_of
 from store.models import AuditEntry
 from store.records import list_audit
@@ -80,9 +80,8 @@ async def held_submit(request: web.Request) -> web.StreamResponse:
 
 def plan_table(plan: Plan, *, table_id: str = "plan-table") -> Markup:
     rows = join(
-        fmt(
-            '<tr class="k-{kind}"><td>{kind}</td><td>{number}</td><td>{email}</td>'
-            "<td>{changes}</td><td>{message}</td></tr>",
+        page(
+            "plan_row.html",
             kind=a.kind.value,
             number=a.number or "",
             email=a.email or "",
@@ -92,11 +91,8 @@ def plan_table(plan: Plan, *, table_id: str = "plan-table") -> Markup:
         for a in plan.actions
     )
     counts = ", ".join(f"{k}: {v}" for k, v in plan.counts().items() if v) or "nothing to do"
-    return fmt(
-        '<p id="{tid}-counts">{counts}</p><table class="grid" id="{tid}"><thead><tr>'
-        '<th scope="col">Action</th><th scope="col">Extension</th><th scope="col">Email</th>'
-        '<th scope="col">Changes</th><th scope="col">Why</th></tr></thead><tbody>{rows}</tbody>'
-        "</table>",
+    return page(
+        "plan_table.html",
         tid=table_id,
         counts=counts,
         rows=rows or Markup('<tr><td colspan="5">Nothing to do.</td></tr>'),
@@ -109,15 +105,12 @@ async def plan_page(request: web.Request) -> web.Response:
     try:
         async with link_clients(request, link) as clients:
             outcome = await operations.dry_run(request.config_dict[DB], clients, full=full)
-        body = Markup(
-            fmt(
-                "<p>What a {kind} would do now. Nothing has been changed. "
-                '<a href="{href}">{other}</a></p>',
-                kind="full comparison" if full else "round",
-                href="?" if full else "?full=1",
-                other="Plan a round instead" if full else "Plan a full comparison",
-            )
-            + plan_table(outcome.plan)
+        body = page(
+            "plan.html",
+            kind="full comparison" if full else "round",
+            href="?" if full else "?full=1",
+            other="Plan a round instead" if full else "Plan a full comparison",
+            table=plan_table(outcome.plan),
         )
     except SyncError as exc:
         body = fmt('<p class="error" role="alert">The plan could not be made: {e}</p>', e=exc)
@@ -141,24 +134,13 @@ async def activity_page(request: web.Request) -> web.Response:
     entries = await list_audit(request.config_dict[DB], link.id, limit=AUDIT_PAGE, **filters)  # type: ignore[arg-type]
     q = request.query
     rows = join(_audit_row(e) for e in entries)
-    body = fmt(
-        '<form method="get" class="filters" role="search">'
-        '<label for="f-action">Action</label><input id="f-action" name="action" value="{a}">'
-        '<label for="f-outcome">Outcome</label><input id="f-outcome" name="outcome" value="{o}">'
-        '<label for="f-q">Text</label><input id="f-q" name="q" value="{t}">'
-        '<label for="f-days">Last days</label><input id="f-days" name="days" value="{d}" size="4">'
-        '<button type="submit">Filter</button> '
-        '<a class="button" href="/links/{id}/activity.csv?{qs}">'
-        "Export CSV</a></form>"
-        '<table class="grid" id="activity-table"><thead><tr><th scope="col">When</th>'
-        '<th scope="col">Action</th><th scope="col">Outcome</th><th scope="col">Extension</th>'
-        '<th scope="col">Before</th><th scope="col">After</th><th scope="col">Why</th>'
-        '<th scope="col">By</th></tr></thead><tbody>{rows}</tbody></table>',
-        a=q.get("action", ""),
-        o=q.get("outcome", ""),
-        t=q.get("q", ""),
-        d=q.get("days", ""),
-        id=link.id,
+    body = page(
+        "activity.html",
+        action=q.get("action", ""),
+        outcome=q.get("outcome", ""),
+        text=q.get("q", ""),
+        days=q.get("days", ""),
+        link_id=link.id,
         qs=request.query_string,
         rows=rows or Markup('<tr><td colspan="8">Nothing recorded yet.</td></tr>'),
     )
@@ -166,9 +148,8 @@ async def activity_page(request: web.Request) -> web.Response:
 
 
 def _audit_row(e: AuditEntry) -> Markup:
-    return fmt(
-        "<tr><td>{at}</td><td>{action}</td><td>{outcome}</td><td>{number}</td>"
-        "<td>{before}</td><td>{after}</td><td>{reason}</td><td>{by}</td></tr>",
+    return page(
+        "activity_row.html",
         at=when(e.at),
         action=e.action,
         outcome=e.outcome,
