@@ -181,7 +181,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     limiter = request.app[LIMITER]
     wait_s = limiter.retry_after_s(address, username)
     if wait_s > 0:
-        log.warning("sign-in rate limited", user=username, address=address)
+        log.warning("signin.rate_limited", user=username, address=address)
         minutes = max(1, round(wait_s / 60))
         return _login_page(
             request,
@@ -194,7 +194,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request.config_dict, username, password) if username else None
     if principal is None:
         limiter.failed(address, username)
-        log.warning("sign-in failed", user=username, address=address)
+        log.warning("signin.failed", user=username, address=address)
         return _login_page(
             request,
             next_=next_,
@@ -204,7 +204,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     limiter.succeeded(username)
     session = request.app[SESSIONS].create(principal)
-    log.info("signed in", user=principal.username, links=_links_text(principal))
+    log.info("signin.succeeded", user=principal.username, links=_links_text(principal))
     response = see_other(next_)
     set_session_cookie(request, response, session.id)
     return response
@@ -279,6 +279,6 @@ async def _pbx_accepts(app: Mapping[Any, Any], link: Link, password: str) -> boo
     except (PbxAuthError, PbxForbiddenError):
         return False
     except SyncError as exc:
-        log.warning("PBX unreachable for sign-in", link=link.name, error=str(exc))
+        log.warning("signin.pbx_unreachable", link=link.name, error=str(exc))
         return False
     return True

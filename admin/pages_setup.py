@@ -174,7 +174,7 @@ async def token_callback(request: web.Request) -> web.StreamResponse:
         pending.token_cache = None
         return _bounce(f"/links/{link.id}/setup")
     pending.token_cache, pending.signed_in_as, pending.verified = cache.blob, account.username, True
-    log.info("oauth token retrieved (not saved yet)", link=link.name, user=account.username)
+    log.info("oauth.token_retrieved", link=link.name, user=account.username)
     return _bounce(f"/links/{link.id}/setup")
 
 

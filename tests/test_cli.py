@@ -98,7 +98,7 @@ def test_serve_answers_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     assert proc.returncode == 0, stderr
     assert (tmp_path / "data" / "m365sync.db").exists()
     assert "Traceback" not in stderr
-    assert '"event": "stopped"' in stderr
+    assert '"event": "daemon.stopped"' in stderr
 
 
 def test_keygen_prints_a_usable_key(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ async def readyz(request: web.Request) -> web.Response:
         checks.append(worker_check(request.app[ENGINE], request.app.get(ENGINE_TASK)))
     ready = all(c.ok for c in checks)
     if not ready:
-        log.warning("not ready", failed=[c.name for c in checks if not c.ok])
+        log.warning("health.not_ready", failed=[c.name for c in checks if not c.ok])
     return web.json_response(
         {
             "status": "ok" if ready else "unavailable",

@@ -59,13 +59,13 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     try:
         body = await read_capped(request, MAX_BODY_BYTES)
     except web.HTTPRequestEntityTooLarge:
-        log.warning("notification too large", path=request.path)
+        log.warning("notification.too_large", path=request.path)
         _count(lifecycle, "rejected_too_large")
         raise
     try:
         items = parse_collection(body)
     except BadPayload as exc:
-        log.warning("notification rejected", reason=str(exc), path=request.path)
+        log.warning("notification.rejected", reason=str(exc), path=request.path)
         _count(lifecycle, "rejected_bad_payload")
         return web.json_response({"error": "bad notification payload"}, status=400)
     verdict = await _judge(request, items, lifecycle=lifecycle)
@@ -74,7 +74,7 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
             await enqueue_durably(request.app[DB], verdict.accepted)
         except Exception:
             # Not persisted: answer 5xx so Graph delivers it again.
-            log.exception("notification not stored")
+            log.exception("notification.not_stored")
             _count(lifecycle, "unavailable", len(verdict.accepted))
             return web.json_response({"error": "temporarily unavailable"}, status=503)
         request.app[WAKER].wake({e.link_id for e in verdict.accepted})
@@ -85,7 +85,7 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     # refused, which is worth an operator's attention (without the secrets, of course).
     if verdict.rejected:
         log.warning(
-            "notifications refused",
+            "notification.refused",
             kind="lifecycle" if lifecycle else "change",
             accepted=len(verdict.accepted),
             rejected=verdict.rejected,

@@ -128,7 +128,7 @@ async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> 
     except PermanentError as exc:
         reason = str(exc)
         result.failed.append((action, reason))
-        log.warning("action failed", action=action.kind.value, number=number, error=reason)
+        log.warning("action.failed", action=action.kind.value, number=number, error=reason)
         async with ctx.db.atomic() as tx:
             if creating and before is None:
                 await drop_binding(tx, ctx.link_id, str(action.user_id), number)

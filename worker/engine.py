@@ -74,7 +74,7 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set, then shut down in three steps."""
-        log.info("engine started", worker=self.ctx.worker_id)
+        log.info("engine.started", worker=self.ctx.worker_id)
         next_maintenance = 0.0
         try:
             while not stop.is_set():
@@ -103,7 +103,7 @@ class Engine:
         self._claiming = False
         running = [t for t in self._running.values() if not t.done()]
         if running:
-            log.info("waiting for rounds to finish", rounds=len(running))
+            log.info("engine.draining", rounds=len(running))
             _, pending = await asyncio.wait(running, timeout=self.ctx.config.shutdown_grace_s)
             for task in pending:
                 task.cancel()
@@ -112,7 +112,7 @@ class Engine:
                     await task
         await self.clients.close()
         await self.ctx.alerts.close()
-        log.info("engine stopped", worker=self.ctx.worker_id)
+        log.info("engine.stopped", worker=self.ctx.worker_id)
 
     async def _start_due(self) -> None:
         for link_id in await self._due_links():
@@ -138,7 +138,7 @@ class Engine:
         try:
             upcoming = await next_due_at(self.ctx.db)
         except Exception:
-            log.exception("cannot read the queue")
+            log.exception("engine.queue_unreadable")
             upcoming = None
         if upcoming is not None:
             timeout_s = min(timeout_s, max(0.0, upcoming - self.ctx.clock()))
@@ -156,4 +156,4 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("engine step failed")
+            log.exception("engine.step_failed")

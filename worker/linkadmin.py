@@ -65,5 +65,5 @@ async def check_link(db: Database, link_id: int, settings: Settings) -> Link:
         )
     except SyncError as exc:
         return await set_link_state(db, link.id, LinkState.SETUP_REQUIRED, f"check failed: {exc}")
-    log.info("link active", link=link.name)
+    log.info("link.active", link=link.name)
     return await set_link_state(db, link.id, LinkState.ACTIVE, "")

@@ -146,7 +146,7 @@ class LinkWorker:
                 continue
             name = event.payload.get("lifecycleEvent")
             subscription_id = str(event.payload.get("subscriptionId", ""))
-            log.info("lifecycle event", lifecycle_event=name, subscription=subscription_id)
+            log.info("lifecycle.received", lifecycle_event=name, subscription=subscription_id)
             try:
                 if name == "reauthorizationRequired":
                     await clients.graph.reauthorize_subscription(subscription_id)
@@ -155,7 +155,7 @@ class LinkWorker:
                     if public_url:
                         await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
             except GraphError as exc:
-                log.warning("lifecycle handling failed", error=str(exc))
+                log.warning("lifecycle.failed", error=str(exc))
                 if public_url and exc.status == 404:
                     await forget(self.ctx.db, subscription_id)
                     await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
@@ -220,9 +220,9 @@ class LinkWorker:
         transient = isinstance(exc, TransientError)
         error = f"{type(exc).__name__}: {exc}"
         if transient:
-            log.warning("round failed; will retry", error=error)
+            log.warning("round.retrying", error=error)
         else:
-            log.exception("round failed", error=error)
+            log.exception("round.failed", error=error)
         ids = [e.id for e in events]
         retry_at = ctx.clock() + self.backoff_s(max(e.attempts for e in events), exc)
         await fail_events(

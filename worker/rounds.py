@@ -176,7 +176,7 @@ async def run_round(
             await on_commit(tx, outcome)
     if known_users is not None:
         known_users.update(read.changed)
-    log.info("round finished", link=link.name, **outcome.stats)
+    log.info("round.finished", link=link.name, **outcome.stats)
     return outcome
 
 
@@ -192,9 +192,7 @@ async def _read_delta(
     except ResyncRequired as exc:
         if delta_link is None:
             raise
-        log.warning(
-            "delta state lost; running a full round", link=clients.link.name, error=str(exc)
-        )
+        log.warning("round.delta_state_lost", link=clients.link.name, error=str(exc))
         read = await _read_delta_once(clients, None, known, now, progress)
         read.resynced = True
         return read
@@ -270,7 +268,7 @@ async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | Non
                 members.add(member_id.lower())
     except GraphError as exc:
         # Unknown scope: the planner creates, binds and disables nobody for scope reasons.
-        log.warning("group scope unreadable", link=clients.link.name, error=str(exc))
+        log.warning("round.group_scope_unreadable", link=clients.link.name, error=str(exc))
         return None
     return frozenset(members)
 

@@ -63,7 +63,7 @@ class Scheduler:
             return False
         await enqueue_events(db, [NewEvent(link.id, EventKind.SWEEP)], now=now)
         self.ctx.waker.wake({link.id})
-        log.info("sweep scheduled", link=link.name)
+        log.info("sweep.scheduled", link=link.name)
         return True
 
     async def keep_subscription(self, link: Link) -> None:
@@ -79,7 +79,7 @@ class Scheduler:
             await mark_setup_required(ctx, self.clients, link, exc)
             return
         except SyncError as exc:
-            log.warning("subscription upkeep failed", link=link.name, error=str(exc))
+            log.warning("subscription.upkeep_failed", link=link.name, error=str(exc))
             await ctx.alerts.subscription_failed(link, str(exc))
             return
         metrics.SUBSCRIPTION_TTL.labels(link=link.name).set(

@@ -21,7 +21,7 @@ async def mark_setup_required(
 ) -> None:
     """The link stops being worked (its events stay queued) until an admin acts; its
     clients are closed and the operator is told. Used by rounds and by subscription upkeep."""
-    log.warning("link needs setup", reason=exc.reason, error_code=exc.error_code)
+    log.warning("link.setup_required", reason=exc.reason, error_code=exc.error_code)
     metrics.TOKEN_FAILURES.labels(link=link.name).inc()
     await set_link_state(ctx.db, link.id, LinkState.SETUP_REQUIRED, exc.reason)
     await clients.drop(link.id)
@@ -33,4 +33,4 @@ async def quietly(work: Awaitable[None]) -> None:
     try:
         await work
     except Exception:
-        log.exception("alert failed")
+        log.exception("alert.failed")

@@ -44,7 +44,7 @@ def _run_app(app: web.Application, settings: Settings) -> int:
     ssl_context = _server_ssl(settings)
     scheme = "https" if ssl_context else "http"
     log.info(
-        "listening",
+        "daemon.listening",
         url=f"{scheme}://{settings.listen_host}:{settings.listen_port}",
         database=str(settings.database),
     )
@@ -58,7 +58,7 @@ def _run_app(app: web.Application, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    log.info("stopped")
+    log.info("daemon.stopped")
     return 0
 
 
@@ -101,8 +101,8 @@ async def _worker_main(settings: Settings) -> None:
         synchronous=settings.sqlite_synchronous,
     )
     try:
-        log.info("worker started", database=str(settings.database))
+        log.info("worker.started", database=str(settings.database))
         await build_engine(db, settings).run(stop)
     finally:
         await db.close()
-        log.info("worker stopped")
+        log.info("worker.stopped")
