@@ -1,22 +1,35 @@
 # Two commands matter: `make demo` and `make test`. Both create the virtual
-# environment on first use, so a fresh clone needs nothing but Python and make.
+# environment on first use (exact versions from constraints.txt), so a fresh clone needs
+# nothing but Python and make; `make test` also installs Debian's chromium when it runs
+# as root with apt-get, and otherwise says which command to run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-m365sync
-PACKAGES := worker webhook store emulators
+PACKAGES := admin cli worker webhook store emulators
 
 SHELL := /bin/bash
 
-.PHONY: test lint typecheck unit demo bench venv clean
+.PHONY: test lint typecheck unit browser demo bench venv clean constraints
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# After changing the dependencies in setup.cfg: re-resolve, then run make test.
+constraints:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]'
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	touch $(STAMP)
+
+browser:
+	@./.ci/ensure-chromium
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PACKAGES) tests bench
@@ -28,7 +41,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck unit
+test: browser lint typecheck unit
 
 demo: $(STAMP)
 	$(BIN)/m365sync demo

@@ -20,11 +20,12 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from bench.stack import user
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from webhook.app import create_app
 from worker.engine import Engine
-from worker.linkadmin import add_emulator_link, check_link
+from worker.linkadmin import check_link
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ async def _serve(db_path: Path, key: str) -> asyncio.subprocess.Process:
         M365SYNC_LISTEN=f"127.0.0.1:{_free_port()}",
     )
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "worker.cli", "serve", env=env, cwd=ROOT,
+        sys.executable, "-m", "cli.cli", "serve", env=env, cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 

@@ -13,13 +13,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from cli.app import create_daemon_app
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.models import Link
-from webhook.app import create_app
 from webhook.keys import WAKER
-from worker.engine import Engine, EngineConfig
-from worker.linkadmin import add_emulator_link, check_link
+from worker.context import EngineConfig
+from worker.engine import Engine, build_engine
+from worker.linkadmin import check_link
 from worker.settings import Settings
 
 
@@ -48,7 +50,7 @@ async def running_stack(
             emus.graph.identity.grant_admin_consent(info["client_id"])
             db = await Database.open(state / "m365sync.db", SecretBox([generate_key().encode()]))
             settings = Settings(data_dir=state, database=state / "m365sync.db")
-            app = create_app(settings, db=db)
+            app = create_daemon_app(settings, db=db)
             server = TestServer(app, host="127.0.0.1")
             await server.start_server()
             settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
@@ -59,7 +61,7 @@ async def running_stack(
                 settings=policy or {"auto_create": True, "ranges": "1000-9999"},
             )
             link = await check_link(db, link.id, settings)
-            engine = Engine(db, settings, waker=app[WAKER], config=EngineConfig(poll_s=1.0))
+            engine = build_engine(db, settings, waker=app[WAKER], config=EngineConfig(poll_s=1.0))
             await engine.run_until_idle(maintain=True)
             await emus.graph.delivery_idle()
             await engine.run_until_idle()

@@ -33,7 +33,7 @@ async def run(synchronous: str) -> tuple[float, float]:
         )
         batches = [
             [
-                NewEvent(link.id, "change", f"u{b}-{i}", {"resource": f"Users/{b}-{i}"})
+                NewEvent(link.id, "notification", f"u{b}-{i}", {"resource": f"Users/{b}-{i}"})
                 for i in range(BATCH)
             ]
             for b in range(TOTAL // BATCH)

@@ -19,13 +19,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from cli.commands.demo import add_emulator_link
 from emulators.harness import running_emulators
 from store import Database, SecretBox, generate_key
 from webhook.app import create_app
 from webhook.keys import WAKER
 from worker import metrics
 from worker.engine import Engine, EngineConfig
-from worker.linkadmin import add_emulator_link, check_link
+from worker.linkadmin import check_link
 from worker.settings import Settings
 
 USERS = 100

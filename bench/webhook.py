@@ -49,11 +49,11 @@ def body(n: int) -> dict[str, object]:
 async def serve_ours(port: int, data_dir: Path) -> None:
     from aiohttp import web
 
+    from cli.app import create_daemon_app
     from store import Database, SecretBox, generate_key
     from store.links import create_link
     from store.models import AuthMode, NewLink, Subscription
     from store.subscriptions import client_state_hash, put_subscription
-    from webhook.app import create_app
     from worker.settings import Settings
 
     db = await Database.open(data_dir / "bench.db", SecretBox([generate_key().encode()]))
@@ -66,7 +66,7 @@ async def serve_ours(port: int, data_dir: Path) -> None:
             SUBSCRIPTION_ID, link.id, "users", client_state_hash(CLIENT_STATE), time.time() + 86400
         ),
     )
-    runner = web.AppRunner(create_app(Settings(), db=db), access_log=None)
+    runner = web.AppRunner(create_daemon_app(Settings(), db=db), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await asyncio.Event().wait()

@@ -2,7 +2,8 @@
 
 MSAL and azure-identity refuse plain-HTTP authorities, so the identity platform and
 Graph emulator serve TLS with a certificate from a `trustme` CA whose PEM is written
-to the state directory for clients to trust explicitly.
+to the state directory for clients to trust explicitly. `trustme` is a test tool, not a
+runtime dependency of the daemon: it comes with the `demo` (and `test`) extra.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-
-import trustme
 
 _HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -28,6 +27,12 @@ class TestCA:
 
 def create_test_ca(state_dir: Path) -> TestCA:
     """Make a fresh CA and a server certificate for the loopback names; write `ca.pem`."""
+    try:
+        import trustme
+    except ImportError:  # pragma: no cover - depends on how the package was installed
+        raise RuntimeError(
+            "the emulators need trustme: pip install 'm365sync[demo]' (or `make demo`)"
+        ) from None
     state_dir.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="m365sync emulator test CA")
     server_cert = ca.issue_cert(*_HOSTS)

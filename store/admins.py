@@ -1,6 +1,6 @@
 """The daemon's own administrator account and API tokens, kept in the `meta` table.
 
-Only hashes are stored: the password as an scrypt hash (see webhook.admin.passwords), API
+Only hashes are stored: the password as an scrypt hash (see admin.passwords), API
 tokens as SHA-256 of their random value (they carry 256 bits, so no stretching is needed).
 """
 

@@ -1,13 +1,10 @@
-"""What the operator was told: alerts sent (for de-duplication) and the readiness probe."""
+"""What the operator was told: alerts sent (for de-duplication)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from store.db import Database
-
-_PROBE_KEY = "ready_probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +46,3 @@ async def list_sent(db: Database, link_id: int) -> list[SentAlert]:
         SentAlert(r["link_id"], r["kind"], r["key"], r["subject"], r["recipients"], r["sent_at"])
         for r in rows
     ]
-
-
-async def probe_write(db: Database, now: float | None = None) -> float:
-    """A cheap committed write (one meta row): proves the store takes writes right now."""
-    stamp = time.time() if now is None else now
-    async with db.atomic() as tx:
-        await tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (_PROBE_KEY, repr(stamp).encode()),
-        )
-    return stamp

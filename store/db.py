@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from store.errors import StoreError
 from store.migrations import apply_migrations
 
 BUSY_TIMEOUT_MS = 10_000
+_PROBE_KEY = "ready_probe"
 
 # The databases whose transaction the current task (and its children) is inside: a
 # nested atomic() on the same database would wait for its own lock forever.
@@ -112,6 +114,18 @@ class Database:
         """One statement in its own transaction; returns the last row id."""
         async with self.atomic() as tx:
             return await tx.execute(sql, params)
+
+    async def probe_write(self, now: float | None = None) -> float:
+        """A cheap committed write (one meta row): proves the store takes writes right now
+        (the readiness check)."""
+        stamp = time.time() if now is None else now
+        async with self.atomic() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_PROBE_KEY, repr(stamp).encode()),
+            )
+        return stamp
 
     async def backup_to(self, target: Path) -> None:
         """SQLite's online backup API: a consistent copy while others keep writing."""

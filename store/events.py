@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from store.db import Database, Row, Transaction
-from store.models import Event, EventStatus, NewEvent
+from store.models import Event, EventKind, EventStatus, NewEvent
 
 _COLUMNS = (
     "id, link_id, kind, user_id, payload, status, attempts, due_at, lease_until, claimed_by,"
@@ -26,7 +26,7 @@ def _event(row: Row) -> Event:
     return Event(
         id=row["id"],
         link_id=row["link_id"],
-        kind=row["kind"],
+        kind=EventKind(row["kind"]),
         user_id=row["user_id"],
         payload=json.loads(row["payload"]),
         status=EventStatus(row["status"]),
@@ -267,7 +267,7 @@ async def pending_recheck_users_in(tx: Transaction, link_id: int) -> set[str]:
     return {str(r["user_id"]) for r in rows}
 
 
-async def has_unfinished_event(db: Database, link_id: int, kind: str) -> bool:
+async def has_unfinished_event(db: Database, link_id: int, kind: EventKind) -> bool:
     """Whether an event of this kind is already waiting (so schedulers don't pile up)."""
     row = await db.fetchone(
         "SELECT 1 FROM events WHERE link_id = ? AND kind = ? AND status IN ('pending', 'claimed')"

@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from store.db import Database, Transaction
+from store.models import EventKind
 
-ACTION_EVENT = "action"
+ACTION_EVENT = EventKind.ACTION
 
 
 async def record_failed_action(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -75,10 +76,9 @@ async def create_link(db: Database, new: NewLink) -> Link:
                 now,
             ),
         )
-    except Exception as exc:
-        if "UNIQUE" in str(exc):
-            raise StoreError(f"a link named {new.name!r} already exists") from None
-        raise
+    except sqlite3.IntegrityError:
+        # The only constraint a new row can break is the unique name.
+        raise StoreError(f"a link named {new.name!r} already exists") from None
     return await get_link(db, link_id)
 
 

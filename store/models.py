@@ -117,12 +117,38 @@ class EventStatus(StrEnum):
     FAILED = "failed"
 
 
+class EventKind(StrEnum):
+    """What put an event in the queue."""
+
+    NOTIFICATION = "notification"  # a Graph change notification for one user
+    LIFECYCLE = "lifecycle"  # a Graph lifecycle notification for a subscription
+    RECHECK = "recheck"  # a notified user the delta did not show yet, looked at again
+    RESYNC = "resync"  # a delta round asked for (a subscription gap; "full" in the payload)
+    SWEEP = "sweep"  # the periodic full comparison
+    ACTION = "action"  # a PBX write that failed for good; its user is planned again on retry
+
+
+class RoundKind(StrEnum):
+    ROUND = "round"  # an incremental delta round
+    SWEEP = "sweep"  # every in-scope user compared with the PBX, on a schedule
+    FULL = "full"  # a manual full comparison (a fresh delta, all users)
+
+
+class RoundResult(StrEnum):
+    """How a round ended, as recorded in the `rounds` table."""
+
+    OK = "ok"
+    PARTIAL = "partial"  # done, but some PBX writes failed (they are retried next round)
+    RETRY = "retry"  # failed with a transient error; its events will be retried
+    ERROR = "error"  # failed with a permanent error
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """A unit of work for the worker: a notification, a lifecycle event, a resync request."""
 
     link_id: int
-    kind: str
+    kind: EventKind
     user_id: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     due_at: float | None = None  # None: now
@@ -132,7 +158,7 @@ class NewEvent:
 class Event:
     id: int
     link_id: int
-    kind: str
+    kind: EventKind
     user_id: str | None
     payload: Mapping[str, Any]
     status: EventStatus
@@ -202,10 +228,10 @@ class RoundRecord:
     """One finished (or failed) round or sweep, for `status` and the links page."""
 
     link_id: int
-    kind: str  # "round" | "sweep" | "full"
+    kind: RoundKind
     started_at: float
     finished_at: float
-    outcome: str  # "ok" | "error" | "setup_required"
+    outcome: RoundResult
     stats: Mapping[str, Any] = field(default_factory=dict)
     error: str = ""
     id: int = 0

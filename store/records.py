@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from store.db import Database, Row, Transaction
-from store.models import AuditEntry, HeldAction, HeldStatus, RoundRecord
+from store.models import AuditEntry, HeldAction, HeldStatus, RoundKind, RoundRecord, RoundResult
 
 
 def _dumps(value: Mapping[str, Any]) -> str:
@@ -259,17 +259,17 @@ def _round(row: Row) -> RoundRecord:
     return RoundRecord(
         id=row["id"],
         link_id=row["link_id"],
-        kind=row["kind"],
+        kind=RoundKind(row["kind"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        outcome=row["outcome"],
+        outcome=RoundResult(row["outcome"]),
         stats=json.loads(row["stats"]),
         error=row["error"],
     )
 
 
 async def last_round(
-    db: Database, link_id: int, kind: str | None = None, *, succeeded: bool = False
+    db: Database, link_id: int, kind: RoundKind | None = None, *, succeeded: bool = False
 ) -> RoundRecord | None:
     """The latest round (of `kind`); with `succeeded`, the latest that did its work."""
     where = ["link_id = ?"]
@@ -278,7 +278,7 @@ async def last_round(
         where.append("kind = ?")
         params.append(kind)
     if succeeded:
-        where.append("outcome IN ('ok', 'partial')")
+        where.append(f"outcome IN ('{RoundResult.OK}', '{RoundResult.PARTIAL}')")
     row = await db.fetchone(
         f"SELECT * FROM rounds WHERE {' AND '.join(where)} ORDER BY finished_at DESC LIMIT 1",
         params,

@@ -8,14 +8,14 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from admin.passwords import hash_password
+from cli.app import create_daemon_app
 from emulators.harness import running_emulators
 from store import Database, SecretBox, generate_key
 from store.admins import set_admin_account
 from store.models import AuthMode
 from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, link_for_emulators
 from tests.test_admin_security import _csrf, _sign_in
-from webhook.admin.passwords import hash_password
-from webhook.app import create_app
 from worker.linkadmin import add_link, check_link
 from worker.settings import Settings
 
@@ -26,7 +26,7 @@ async def test_ten_thousand_users_page_search_and_preview(tmp_path: Path) -> Non
     async with running_emulators(tmp_path / "emulators", users=10_000) as emus:
         db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
         settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
-        server = TestServer(create_app(settings, db=db), host="127.0.0.1")
+        server = TestServer(create_daemon_app(settings, db=db), host="127.0.0.1")
         await server.start_server()
         try:
             info = emus.info

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from admin import auth
 from store.models import AuthMode
 from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, AdminEnv, link_for_emulators
-from webhook.admin.auth import is_public
 from worker.linkadmin import add_link
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -41,16 +42,61 @@ async def _csrf(http: aiohttp.ClientSession) -> str:
     return match.group(1)
 
 
-def _guarded_routes(env: AdminEnv) -> list[tuple[str, str]]:
+def _apps(app: web.Application) -> list[web.Application]:
+    """The application and every application mounted in it."""
+    found = [app]
+    for resource in app.router.resources():
+        child = resource.get_info().get("app")
+        if isinstance(child, web.Application):
+            found += _apps(child)
+    return found
+
+
+def _routes(app: web.Application) -> list[tuple[str, str]]:
+    """The application's own routes (a mounted application's are its own)."""
     routes = []
-    for route in env.server.app.router.routes():  # type: ignore[union-attr]
-        info = route.resource.get_info() if route.resource else {}
-        path = info.get("formatter") or info.get("path") or info.get("prefix") or ""
-        if route.method == "HEAD" or not path or is_public(path):
+    for resource in app.router.resources():
+        info = resource.get_info()
+        if "app" in info:
             continue
-        path = path.replace("{link_id}", str(env.link.id)).replace("{token_id}", "x")
-        routes.append((route.method, path))
+        path = info.get("formatter") or info.get("path") or info.get("prefix") or ""
+        routes += [(route.method, path) for route in resource if route.method != "HEAD"]
     return routes
+
+
+def _guarded_routes(env: AdminEnv) -> list[tuple[str, str]]:
+    """Every route of the applications behind the guard: private by where they live."""
+    app = env.server.app
+    assert app is not None
+    guarded = [a for a in _apps(app) if auth.guard in a.middlewares]
+    assert len(guarded) == 1
+    link_id = str(env.link.id)
+    return [
+        (method, path.replace("{link_id}", link_id).replace("{token_id}", "x"))
+        for method, path in _routes(guarded[0])
+    ]
+
+
+def test_only_graph_health_sign_in_and_the_microsoft_callbacks_are_public(
+    admin_env: AdminEnv,
+) -> None:
+    """Outside the guarded application there are exactly these routes."""
+    app = admin_env.server.app
+    assert app is not None
+    public = sorted(r for a in _apps(app) if auth.guard not in a.middlewares for r in _routes(a))
+    assert public == [
+        ("GET", "/auth/consent"),
+        ("GET", "/auth/token"),
+        ("GET", "/healthz"),
+        ("GET", "/login"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+        ("GET", "/static"),
+        ("POST", "/auth/token"),
+        ("POST", "/graph/lifecycle"),
+        ("POST", "/graph/notifications"),
+        ("POST", "/login"),
+    ]
 
 
 async def test_every_page_and_api_route_refuses_without_a_session(
@@ -232,10 +278,10 @@ async def test_session_cookie_is_secure_behind_an_https_public_url(admin_env: Ad
 
     from aiohttp.test_utils import TestClient, TestServer
 
-    from webhook.app import create_app
+    from cli.app import create_daemon_app
 
     settings = replace(admin_env.settings, public_url="https://sync.example.com")
-    app = create_app(settings, db=admin_env.db)
+    app = create_daemon_app(settings, db=admin_env.db)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         async with client.get("/login") as page:
             csrf = _CSRF.search(await page.text())

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from admin.passwords import hash_password, verify_password
+from admin.ratelimit import SignInLimiter
+from admin.sessions import Principal, SessionStore, new_state
+from cli.commands.admin import run_set_password
+from cli.commands.errors import UsageError
 from store import open_store
 from store.admins import get_admin_account
-from webhook.admin.passwords import hash_password, verify_password
-from webhook.admin.ratelimit import SignInLimiter
-from webhook.admin.sessions import Principal, SessionStore, new_state
-from worker.commands.admin import run_set_password
-from worker.commands.errors import UsageError
 from worker.settings import Settings
 
 
@@ -125,7 +125,7 @@ def test_set_password_refuses_a_short_password(
 
 def test_next_after_sign_in_is_only_a_local_path() -> None:
     """The post-sign-in redirect never leaves the site (no open redirect)."""
-    from webhook.admin.auth import safe_next
+    from admin.auth import safe_next
 
     assert safe_next("/links/2/setup?x=1") == "/links/2/setup?x=1"
     for evil in ("https://evil.example/", "//evil.example", "/\\evil.example", "links", ""):

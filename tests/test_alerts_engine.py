@@ -61,9 +61,11 @@ async def silent_port() -> AsyncIterator[int]:
 
 async def _full_range_stack(make_stack: MakeStack, alerts_url: str, **kwargs: Any) -> Stack:
     """Extension 200 (the whole range) taken by Mo, and the engine mailing its alerts."""
-    stack = await make_stack(policy=POLICY)
-    stack.engine.alerts = EmailAlerts(
-        stack.db, SmtpTarget.from_url(alerts_url), "m365sync@contoso.example", **kwargs
+    stack = await make_stack(
+        policy=POLICY,
+        alerts=lambda db: EmailAlerts(
+            db, SmtpTarget.from_url(alerts_url), "m365sync@contoso.example", **kwargs
+        ),
     )
     await stack.settle()
     stack.directory.create_user(**graph_user("Mo", "Lee", email="mo@contoso.example"))
@@ -81,7 +83,7 @@ async def test_one_conflict_digest_per_round(
     stack.directory.create_user(**graph_user("Ann", "Lee", email="ann@contoso.example"))
     stack.directory.create_user(**graph_user("Bo", "Lee", email="bo@contoso.example"))
     await stack.drain()
-    alerts = stack.engine.alerts
+    alerts = stack.engine.ctx.alerts
     assert isinstance(alerts, EmailAlerts)
     await alerts.drain()
     assert [str(m["Subject"]) for m in inbox.mails] == ["[m365sync] contoso: 2 conflict(s) found"]
@@ -100,7 +102,7 @@ async def test_dead_mail_server_does_not_hold_up_a_round(
     stack = await _full_range_stack(
         make_stack, f"smtp://127.0.0.1:{silent_port}", timeout_s=30.0, close_grace_s=0.05
     )
-    alerts = stack.engine.alerts
+    alerts = stack.engine.ctx.alerts
     assert isinstance(alerts, EmailAlerts)
     started = time.monotonic()
     stack.directory.create_user(**graph_user("Ann", "Lee", email="ann@contoso.example"))
@@ -130,9 +132,14 @@ async def test_one_held_disables_mail_per_held_list(
         "disable_threshold_percent": 0,
         "alert_emails": ["ops@contoso.example"],
     }
-    stack = await make_stack(policy=policy)
-    alerts = EmailAlerts(stack.db, SmtpTarget.from_url(f"smtp://127.0.0.1:{port}"), "m@x.example")
-    stack.engine.alerts = alerts
+    stack = await make_stack(
+        policy=policy,
+        alerts=lambda db: EmailAlerts(
+            db, SmtpTarget.from_url(f"smtp://127.0.0.1:{port}"), "m@x.example"
+        ),
+    )
+    alerts = stack.engine.ctx.alerts
+    assert isinstance(alerts, EmailAlerts)
     await stack.settle()
     users = [stack.directory.create_user(**graph_user(f"User{i:02d}"))["id"] for i in range(37)]
     await stack.drain()

@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from cli.app import create_daemon_app
 from store import Database, SecretBox
 from store.events import list_events
 from store.migrations import MIGRATIONS
 from store.models import Link, Subscription
 from store.subscriptions import client_state_hash, put_subscription
-from webhook.app import create_app
 from worker.settings import Settings
 
 SUB_ID = "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"
@@ -58,7 +58,7 @@ async def _m365sync(tmp_path: Path, secret_key: str, *args: str) -> tuple[int, s
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import sys; from worker.cli import main; sys.exit(main())",
+        "import sys; from cli.cli import main; sys.exit(main())",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -117,7 +117,7 @@ async def test_backup_during_a_notification_burst_restores_consistently(
             expires_at=time.time() + 3600,
         ),
     )
-    burst = Burst(await aiohttp_client(create_app(Settings(), db=db)))
+    burst = Burst(await aiohttp_client(create_daemon_app(Settings(), db=db)))
     running = asyncio.create_task(burst.run())
     await burst.wait_for(20)
     stored_before = burst.posts * ITEMS_PER_POST

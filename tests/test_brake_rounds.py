@@ -17,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.models import AuditEntry, HeldStatus
 from store.records import add_audit, list_audit, list_held
 from tests.plugins.pipeline import graph_user
-from worker.linkadmin import add_emulator_link, check_link
+from worker.linkadmin import check_link
 from worker.linkctx import LinkClients, open_link_clients
 from worker.operations import approve_held
 from worker.planner import why_held

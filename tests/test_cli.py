@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 
 def _m365sync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker.cli", *args]
+    return [sys.executable, "-m", "cli.cli", *args]
 
 
 def test_bad_setting_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_serve_answers_healthz_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     assert proc.returncode == 0, stderr
     assert (tmp_path / "data" / "m365sync.db").exists()
     assert "Traceback" not in stderr
-    assert '"event": "stopped"' in stderr
+    assert '"event": "daemon.stopped"' in stderr
 
 
 def test_keygen_prints_a_usable_key(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ async def on_a_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[i
     main, child = pty.openpty()
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "worker.cli", *args,
+            sys.executable, "-m", "cli.cli", *args,
             env=env, cwd=ROOT, stdin=child,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from cli.commands.status import status_of as link_status
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database
 from store.events import enqueue_events
 from store.models import Link, NewEvent
 from tests.test_cli_links import ROOT, _add, _env, m365sync
-from webhook.admin.status import link_status as page_status
-from worker.commands.status import link_status
 from worker.settings import Settings
+from worker.status import link_status as page_status
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def emus(tmp_path: Path) -> AsyncIterator[RunningEmulators]:
 
 def _help(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args, "--help"],
+        [sys.executable, "-m", "cli.cli", *args, "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,

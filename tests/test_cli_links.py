@@ -38,7 +38,7 @@ async def m365sync(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "worker.cli",
+        "cli.cli",
         *args,
         env=env,
         cwd=ROOT,

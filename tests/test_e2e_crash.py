@@ -37,7 +37,7 @@ async def _start_worker(
     )
     env.update(env_extra or {"M365SYNC_WORKER_LEASE_S": "2", "M365SYNC_WORKER_POLL_S": "0.2"})
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "worker.cli", command,
+        sys.executable, "-m", "cli.cli", command,
         env=env, cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

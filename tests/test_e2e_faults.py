@@ -11,7 +11,7 @@ from store.directory import get_bindings
 from store.events import list_events, queue_stats
 from store.models import EventStatus
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
-from worker.engine import EngineConfig
+from worker.context import EngineConfig
 
 
 def _user(n: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from cli.commands.status import status_of as link_status
 from emulators.faults import FaultRule
 from store import Database
 from store.directory import get_delta_link
@@ -19,7 +20,6 @@ from store.subscriptions import link_subscriptions
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from worker import metrics
 from worker.alerts import Alerts
-from worker.commands.status import link_status
 from worker.graph.client import GraphClient
 from worker.linkadmin import check_link, save_settings
 from worker.linkctx import LinkClients, client_ssl, open_link_clients
@@ -169,9 +169,10 @@ class RecordingAlerts(Alerts):
 async def test_http_public_url_gets_no_subscription_and_says_why(make_stack: MakeStack) -> None:
     """Graph refuses http:// notification URLs (the emulator too, without its test switch):
     no subscription, an alert that names the https requirement, and sweeps still sync."""
-    stack = await make_stack(graph_options={"allow_http_loopback_notifications": False})
     alerts = RecordingAlerts()
-    stack.engine.alerts = alerts
+    stack = await make_stack(
+        graph_options={"allow_http_loopback_notifications": False}, alerts=lambda _: alerts
+    )
     stack.directory.create_user(**graph_user("Swept", "Anyway"))
     await stack.settle()
     assert _remote(stack) == []
@@ -188,9 +189,11 @@ async def test_group_scope_without_group_member_read_all_is_a_setup_state(
     round does not carry on with an unknown scope: the link shows Setup Required naming
     GroupMember.Read.All (state, `status`, an alert), the check says the same, and once
     the permission is granted the link is checked active and the change syncs."""
-    stack = await make_stack(graph_options={"app_roles": ("User.Read.All", "GroupMember.Read.All")})
     alerts = RecordingAlerts()
-    stack.engine.alerts = alerts
+    stack = await make_stack(
+        graph_options={"app_roles": ("User.Read.All", "GroupMember.Read.All")},
+        alerts=lambda _: alerts,
+    )
     directory = stack.directory
     group_id = directory.groups.create({"displayName": "Phones", "mailNickname": "phones"})["id"]
     await save_settings(
@@ -260,7 +263,7 @@ async def test_notification_for_an_unselected_property_costs_no_pbx_read(
         "SELECT stats FROM rounds WHERE link_id = ? AND id > ?", (stack.link.id, rounds_before.id)
     )
     rounds = [json.loads(row["stats"]) for row in rows]
-    rechecks = len(stack.engine.config.recheck_delays_s)
+    rechecks = len(stack.engine.ctx.config.recheck_delays_s)
     assert len(rounds) == 2 * (1 + rechecks)
     assert all(r["pbx_read"] is False and r["users_changed"] == 0 for r in rounds)
     assert _requests(metrics.GRAPH_REQUESTS) - graph_before == len(rounds)

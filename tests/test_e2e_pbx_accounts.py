@@ -13,6 +13,8 @@ import pytest
 from aiosmtpd.smtp import SMTP
 from prometheus_client import REGISTRY
 
+from cli.commands.status import needs_attention
+from cli.commands.status import status_of as link_status
 from emulators.faults import FaultRule
 from store.directory import get_bindings
 from store.events import list_events, retry_failed
@@ -20,10 +22,9 @@ from store.models import EventStatus
 from store.records import list_audit
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from tests.test_alerts_engine import Inbox
-from webhook.admin.status import link_status as page_status
 from worker import operations
-from worker.commands.status import link_status, needs_attention
 from worker.mail import EmailAlerts, SmtpTarget
+from worker.status import link_status as page_status
 
 POLICY = {"auto_create": True, "ranges": "800-899", "alert_emails": ["ops@contoso.example"]}
 ANN = graph_user("Ann", "Lee")
@@ -51,9 +52,11 @@ async def _numbers(stack: Stack) -> dict[str, str]:
 
 
 async def _stack(make_stack: MakeStack, port: int) -> Stack:
-    stack = await make_stack(policy=POLICY)
-    stack.engine.alerts = EmailAlerts(
-        stack.db, SmtpTarget.from_url(f"smtp://127.0.0.1:{port}"), "m365sync@contoso.example"
+    stack = await make_stack(
+        policy=POLICY,
+        alerts=lambda db: EmailAlerts(
+            db, SmtpTarget.from_url(f"smtp://127.0.0.1:{port}"), "m365sync@contoso.example"
+        ),
     )
     await stack.settle()
     return stack
@@ -121,7 +124,7 @@ async def test_a_refused_create_is_audited_counted_alerted_and_retried(
     await stack.engine.run_until_idle(maintain=True)
     assert _metric("m365sync_failed_events") == 1
 
-    alerts = stack.engine.alerts
+    alerts = stack.engine.ctx.alerts
     assert isinstance(alerts, EmailAlerts)
     await alerts.drain()
     subjects = [str(m["Subject"]) for m in inbox.mails]
@@ -131,7 +134,7 @@ async def test_a_refused_create_is_audited_counted_alerted_and_retried(
     assert "create extension 803 (ann.lee@contoso.example)" in str(part.get_content())
 
     assert await retry_failed(stack.db, stack.link.id) == 1
-    stack.engine.waker.wake()
+    stack.engine.ctx.waker.wake()
     await stack.drain()
     assert await _numbers(stack) == {"ann.lee@contoso.example": "803"}
     status = await link_status(stack.db, stack.link, stack.settings)

@@ -12,7 +12,7 @@ from store.events import list_events, queue_stats, retry_failed
 from store.links import get_link
 from store.models import EventStatus, LinkState
 from tests.plugins.pipeline import MakeStack, graph_user
-from worker.engine import EngineConfig
+from worker.context import EngineConfig
 from worker.linkadmin import check_link
 
 USER = graph_user("Lag", "Gard")
@@ -54,7 +54,7 @@ async def test_rechecks_stop_after_a_few_tries(make_stack: MakeStack) -> None:
     stats = await queue_stats(stack.db, stack.link.id)
     assert (stats.pending, stats.claimed, stats.failed) == (0, 0, 0)
     kinds = [e.kind for e in await list_events(stack.db, stack.link.id)]
-    assert kinds.count("recheck") == len(stack.engine.config.recheck_delays_s)
+    assert kinds.count("recheck") == len(stack.engine.ctx.config.recheck_delays_s)
 
 
 async def test_events_failing_past_the_cap_are_kept_and_retryable(make_stack: MakeStack) -> None:
@@ -75,7 +75,7 @@ async def test_events_failing_past_the_cap_are_kept_and_retryable(make_stack: Ma
     assert failed.attempts == 2
     assert failed.last_error and "503" in failed.last_error
     stack.emus.graph.faults.clear()
-    assert await retry_failed(stack.db, stack.link.id, now=stack.engine.clock()) == 1
+    assert await retry_failed(stack.db, stack.link.id, now=stack.engine.ctx.clock()) == 1
     await stack.work()
     assert stack.pbx_state.get("200") is not None
     stats = await queue_stats(stack.db, stack.link.id)

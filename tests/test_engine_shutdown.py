@@ -9,7 +9,7 @@ from typing import Any
 from store.events import list_events, queue_stats
 from store.models import EventStatus
 from tests.plugins.pipeline import MakeStack, graph_user
-from worker.engine import EngineConfig
+from worker.context import EngineConfig
 
 
 async def _started_round(make_stack: MakeStack, grace_s: float) -> Any:

@@ -13,7 +13,7 @@ from store import Database
 from webhook import health
 from webhook.app import create_app
 from webhook.keys import ENGINE, ENGINE_TASK
-from worker.engine import Engine
+from worker.engine import build_engine
 from worker.settings import Settings
 
 Client = TestClient[Any, Any]
@@ -80,7 +80,7 @@ async def test_readyz_fails_when_the_worker_loop_stalls_or_stops(
     """A loop stuck in maintenance for longer than the stall limit, then a loop that has
     ended, both make the daemon not ready."""
     clock = FrozenClock()
-    engine = Engine(db, Settings(), clock=clock)
+    engine = build_engine(db, Settings(), clock=clock)
     stuck = asyncio.Event()
     release = asyncio.Event()
 

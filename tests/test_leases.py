@@ -19,13 +19,13 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
+from cli.commands.status import status_of as cli_status
 from store.events import claim_events, list_events
 from store.leases import LeaseHolder, LeaseRow, acquire_link_lease, get_link_lease
 from store.models import EventStatus
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
 from tests.test_admin_security import _sign_in
-from worker.commands.status import link_status as cli_status
-from worker.engine import EngineConfig
+from worker.context import EngineConfig
 from worker.liveness import STALE_BEATS, Verdict, host_key, judge, start_ticks, this_process
 from worker.operations import LinkBusy, link_lease
 
@@ -133,7 +133,7 @@ async def test_a_live_holder_is_waited_for_then_taken_back_once_killed(
     assert not [e for e in logs if "took back" in e["event"]]
     lease = await get_link_lease(stack.db, stack.link.id)
     assert lease is not None and lease.owner == "other-worker"
-    assert lease.waiter == stack.engine.worker_id
+    assert lease.waiter == stack.engine.ctx.worker_id
 
     holder_proc.kill()
     await holder_proc.wait()
@@ -191,7 +191,7 @@ async def _cli(stack: Stack, *args: str) -> str:
         M365SYNC_LOG_FORMAT="json",
     )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "worker.cli", *args, env=env, cwd=ROOT,
+        sys.executable, "-m", "cli.cli", *args, env=env, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
@@ -312,7 +312,7 @@ async def test_the_loop_waits_by_polling_not_spinning_then_resumes(
     loop = asyncio.create_task(engine.run(stop))
     try:
         lease = await get_link_lease(stack.db, stack.link.id)
-        while lease is None or lease.waiter != engine.worker_id:
+        while lease is None or lease.waiter != engine.ctx.worker_id:
             await asyncio.sleep(0.02)
             lease = await get_link_lease(stack.db, stack.link.id)
         passes = 0

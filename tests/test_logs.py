@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,11 +34,11 @@ def test_json_lines_with_iso_utc_timestamps_and_context() -> None:
     configure_logging(None, "info", stream=stream)
     structlog.contextvars.bind_contextvars(link="contoso")
     try:
-        structlog.get_logger("t").info("round finished", actions=3)
+        structlog.get_logger("t").info("round.finished", actions=3)
     finally:
         structlog.contextvars.clear_contextvars()
     (line,) = _lines(stream)
-    assert line["event"] == "round finished"
+    assert line["event"] == "round.finished"
     assert line["link"] == "contoso"
     assert line["actions"] == 3
     assert str(line["timestamp"]).endswith("Z")
@@ -81,15 +84,53 @@ async def test_each_request_gets_an_id_in_its_log_lines_and_response(
     aiohttp_client: Any, db: Any
 ) -> None:
     """The access line and the X-Request-Id header carry the same per-request id."""
-    from webhook.app import create_app
+    from cli.app import create_daemon_app
     from worker.settings import Settings
 
     stream = io.StringIO()
     configure_logging("json", "info", stream=stream)
-    client = await aiohttp_client(create_app(Settings(), db=db))
+    client = await aiohttp_client(create_daemon_app(Settings(), db=db))
     first = await client.get("/healthz")
     second = await client.get("/healthz")
     ids = [first.headers["X-Request-Id"], second.headers["X-Request-Id"]]
     assert ids[0] != ids[1]
     access = [line for line in _lines(stream) if "access" in str(line.get("logger"))]
     assert [line["request_id"] for line in access] == ids
+
+
+EVENT_NAME = re.compile(r"^[a-z]+(\.[a-z_]+)+$")
+LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical"})
+
+
+def test_every_log_event_name_follows_the_convention() -> None:
+    """docs/architecture.md: event names are `area.event` (lower case, dots and
+    underscores), with the details in fields. Checked over every log call of the product."""
+    root = Path(__file__).resolve().parent.parent
+    names: dict[str, str] = {}
+    for package in ("admin", "cli", "webhook", "worker", "store"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in LOG_METHODS
+                    and _is_logger(node.func.value)
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    continue
+                names[f"{path.relative_to(root)}:{node.lineno}"] = node.args[0].value
+    assert len(names) > 40
+    wrong = {where: name for where, name in names.items() if not EVENT_NAME.match(name)}
+    assert not wrong, wrong
+
+
+def _is_logger(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in ("log", "logger")
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get_logger"
+    )

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def test_enqueue_claim_complete(db: Database, link: Link) -> None:
     """All due events of a link are claimed at once and completed."""
-    await enqueue_events(db, [NewEvent(link.id, "change", f"u{i}") for i in range(5)])
+    await enqueue_events(db, [NewEvent(link.id, "notification", f"u{i}") for i in range(5)])
     claimed = await claim_events(db, link.id, "w1", lease_s=60)
     assert [e.user_id for e in claimed] == [f"u{i}" for i in range(5)]
     assert all(e.status is EventStatus.CLAIMED and e.attempts == 1 for e in claimed)
@@ -47,7 +47,7 @@ async def test_future_events_are_not_due(db: Database, link: Link) -> None:
 async def test_expired_lease_is_claimable_again(db: Database, link: Link) -> None:
     """A dead worker's claim is claimable after its lease; the old owner cannot complete it."""
     now = time.time()
-    await enqueue_events(db, [NewEvent(link.id, "change", "u1")], now=now)
+    await enqueue_events(db, [NewEvent(link.id, "notification", "u1")], now=now)
     first = await claim_events(db, link.id, "dead-worker", lease_s=30, now=now)
     assert await claim_events(db, link.id, "w2", lease_s=30, now=now + 29) == []
     second = await claim_events(db, link.id, "w2", lease_s=30, now=now + 31)
@@ -60,7 +60,7 @@ async def test_expired_lease_is_claimable_again(db: Database, link: Link) -> Non
 async def test_failed_events_retry_then_stay_failed_and_visible(db: Database, link: Link) -> None:
     """Failing returns the event with a next-attempt time; past the cap it is kept as failed."""
     now = time.time()
-    await enqueue_events(db, [NewEvent(link.id, "change", "u1")], now=now)
+    await enqueue_events(db, [NewEvent(link.id, "notification", "u1")], now=now)
     for attempt in range(1, 4):
         claimed = await claim_events(db, link.id, "w", lease_s=10, now=now + attempt * 100)
         assert claimed[0].attempts == attempt
@@ -82,7 +82,7 @@ async def test_failed_events_retry_then_stay_failed_and_visible(db: Database, li
 
 async def test_release_hands_events_back_without_counting(db: Database, link: Link) -> None:
     """A released claim (shutdown, setup required) does not use up an attempt."""
-    await enqueue_events(db, [NewEvent(link.id, "change", "u1")])
+    await enqueue_events(db, [NewEvent(link.id, "notification", "u1")])
     claimed = await claim_events(db, link.id, "w", lease_s=10)
     assert await release_events(db, [claimed[0].id], "w") == 1
     again = await claim_events(db, link.id, "w", lease_s=10)
@@ -95,7 +95,9 @@ async def test_claims_are_per_link(db: Database, link: Link) -> None:
     from tests.plugins.store import sample_link
 
     other = await create_link(db, sample_link("other"))
-    await enqueue_events(db, [NewEvent(link.id, "change", "a"), NewEvent(other.id, "change", "b")])
+    await enqueue_events(
+        db, [NewEvent(link.id, "notification", "a"), NewEvent(other.id, "notification", "b")]
+    )
     assert [e.user_id for e in await claim_events(db, link.id, "w", lease_s=10)] == ["a"]
     assert [e.user_id for e in await claim_events(db, other.id, "w", lease_s=10)] == ["b"]
 
@@ -137,7 +139,7 @@ async def test_two_processes_never_claim_the_same_event(
 ) -> None:
     """Two real processes draining one link's queue at once claim disjoint sets covering all."""
     total = 2000
-    await enqueue_events(db, [NewEvent(link.id, "change", f"u{i}") for i in range(total)])
+    await enqueue_events(db, [NewEvent(link.id, "notification", f"u{i}") for i in range(total)])
     procs = [
         subprocess.Popen(
             [
@@ -172,7 +174,9 @@ async def test_purge_removes_only_old_finished_events(db: Database, link: Link) 
     from store.events import purge_done_events
 
     now = time.time()
-    await enqueue_events(db, [NewEvent(link.id, "change", f"u{i}") for i in range(3)], now=now)
+    await enqueue_events(
+        db, [NewEvent(link.id, "notification", f"u{i}") for i in range(3)], now=now
+    )
     claimed = await claim_events(db, link.id, "w", lease_s=10, now=now)
     await complete_events(db, [claimed[0].id, claimed[1].id], "w")
     await fail_events(

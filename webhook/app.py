@@ -13,8 +13,7 @@ from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, SUBSCRIPTIONS, WAKER
 from webhook.middleware import request_context
 from webhook.routes import setup_routes
 from webhook.subscription_cache import SubscriptionCache
-from worker.engine import Engine
-from worker.mail import alerts_from_settings
+from worker.engine import build_engine
 from worker.settings import Settings
 from worker.wake import Waker
 
@@ -58,9 +57,7 @@ async def _worker_ctx(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     settings = app[SETTINGS]
     # Kept on the app so /readyz can see whether the loop is still going round.
-    engine = Engine(
-        app[DB], settings, waker=app[WAKER], alerts=alerts_from_settings(settings, app[DB])
-    )
+    engine = build_engine(app[DB], settings, waker=app[WAKER])
     task = asyncio.create_task(engine.run(stop), name="worker-engine")
     app[ENGINE] = engine
     app[ENGINE_TASK] = task

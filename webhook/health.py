@@ -10,7 +10,6 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
-from store.alerts import probe_write
 from webhook.keys import DB, ENGINE, ENGINE_TASK
 from worker.engine import Engine
 
@@ -41,7 +40,7 @@ async def readyz(request: web.Request) -> web.Response:
         checks.append(worker_check(request.app[ENGINE], request.app.get(ENGINE_TASK)))
     ready = all(c.ok for c in checks)
     if not ready:
-        log.warning("not ready", failed=[c.name for c in checks if not c.ok])
+        log.warning("health.not_ready", failed=[c.name for c in checks if not c.ok])
     return web.json_response(
         {
             "status": "ok" if ready else "unavailable",
@@ -63,7 +62,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def _store_check(app: web.Application) -> Check:
     try:
         async with asyncio.timeout(STORE_PROBE_TIMEOUT_S):
-            await probe_write(app[DB])
+            await app[DB].probe_write()
     except TimeoutError:
         return Check("store", False, f"no write within {STORE_PROBE_TIMEOUT_S:g} s")
     except Exception as exc:
@@ -76,7 +75,7 @@ def worker_check(engine: Engine, task: asyncio.Task[None] | None) -> Check:
         return Check("worker", False, "the worker loop has stopped")
     if engine.last_loop_at <= 0:
         return Check("worker", False, "the worker loop has not started yet")
-    silent_s = engine.clock() - engine.last_loop_at
+    silent_s = engine.ctx.clock() - engine.last_loop_at
     if silent_s > WORKER_STALL_S:
         return Check("worker", False, f"the worker loop is stalled ({silent_s:.0f} s silent)")
     return Check("worker", True, f"last went round {max(0.0, silent_s):.1f} s ago")

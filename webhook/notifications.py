@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from store.group_commit import enqueue_durably
-from store.models import NewEvent
+from store.models import EventKind, NewEvent
 from store.subscriptions import client_state_matches
 from webhook.keys import DB, SUBSCRIPTIONS, WAKER
 from worker.metrics import NOTIFICATIONS, WEBHOOK_LATENCY
@@ -59,13 +59,13 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     try:
         body = await read_capped(request, MAX_BODY_BYTES)
     except web.HTTPRequestEntityTooLarge:
-        log.warning("notification too large", path=request.path)
+        log.warning("notification.too_large", path=request.path)
         _count(lifecycle, "rejected_too_large")
         raise
     try:
         items = parse_collection(body)
     except BadPayload as exc:
-        log.warning("notification rejected", reason=str(exc), path=request.path)
+        log.warning("notification.rejected", reason=str(exc), path=request.path)
         _count(lifecycle, "rejected_bad_payload")
         return web.json_response({"error": "bad notification payload"}, status=400)
     verdict = await _judge(request, items, lifecycle=lifecycle)
@@ -74,7 +74,7 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
             await enqueue_durably(request.app[DB], verdict.accepted)
         except Exception:
             # Not persisted: answer 5xx so Graph delivers it again.
-            log.exception("notification not stored")
+            log.exception("notification.not_stored")
             _count(lifecycle, "unavailable", len(verdict.accepted))
             return web.json_response({"error": "temporarily unavailable"}, status=503)
         request.app[WAKER].wake({e.link_id for e in verdict.accepted})
@@ -85,7 +85,7 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     # refused, which is worth an operator's attention (without the secrets, of course).
     if verdict.rejected:
         log.warning(
-            "notifications refused",
+            "notification.refused",
             kind="lifecycle" if lifecycle else "change",
             accepted=len(verdict.accepted),
             rejected=verdict.rejected,
@@ -188,7 +188,7 @@ def _change_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
         return None
     return NewEvent(
         link_id=link_id,
-        kind="notification",
+        kind=EventKind.NOTIFICATION,
         user_id=user_id,
         payload={"changeType": change_type, "subscriptionId": str(item["subscriptionId"])},
     )
@@ -215,6 +215,6 @@ def _lifecycle_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
         return None
     return NewEvent(
         link_id=link_id,
-        kind="lifecycle",
+        kind=EventKind.LIFECYCLE,
         payload={"lifecycleEvent": name, "subscriptionId": str(item["subscriptionId"])},
     )

@@ -1,10 +1,11 @@
-"""URL map of the daemon's HTTP surface."""
+"""URL map of what Graph and monitoring talk to; all public. The admin page is its own
+application (admin/), mounted beside these by the command line (cli/app.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from webhook import admin, health, notifications
+from webhook import health, notifications
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,4 +14,3 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", health.metrics)
     app.router.add_post("/graph/notifications", notifications.change_notifications)
     app.router.add_post("/graph/lifecycle", notifications.lifecycle_notifications)
-    admin.setup(app)  # the admin page and /api: its guard keeps the routes above public

@@ -16,7 +16,7 @@ from store.links import (
     update_link,
     update_link_settings,
 )
-from store.models import AuthMode, Link, LinkState, NewLink
+from store.models import Link, LinkState, NewLink
 from worker.errors import (
     PbxAuthError,
     PbxForbiddenError,
@@ -91,7 +91,7 @@ async def check_link(db: Database, link_id: int, settings: Settings) -> Link:
         )
     except SyncError as exc:
         return await set_link_state(db, link.id, LinkState.SETUP_REQUIRED, f"check failed: {exc}")
-    log.info("link active", link=link.name)
+    log.info("link.active", link=link.name)
     return await set_link_state(db, link.id, LinkState.ACTIVE, "")
 
 
@@ -113,9 +113,9 @@ async def _tenant_by_guid(db: Database, link: Link, settings: Settings) -> Link:
             link.authority_url, link.tenant_id, ssl_context=client_ssl(link, settings)
         )
     except TransientError as exc:
-        log.warning("tenant not resolved yet", tenant=link.tenant_id, error=str(exc))
+        log.warning("link.tenant_unresolved", tenant=link.tenant_id, error=str(exc))
         return link
-    log.info("tenant domain resolved", link=link.name, domain=link.tenant_id, tenant_id=guid)
+    log.info("link.tenant_resolved", link=link.name, domain=link.tenant_id, tenant_id=guid)
     return await update_link(db, link.id, tenant_id=guid)
 
 
@@ -123,45 +123,5 @@ async def _tenant_from_token(db: Database, link: Link, token: str) -> Link:
     tid = tid_of(token)
     if is_tenant_guid(link.tenant_id) or tid is None:
         return link
-    log.info("tenant domain resolved", link=link.name, domain=link.tenant_id, tenant_id=tid)
+    log.info("link.tenant_resolved", link=link.name, domain=link.tenant_id, tenant_id=tid)
     return await update_link(db, link.id, tenant_id=tid)
-
-
-def link_for_emulators(
-    info: Mapping[str, Any],
-    *,
-    name: str,
-    settings: Mapping[str, Any],
-    auth_mode: AuthMode = AuthMode.APPLICATION,
-) -> NewLink:
-    """A link to the emulators described by `emulator.json` (demo, tests, benchmarks)."""
-    return NewLink(
-        name=name,
-        tenant_id=info["tenant_id"],
-        client_id=info["client_id"],
-        auth_mode=auth_mode,
-        pbx_url=info["pbx_url"],
-        pbx_domain=info["pbx_domain"],
-        pbx_user=info["pbx_tenant_admin"],
-        authority_url=info["authority_url"],
-        graph_url=info["graph_url"],
-        ca_bundle=info["ca_path"],
-        settings=settings,
-    )
-
-
-async def add_emulator_link(
-    db: Database,
-    info: Mapping[str, Any],
-    *,
-    name: str,
-    settings: Mapping[str, Any],
-    auth_mode: AuthMode = AuthMode.APPLICATION,
-) -> Link:
-    """Store a link to the emulators with their secrets (not yet checked)."""
-    return await add_link(
-        db,
-        link_for_emulators(info, name=name, settings=settings, auth_mode=auth_mode),
-        pbx_password=info["pbx_tenant_admin_password"],
-        client_secret=info["client_secret"],
-    )

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence, Set
-from typing import TYPE_CHECKING
+from collections.abc import Sequence, Set
 
 import structlog
 
@@ -25,39 +24,43 @@ from store.events import (
 )
 from store.failed_actions import ACTION_EVENT
 from store.leases import release_link_lease
-from store.links import get_link, set_link_state
+from store.links import get_link
 from store.models import (
     DirectoryUser,
     Event,
+    EventKind,
     EventStatus,
     Link,
     LinkState,
     NewEvent,
     RoundRecord,
+    RoundResult,
 )
 from store.records import add_round, last_round
 from worker import metrics
+from worker.clientcache import LinkClientsCache
+from worker.context import WorkerContext
 from worker.errors import GraphError, SetupRequired, ThrottledError, TransientError
+from worker.leasing import LeaseKeeper
 from worker.linkctx import LinkClients
 from worker.rounds import FULL, ROUND, SWEEP, RoundOutcome, RoundRequest, run_round
+from worker.setuprequired import mark_setup_required, quietly
 from worker.subscriptions import ensure_subscription, forget
-
-if TYPE_CHECKING:
-    from worker.engine import Engine
 
 log = structlog.get_logger("m365sync.link")
 
-NOTIFIED_KINDS = frozenset({"notification", "recheck"})
+NOTIFIED_KINDS = frozenset({EventKind.NOTIFICATION, EventKind.RECHECK})
 # Events whose user the round plans again: notified ones, and failed writes handed back
 # by `m365sync retry-failed` (those are not rechecked when the delta does not show them).
 PLANNED_KINDS = NOTIFIED_KINDS | {ACTION_EVENT}
 
 
 class LinkWorker:
-    def __init__(self, engine: Engine, clients_factory: Callable[..., Awaitable[LinkClients]]):
-        self.engine = engine
-        self._factory = clients_factory
-        self._clients: dict[int, tuple[float, LinkClients]] = {}
+    def __init__(self, ctx: WorkerContext, clients: LinkClientsCache, leases: LeaseKeeper) -> None:
+        self.ctx = ctx
+        self.clients = clients
+        self.leases = leases
+        self.rounds_run = 0
         self._locks: dict[int, asyncio.Lock] = {}
         # The link's directory as the last round left it, tagged with that round's id, so
         # a round in a large tenant does not re-read every user from SQLite.
@@ -65,61 +68,38 @@ class LinkWorker:
 
     async def ready(self, link_id: int) -> bool:
         """Only active links are worked; a link in Setup Required keeps its events queued."""
-        link = await get_link(self.engine.db, link_id)
+        link = await get_link(self.ctx.db, link_id)
         return link.state is LinkState.ACTIVE
-
-    async def clients(self, link: Link) -> LinkClients:
-        cached = self._clients.get(link.id)
-        if cached is not None and cached[0] == link.updated_at:
-            return cached[1]
-        if cached is not None:
-            await cached[1].close()
-        clients = await self._factory(self.engine.db, link, self.engine.settings)
-        self._clients[link.id] = (link.updated_at, clients)
-        return clients
 
     async def _known_users(self, link_id: int) -> dict[str, DirectoryUser]:
         """The cached directory, unless another round (another process, a failure) came
         after the one that left it; then it is read again."""
         cached = self._users.get(link_id)
-        if cached is not None and cached[0] == await _last_round_id(self.engine.db, link_id):
+        if cached is not None and cached[0] == await _last_round_id(self.ctx.db, link_id):
             return cached[1]
         self._users.pop(link_id, None)
-        return await get_directory_users(self.engine.db, link_id)
-
-    async def drop_clients(self, link_id: int) -> None:
-        cached = self._clients.pop(link_id, None)
-        if cached is not None:
-            await cached[1].close()
-
-    async def close(self) -> None:
-        for link_id in list(self._clients):
-            await self.drop_clients(link_id)
+        return await get_directory_users(self.ctx.db, link_id)
 
     async def process(self, link_id: int) -> bool:
         """Work the link's due events; False if there was nothing this worker could do
         (link not active, its lease held by another worker, nothing left to claim)."""
-        engine = self.engine
+        ctx = self.ctx
         lock = self._locks.setdefault(link_id, asyncio.Lock())
         async with lock:
-            link = await get_link(engine.db, link_id)
+            link = await get_link(ctx.db, link_id)
             if link.state is not LinkState.ACTIVE:
                 return False
-            if not await engine.leases.acquire(link_id, link.name):
+            if not await self.leases.acquire(link_id, link.name):
                 return False
             try:
                 events = await claim_events(
-                    engine.db,
-                    link_id,
-                    engine.worker_id,
-                    lease_s=engine.config.lease_s,
-                    now=engine.clock(),
+                    ctx.db, link_id, ctx.worker_id, lease_s=ctx.config.lease_s, now=ctx.clock()
                 )
                 if events:
                     await self._work_with_heartbeat(link, events)
                 return bool(events)
             finally:
-                await release_link_lease(engine.db, link_id, engine.worker_id)
+                await release_link_lease(ctx.db, link_id, ctx.worker_id)
 
     async def _work_with_heartbeat(self, link: Link, events: list[Event]) -> None:
         """Run the round while a heartbeat keeps the leases; if the heartbeat finds the
@@ -142,50 +122,50 @@ class LinkWorker:
     async def _heartbeat(self, link_id: int, ids: list[int], work: asyncio.Task[None]) -> bool:
         """Renew the link's lease every beat and the events' claims every third of the lease.
         Returns True (after cancelling `work`) when the link's lease was lost."""
-        engine = self.engine
-        lease_s = engine.config.lease_s
+        ctx = self.ctx
+        lease_s = ctx.config.lease_s
         extended_at = time.monotonic()
         while True:
-            await asyncio.sleep(engine.config.beat_s)
+            await asyncio.sleep(ctx.config.beat_s)
             try:
-                if not await engine.leases.renew(link_id):
-                    log.error("link lease lost to another worker; stopping this round")
+                if not await self.leases.renew(link_id):
+                    log.error("lease.lost")
                     work.cancel()
                     return True
                 if time.monotonic() - extended_at >= lease_s / 3:
-                    await extend_claims(engine.db, ids, engine.worker_id, engine.clock() + lease_s)
+                    await extend_claims(ctx.db, ids, ctx.worker_id, ctx.clock() + lease_s)
                     extended_at = time.monotonic()
             except Exception:
                 # A busy database must not end the heartbeat; the next beat tries again.
-                log.exception("lease heartbeat failed")
+                log.exception("lease.heartbeat_failed")
 
     async def _work(self, link: Link, events: list[Event]) -> None:
-        engine = self.engine
+        ctx = self.ctx
         request = round_request(events)
         ids = [e.id for e in events]
         structlog.contextvars.bind_contextvars(link=link.name, round=request.kind)
         started = time.time()
         try:
-            clients = await self.clients(link)
+            clients = await self.clients.get(link)
             await self._lifecycle(link, clients, events)
 
             async def on_commit(tx: Transaction, outcome: RoundOutcome) -> None:
-                await complete_in(tx, ids, engine.worker_id)
+                await complete_in(tx, ids, ctx.worker_id)
                 waiting = await pending_recheck_users_in(tx, link.id)
                 await enqueue_in(tx, self._rechecks(events, outcome.missing_ids, waiting))
                 await enqueue_in(tx, self._gap_followup(events))
 
             known = await self._known_users(link.id)
             outcome = await run_round(
-                engine.db, clients, request, on_commit=on_commit, known_users=known
+                ctx.db, clients, request, on_commit=on_commit, known_users=known
             )
-            self._users[link.id] = (await _last_round_id(engine.db, link.id), known)
-            engine.rounds_run += 1
+            self._users[link.id] = (await _last_round_id(ctx.db, link.id), known)
+            self.rounds_run += 1
             await self._report(link, outcome)
         except SetupRequired as exc:
             await self._setup_required(link, ids, exc)
         except asyncio.CancelledError:
-            await asyncio.shield(release_events(engine.db, ids, engine.worker_id))
+            await asyncio.shield(release_events(ctx.db, ids, ctx.worker_id))
             raise
         except Exception as exc:
             await self._failed(link, events, request, exc, started)
@@ -194,25 +174,25 @@ class LinkWorker:
 
     async def _lifecycle(self, link: Link, clients: LinkClients, events: Sequence[Event]) -> None:
         """Act on lifecycle events before the round that follows them."""
-        public_url = self.engine.settings.public_url
+        public_url = self.ctx.settings.public_url
         for event in events:
-            if event.kind != "lifecycle":
+            if event.kind is not EventKind.LIFECYCLE:
                 continue
             name = event.payload.get("lifecycleEvent")
             subscription_id = str(event.payload.get("subscriptionId", ""))
-            log.info("lifecycle event", lifecycle_event=name, subscription=subscription_id)
+            log.info("lifecycle.received", lifecycle_event=name, subscription=subscription_id)
             try:
                 if name == "reauthorizationRequired":
                     await clients.graph.reauthorize_subscription(subscription_id)
                 elif name == "subscriptionRemoved":
-                    await forget(self.engine.db, subscription_id)
+                    await forget(self.ctx.db, subscription_id)
                     if public_url:
-                        await ensure_subscription(self.engine.db, link, clients.graph, public_url)
+                        await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
             except GraphError as exc:
-                log.warning("lifecycle handling failed", error=str(exc))
+                log.warning("lifecycle.failed", error=str(exc))
                 if public_url and exc.status == 404:
-                    await forget(self.engine.db, subscription_id)
-                    await ensure_subscription(self.engine.db, link, clients.graph, public_url)
+                    await forget(self.ctx.db, subscription_id)
+                    await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
 
     def _rechecks(
         self, events: Sequence[Event], missing: frozenset[str], waiting: Set[str] = frozenset()
@@ -223,7 +203,7 @@ class LinkWorker:
         Graph also notifies for properties outside our $select, which the delta never
         shows: those cost a few cheap rounds (no PBX read when the delta is empty), and
         rechecks coalesce: a user with a recheck already `waiting` gets no second one."""
-        delays = self.engine.config.recheck_delays_s
+        delays = self.ctx.config.recheck_delays_s
         tries: dict[str, int] = {}
         for event in events:
             if event.user_id in waiting:
@@ -231,11 +211,11 @@ class LinkWorker:
             if event.user_id in missing and event.kind in NOTIFIED_KINDS:
                 tried = int(event.payload.get("recheck", 0))
                 tries[event.user_id] = max(tries.get(event.user_id, 0), tried)
-        now = self.engine.clock()
+        now = self.ctx.clock()
         return [
             NewEvent(
                 link_id=events[0].link_id,
-                kind="recheck",
+                kind=EventKind.RECHECK,
                 user_id=user_id,
                 payload={"recheck": tried + 1},
                 due_at=now + delays[tried],
@@ -250,22 +230,23 @@ class LinkWorker:
         was notified to recheck: look once more, a little later. Cheap when the delta is
         empty (no PBX read); never chained."""
         gap = any(
-            e.kind == "lifecycle" or (e.kind == "resync" and e.payload.get("gap")) for e in events
+            e.kind is EventKind.LIFECYCLE or (e.kind is EventKind.RESYNC and e.payload.get("gap"))
+            for e in events
         )
         if not gap or any(e.payload.get("followup") for e in events):
             return []
-        delays = self.engine.config.recheck_delays_s
+        delays = self.ctx.config.recheck_delays_s
         return [
             NewEvent(
                 link_id=events[0].link_id,
-                kind="resync",
+                kind=EventKind.RESYNC,
                 payload={"gap": True, "followup": True},
-                due_at=self.engine.clock() + (max(delays) if delays else 0.0),
+                due_at=self.ctx.clock() + (max(delays) if delays else 0.0),
             )
         ]
 
     async def _report(self, link: Link, outcome: RoundOutcome) -> None:
-        alerts = self.engine.alerts
+        alerts = self.ctx.alerts
         labels = {"link": link.name, "kind": outcome.kind}
         metrics.ROUNDS.labels(outcome="ok", **labels).inc()
         metrics.ROUND_DURATION.labels(**labels).observe(outcome.finished_at - outcome.started_at)
@@ -280,17 +261,17 @@ class LinkWorker:
             if applied.numbers_taken:
                 metrics.NUMBERS_TAKEN.labels(link=link.name).inc(applied.numbers_taken)
             if applied.failed:
-                await _quietly(alerts.actions_failed(link, applied.failed))
+                await quietly(alerts.actions_failed(link, applied.failed))
         conflicts = outcome.plan.by_kind("conflict")
         for action in conflicts:
             kind = action.conflict.value if action.conflict else "unknown"
             metrics.CONFLICTS.labels(link=link.name, kind=kind).inc()
         if conflicts:
-            await _quietly(alerts.conflicts_found(link, outcome.plan, conflicts))
+            await quietly(alerts.conflicts_found(link, outcome.plan, conflicts))
         if outcome.held_new:
             # Only for disables held just now: re-planned ones are skipped as already held,
             # and one held list keeps one alert key however many rounds add to it.
-            await _quietly(
+            await quietly(
                 alerts.disables_held(
                     link,
                     outcome.plan.held,
@@ -301,13 +282,8 @@ class LinkWorker:
             )
 
     async def _setup_required(self, link: Link, ids: list[int], exc: SetupRequired) -> None:
-        engine = self.engine
-        log.warning("link needs setup", reason=exc.reason, error_code=exc.error_code)
-        metrics.TOKEN_FAILURES.labels(link=link.name).inc()
-        await release_events(engine.db, ids, engine.worker_id)
-        await set_link_state(engine.db, link.id, LinkState.SETUP_REQUIRED, exc.reason)
-        await self.drop_clients(link.id)
-        await _quietly(engine.alerts.setup_required(link, exc.reason))
+        await release_events(self.ctx.db, ids, self.ctx.worker_id)
+        await mark_setup_required(self.ctx, self.clients, link, exc)
 
     async def _failed(
         self,
@@ -317,24 +293,24 @@ class LinkWorker:
         exc: Exception,
         started: float,
     ) -> None:
-        engine = self.engine
+        ctx = self.ctx
         transient = isinstance(exc, TransientError)
         error = f"{type(exc).__name__}: {exc}"
         if transient:
-            log.warning("round failed; will retry", error=error)
+            log.warning("round.retrying", error=error)
         else:
-            log.exception("round failed", error=error)
+            log.exception("round.failed", error=error)
         ids = [e.id for e in events]
-        retry_at = engine.clock() + self.backoff_s(max(e.attempts for e in events), exc)
+        retry_at = ctx.clock() + self.backoff_s(max(e.attempts for e in events), exc)
         await fail_events(
-            engine.db,
+            ctx.db,
             ids,
-            engine.worker_id,
+            ctx.worker_id,
             error=error,
             retry_at=retry_at,
-            max_attempts=engine.config.max_attempts,
+            max_attempts=ctx.config.max_attempts,
         )
-        async with engine.db.atomic() as tx:
+        async with ctx.db.atomic() as tx:
             await add_round(
                 tx,
                 RoundRecord(
@@ -342,17 +318,17 @@ class LinkWorker:
                     kind=request.kind,
                     started_at=started,
                     finished_at=time.time(),
-                    outcome="retry" if transient else "error",
+                    outcome=RoundResult.RETRY if transient else RoundResult.ERROR,
                     error=error[:2000],
                 ),
             )
         metrics.ROUNDS.labels(link=link.name, kind=request.kind, outcome="error").inc()
-        failed = [e for e in await get_events(engine.db, ids) if e.status is EventStatus.FAILED]
+        failed = [e for e in await get_events(ctx.db, ids) if e.status is EventStatus.FAILED]
         if failed:
-            await _quietly(engine.alerts.events_failed(link, failed, error))
+            await quietly(ctx.alerts.events_failed(link, failed, error))
 
     def backoff_s(self, attempts: int, exc: Exception) -> float:
-        config = self.engine.config
+        config = self.ctx.config
         if isinstance(exc, ThrottledError) and exc.retry_after_s:
             return float(exc.retry_after_s)
         base = min(config.retry_max_s, config.retry_base_s * 2.0 ** max(0, attempts - 1))
@@ -367,23 +343,15 @@ async def _last_round_id(db: Database, link_id: int) -> int:
 def round_request(events: Sequence[Event]) -> RoundRequest:
     kinds = {e.kind for e in events}
     notified = frozenset(e.user_id for e in events if e.kind in PLANNED_KINDS and e.user_id)
-    if "sweep" in kinds:
+    if EventKind.SWEEP in kinds:
         return RoundRequest(kind=SWEEP, trigger="sweep", notified_ids=notified)
-    if any(e.kind == "resync" and e.payload.get("full") for e in events):
+    if any(e.kind is EventKind.RESYNC and e.payload.get("full") for e in events):
         return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
     trigger = "notification" if notified else next(iter(sorted(kinds)))
     if ACTION_EVENT in kinds:
         # A refused write handed back: the PBX must be read and the user planned again,
         # even when the delta has nothing new (see rounds._nothing_changed).
         trigger = "retry"
-    if "lifecycle" in kinds:
+    if EventKind.LIFECYCLE in kinds:
         trigger = "lifecycle"
     return RoundRequest(kind=ROUND, trigger=trigger, notified_ids=notified)
-
-
-async def _quietly(work: Awaitable[None]) -> None:
-    """Alerts must never break a round."""
-    try:
-        await work
-    except Exception:
-        log.exception("alert failed")

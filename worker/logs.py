@@ -158,7 +158,7 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         structlog.get_logger("m365sync.access").info(
-            "request",
+            "http.request",
             method=request.method,
             path=request.path,
             status=response.status,

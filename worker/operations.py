@@ -21,7 +21,7 @@ from store.directory import (
     record_pbx_read,
 )
 from store.leases import acquire_link_lease, get_link_lease, release_link_lease, take_back_lease
-from store.models import AuditEntry, HeldAction, HeldStatus, Link
+from store.models import AuditEntry, HeldAction, HeldStatus, Link, RoundKind
 from store.records import (
     add_audit,
     decide_held,
@@ -114,7 +114,8 @@ async def dry_run(
     db: Database, clients: LinkClients, *, full: bool = False, progress: Progress | None = None
 ) -> RoundOutcome:
     """The plan a round would carry out now; nothing is written anywhere."""
-    request = RoundRequest(kind="full" if full else "round", trigger="manual", dry_run=True)
+    kind = RoundKind.FULL if full else RoundKind.ROUND
+    request = RoundRequest(kind=kind, trigger="manual", dry_run=True)
     return await run_round(db, clients, request, progress=progress)
 
 
@@ -127,7 +128,7 @@ async def resync(
     actor: str = "cli",
     progress: Progress | None = None,
 ) -> RoundOutcome:
-    kind = "sweep" if sweep else "full" if full else "round"
+    kind = RoundKind.SWEEP if sweep else RoundKind.FULL if full else RoundKind.ROUND
     request = RoundRequest(kind=kind, trigger="manual", actor=actor)
     async with link_lease(db, clients.link, f"{actor}:resync"):
         return await run_round(db, clients, request, progress=progress)

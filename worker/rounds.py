@@ -27,7 +27,7 @@ from store.directory import (
     set_delta_link,
 )
 from store.failed_actions import failed_action_users
-from store.models import DirectoryUser, Extension, Removal, RoundRecord
+from store.models import DirectoryUser, Extension, Removal, RoundKind, RoundRecord, RoundResult
 from store.records import (
     add_round,
     disables_since,
@@ -55,10 +55,7 @@ from worker.planner import (
 
 log = structlog.get_logger("m365sync.round")
 
-ROUND = "round"
-SWEEP = "sweep"
-FULL = "full"
-KINDS = (ROUND, SWEEP, FULL)
+ROUND, SWEEP, FULL = RoundKind.ROUND, RoundKind.SWEEP, RoundKind.FULL
 
 OnCommit = Callable[[Transaction, "RoundOutcome"], Awaitable[None]]
 
@@ -79,7 +76,7 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class RoundRequest:
-    kind: str = ROUND  # round | sweep | full
+    kind: RoundKind = RoundKind.ROUND
     trigger: str = "notification"
     notified_ids: frozenset[str] = frozenset()
     dry_run: bool = False
@@ -88,7 +85,7 @@ class RoundRequest:
 
 @dataclass(slots=True)
 class RoundOutcome:
-    kind: str
+    kind: RoundKind
     plan: Plan
     applied: ApplyResult | None
     missing_ids: frozenset[str]
@@ -214,7 +211,7 @@ async def run_round(
                 kind=request.kind,
                 started_at=started,
                 finished_at=outcome.finished_at,
-                outcome="ok" if not outcome.applied.failed else "partial",
+                outcome=RoundResult.PARTIAL if outcome.applied.failed else RoundResult.OK,
                 stats=outcome.stats,
             ),
         )
@@ -222,7 +219,7 @@ async def run_round(
             await on_commit(tx, outcome)
     if known_users is not None:
         known_users.update(read.changed)
-    log.info("round finished", link=link.name, **outcome.stats)
+    log.info("round.finished", link=link.name, **outcome.stats)
     return outcome
 
 
@@ -271,7 +268,7 @@ async def _quiet_round(
                 kind=request.kind,
                 started_at=started,
                 finished_at=outcome.finished_at,
-                outcome="ok",
+                outcome=RoundResult.OK,
                 stats=outcome.stats,
             ),
         )
@@ -309,9 +306,7 @@ async def _read_delta(
     except ResyncRequired as exc:
         if delta_link is None:
             raise
-        log.warning(
-            "delta state lost; running a full round", link=clients.link.name, error=str(exc)
-        )
+        log.warning("round.delta_state_lost", link=clients.link.name, error=str(exc))
         read = await _read_delta_restarting(clients, None, known, now, progress)
         read.resynced = True
         return read
@@ -419,7 +414,7 @@ async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | Non
             # admin (page, `status`, alert) which permission to grant.
             raise group_permission_missing(clients.link) from exc
         # Unknown scope: the planner creates, binds and disables nobody for scope reasons.
-        log.warning("group scope unreadable", link=clients.link.name, error=str(exc))
+        log.warning("round.group_scope_unreadable", link=clients.link.name, error=str(exc))
         return None
     return frozenset(members)
 

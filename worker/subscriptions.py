@@ -68,7 +68,7 @@ async def ensure_subscription(
             # only reauthorizationRequired), so look before trusting our record.
             if await graph.get_subscription(current.id) is not None:
                 return EnsureResult(current, "kept")
-            log.warning("subscription gone", subscription=current.id)
+            log.warning("subscription.gone", subscription=current.id)
             await delete_subscription(db, current.id)
             continue
         renewed = await renew(db, graph, current, now)
@@ -83,13 +83,13 @@ async def renew(
     """PATCH a new expiry; None when Graph no longer has the subscription."""
     remote = await graph.get_subscription(current.id)
     if remote is None:
-        log.warning("subscription gone", subscription=current.id)
+        log.warning("subscription.gone", subscription=current.id)
         await delete_subscription(db, current.id)
         return None
     expires_at = now + LIFETIME_S
     await graph.renew_subscription(current.id, datetime.fromtimestamp(expires_at, UTC))
     await set_subscription_expiry(db, current.id, expires_at)
-    log.info("subscription renewed", subscription=current.id)
+    log.info("subscription.renewed", subscription=current.id)
     return await get_subscription(db, current.id)
 
 
@@ -119,7 +119,7 @@ async def create(
         notification_url=notification_url,
     )
     await put_subscription(db, subscription)
-    log.info("subscription created", link=link.name, subscription=subscription.id)
+    log.info("subscription.created", link=link.name, subscription=subscription.id)
     # A POST whose answer was lost and was sent again may have made two: keep this one.
     await _delete_orphans(db, graph, link, notification_url)
     return subscription
@@ -145,7 +145,7 @@ async def _delete_orphans(
     )
     for remote in ours:
         if await get_subscription(db, str(remote["id"])) is None:
-            log.info("deleting orphan subscription", subscription=remote["id"])
+            log.info("subscription.orphan_deleted", subscription=remote["id"])
             await graph.delete_subscription(str(remote["id"]))
 
 

@@ -14,16 +14,14 @@ import uuid
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulators.clock import Clock
 
 from .errors import bad_request, not_found
 from .groups import Groups
+from .seeding import SeedResult, seed_directory
 from .users import blank_user, check_user_body, iso_time, project
-
-if TYPE_CHECKING:
-    from .seeding import SeedResult
 
 ChangeListener = Callable[[str, str], None]  # (user id, "updated" | "deleted")
 
@@ -229,8 +227,6 @@ class Directory:
 
     def seed(self, n: int, seed: int = 1) -> SeedResult:
         """Add `n` deterministic users (and the standard groups); see `seeding.py`."""
-        from .seeding import seed_directory  # seeding builds on this module
-
         return seed_directory(self, n, seed, self.domain)
 
     def purge_expired_deleted(self, retention_s: float = 30 * 86400) -> int:

@@ -4,14 +4,36 @@ resolve nested groups (each group once, cycles tolerated)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from emulators.clock import Clock
 
 from .errors import GraphError, bad_request, not_found
 from .users import iso_time, project
 
-if TYPE_CHECKING:
-    from .directory import Directory
+
+class _Member(Protocol):
+    @property
+    def props(self) -> dict[str, Any]: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+class Members(Protocol):
+    """What groups need of the directory that owns them (a protocol, so this module does
+    not import directory.py, which imports it)."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def records(self) -> Mapping[str, _Member]: ...
+
+    def active_record(self, user_id: str) -> _Member: ...
+
 
 GROUP_PROPERTIES = (
     "id",
@@ -37,7 +59,7 @@ class Group:
 
 
 class Groups:
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Members) -> None:
         self._directory = directory
         self.by_id: dict[str, Group] = {}
 

@@ -10,11 +10,27 @@ from __future__ import annotations
 import functools
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from random import Random
-from typing import Any
+from typing import Any, Protocol
 
-from .directory import Directory
+from .groups import Groups, _Member
+
+
+class SeedTarget(Protocol):
+    """What seeding needs of the directory (a protocol: directory.py imports this module)."""
+
+    @property
+    def records(self) -> Mapping[str, _Member]: ...
+
+    @property
+    def groups(self) -> Groups: ...
+
+    def insert_user(
+        self, user_id: str, props: dict[str, Any], *, validated: bool = False
+    ) -> dict[str, Any]: ...
+
 
 FIRST_NAMES = (
     "Adele", "Alex", "Ana", "Björn", "Chloé", "Diego", "Élodie", "Emma", "Ewa", "Fatima",
@@ -99,7 +115,7 @@ def user_props(rng: Random, index: int, domain: str, taken: set[str]) -> dict[st
     return props
 
 
-def seed_directory(directory: Directory, count: int, seed: int, domain: str) -> SeedResult:
+def seed_directory(directory: SeedTarget, count: int, seed: int, domain: str) -> SeedResult:
     rng = Random(seed)
     taken = {str(rec.props["mailNickname"] or "") for rec in directory.records.values()}
     start = len(directory.records)
@@ -112,7 +128,7 @@ def seed_directory(directory: Directory, count: int, seed: int, domain: str) -> 
     return SeedResult(user_ids, _seed_groups(directory, rng, user_ids))
 
 
-def _seed_groups(directory: Directory, rng: Random, user_ids: list[str]) -> dict[str, str]:
+def _seed_groups(directory: SeedTarget, rng: Random, user_ids: list[str]) -> dict[str, str]:
     groups = directory.groups
     existing = {g.props["displayName"]: gid for gid, g in groups.by_id.items()}
     ids: dict[str, str] = {}

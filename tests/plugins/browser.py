@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from admin.passwords import hash_password
+from cli.app import create_daemon_app
+from cli.commands.demo import link_for_emulators as emulator_link
+from cli.commands.demo import seed_demo
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.admins import set_admin_account
 from store.models import AuthMode, Link, NewLink
-from webhook.admin.passwords import hash_password
-from webhook.app import create_app
-from worker.commands.demo import seed_demo
 from worker.linkadmin import add_link
-from worker.linkadmin import link_for_emulators as emulator_link
 from worker.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,7 +77,7 @@ async def admin_env(tmp_path: Path) -> AsyncIterator[AdminEnv]:
         db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
         try:
             settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
-            server = TestServer(create_app(settings, db=db), host="127.0.0.1")
+            server = TestServer(create_daemon_app(settings, db=db), host="127.0.0.1")
             await server.start_server()
             try:
                 link = await add_link(

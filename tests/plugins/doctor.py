@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from emulators.tls import TestCA, create_test_ca
 from store import Database, SecretBox, generate_key
@@ -21,7 +22,7 @@ from store.models import Link
 from tests.plugins.identity import HttpsServer, serve_https
 from webhook.app import create_app
 from worker.doctor import Report, run_doctor
-from worker.linkadmin import add_emulator_link, check_link
+from worker.linkadmin import check_link
 from worker.linkctx import open_link_clients
 from worker.settings import Settings
 from worker.subscriptions import ensure_subscription

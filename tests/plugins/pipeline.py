@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from cli.app import create_daemon_app
+from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from store.models import Link
-from webhook.app import create_app
 from webhook.keys import WAKER
-from worker.engine import Engine, EngineConfig
-from worker.linkadmin import add_emulator_link, check_link
+from worker.alerts import Alerts
+from worker.context import EngineConfig
+from worker.engine import Engine, build_engine
+from worker.linkadmin import check_link
 from worker.linkctx import LinkClients, open_link_clients
 from worker.settings import Settings
 
@@ -27,6 +30,16 @@ DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"
 # with some, in emulated seconds, and `drain` lets that time pass instead of sleeping.
 DEFAULT_REPLICATION_LAG_S = 2.0
 _MAX_LAG_PASSES = 8
+
+
+class ShiftedClock:
+    """Wall time plus an offset that tests move forward."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset_s
 
 
 @dataclass
@@ -39,7 +52,6 @@ class Stack:
     server: TestServer
     secret_key: str = ""
     db_path: Path = Path()
-    clock_offset_s: float = 0.0
     lag_s: float = 0.0  # the replication lag the stack was made with
 
     @property
@@ -52,8 +64,8 @@ class Stack:
 
     def shift_clock(self, seconds: float) -> None:
         """Move the engine's clock forward by `seconds` (the emulators keep their own)."""
-        self.clock_offset_s += seconds
-        self.engine.clock = lambda: time.time() + self.clock_offset_s
+        assert isinstance(self.engine.ctx.clock, ShiftedClock)
+        self.engine.ctx.clock.offset_s += seconds
 
     async def drain(self) -> None:
         """Wait until Graph delivered every notification, then work every due event, and
@@ -82,7 +94,7 @@ class Stack:
             if due_at is None or lag_s <= 0:
                 return
             self.emus.graph.advance_clock(lag_s)
-            wait_s = due_at - self.engine.clock()
+            wait_s = due_at - self.engine.ctx.clock()
             if wait_s > 0:
                 self.shift_clock(wait_s)
             await self.engine.run_until_idle()
@@ -133,6 +145,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         graph_options: dict[str, Any] | None = None,
         tenant_id: str | None = None,
         clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
+        alerts: Callable[[Database], Alerts] | None = None,
     ) -> Stack:
         manager = running_emulators(
             tmp_path / "emulators",
@@ -153,7 +166,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         db = await Database.open(tmp_path / "m365sync.db", SecretBox([secret_key.encode()]))
         cleanups.append(db.close)
         settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
-        app = create_app(settings, db=db)
+        app = create_daemon_app(settings, db=db)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         cleanups.append(server.close)
@@ -166,12 +179,14 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         )
         link = await check_link(db, link.id, settings)
         assert link.state.value == "active", link.state_reason
-        engine = Engine(
+        engine = build_engine(
             db,
             settings,
             waker=app[WAKER],
             config=engine_config or EngineConfig(recheck_delays_s=(0.2, 0.5)),
             clients_factory=clients_factory,
+            alerts=alerts(db) if alerts else None,
+            clock=ShiftedClock(),
         )
         cleanups.append(engine.shutdown)
         return Stack(

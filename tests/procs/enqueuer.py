@@ -15,7 +15,7 @@ async def enqueue_forever(path: Path, key: str, link_id: int) -> None:
     db = await Database.open(path, SecretBox([key.encode()]))
     batch = 0
     while True:
-        events = [NewEvent(link_id, "change", f"user-{batch}-{i}") for i in range(10)]
+        events = [NewEvent(link_id, "notification", f"user-{batch}-{i}") for i in range(10)]
         await enqueue_events(db, events)
         # Printed only after the commit returned: every batch we report is durable.
         print(batch, flush=True)

@@ -108,7 +108,7 @@ class EmailAlerts(Alerts):
                 for notice in await self._expiry_notices(link, today):
                     self.submit(notice)
             except Exception:
-                log.exception("expiry check failed", link=link.name)
+                log.exception("alert.expiry_check_failed", link=link.name)
 
     @property
     def pending(self) -> int:
@@ -119,14 +119,14 @@ class EmailAlerts(Alerts):
         if self._closed:
             return
         if not notice.recipients:
-            log.info("alert not mailed: the link has no alert_emails", alert=notice.kind)
+            log.info("alert.no_recipients", alert=notice.kind)
             return
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="email-alerts")
         try:
             self._queue.put_nowait(notice)
         except asyncio.QueueFull:
-            log.warning("alert dropped: mail queue full", alert=notice.kind, link=notice.link_name)
+            log.warning("alert.dropped", alert=notice.kind, link=notice.link_name)
 
     async def drain(self) -> None:
         """Wait until every queued alert was sent, skipped or given up on (tests use this)."""
@@ -148,7 +148,7 @@ class EmailAlerts(Alerts):
             self._queue.task_done()
             abandoned += 1
         if abandoned:
-            log.warning("alerts not mailed at shutdown", alerts=abandoned, smtp=self.target.shown)
+            log.warning("alert.unsent_at_shutdown", alerts=abandoned, smtp=self.target.shown)
 
     # -- the background sender ----------------------------------------------------------
 
@@ -163,7 +163,7 @@ class EmailAlerts(Alerts):
             except Exception as exc:
                 self.failed += 1
                 log.warning(
-                    "alert mail failed",
+                    "alert.mail_failed",
                     alert=notice.kind,
                     link=notice.link_name,
                     smtp=self.target.shown,
@@ -177,7 +177,7 @@ class EmailAlerts(Alerts):
         last = await last_sent_at(self.db, notice.link_id, notice.kind, notice.key)
         now = self.clock()
         if last is not None and now - last < notice.quiet_s:
-            log.debug("alert already sent in its quiet period", alert=notice.kind)
+            log.debug("alert.suppressed", alert=notice.kind)
             return
         message = await self._message(notice)
         # aiosmtplib's timeout is per step; this bounds the whole exchange.
@@ -195,7 +195,7 @@ class EmailAlerts(Alerts):
                 now,
             ),
         )
-        log.info("alert mailed", alert=notice.kind, link=notice.link_name)
+        log.info("alert.mailed", alert=notice.kind, link=notice.link_name)
 
     async def _message(self, notice: Notice) -> EmailMessage:
         secrets = await self._secret_values(notice.link_id)

@@ -115,7 +115,7 @@ class PbxTransport:
                 if attempt >= self._retries:
                     raise TransientError(f"PBX {method} {path}: {exc}") from exc
                 delay_s = self._delay_s(attempt, exc.retry_after_s)
-                log.info("pbx_retry", method=method, path=path, reason=str(exc), delay_s=delay_s)
+                log.info("pbx.retry", method=method, path=path, reason=str(exc), delay_s=delay_s)
                 attempt += 1
                 metrics.RETRIES.labels(peer="pbx").inc()
                 await asyncio.sleep(delay_s)

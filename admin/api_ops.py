@@ -1,0 +1,173 @@
+"""The JSON API for Disable Unmatched Extensions, held actions, Resync now, the dry-run plan
+and the audit trail (docs/openapi.yaml)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from admin.api import actor_of, bad_request, error_response, json_body, sync_errors
+from admin.common import link_clients, link_for
+from admin.keys import USERS
+from store.records import list_audit, list_held
+from worker import operations
+from worker.appkeys import DB
+
+
+@sync_errors
+async def unmatched_preview(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    async with link_clients(request, link) as clients:
+        plan = await operations.preview_disable_unmatched(request.config_dict[DB], clients)
+    return web.json_response(plan.to_json())
+
+
+@sync_errors
+async def unmatched_apply(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    async with link_clients(request, link) as clients:
+        applied = await operations.disable_unmatched(
+            request.config_dict[DB], clients, actor=actor_of(request)
+        )
+    failed = {a.number: why for a, why in applied.result.failed}
+    results = [
+        {
+            "number": a.number,
+            "email": a.email,
+            "outcome": "failed"
+            if a.number in failed
+            else {"disable": "disabled", "held": "held for approval"}.get(a.kind.value, "skipped"),
+            "message": failed.get(a.number) or a.message,
+        }
+        for a in applied.plan.actions
+    ]
+    return web.json_response({"plan": applied.plan.to_json(), "results": results})
+
+
+async def get_held(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    held = await list_held(request.config_dict[DB], link.id)
+    return web.json_response(
+        {
+            "held": [
+                {
+                    "id": h.id,
+                    "action": dict(h.action),
+                    "reason": h.reason,
+                    "created_at": h.created_at,
+                }
+                for h in held
+            ]
+        }
+    )
+
+
+def _held_ids(body: dict[str, Any]) -> list[int] | None:
+    ids = body.get("ids")
+    if ids is None:
+        return None
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise bad_request("ids must be a list of whole numbers (or absent for all)")
+    return ids
+
+
+@sync_errors
+async def held_approve(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    ids = _held_ids(await json_body(request))
+    async with link_clients(request, link) as clients:
+        applied = await operations.approve_held(
+            request.config_dict[DB], clients, actor=actor_of(request), ids=ids
+        )
+    return web.json_response(
+        {
+            "applied": applied.result.applied,
+            "failed": [{"number": a.number, "error": why} for a, why in applied.result.failed],
+        }
+    )
+
+
+async def held_reject(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    ids = _held_ids(await json_body(request))
+    count = await operations.reject_held(
+        request.config_dict[DB], link, actor=actor_of(request), ids=ids
+    )
+    return web.json_response({"rejected": count})
+
+
+@sync_errors
+async def resync(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    body = await json_body(request) if request.can_read_body else {}
+    async with link_clients(request, link) as clients:
+        outcome = await operations.resync(
+            request.config_dict[DB],
+            clients,
+            full=bool(body.get("full")),
+            sweep=bool(body.get("sweep")),
+            actor=actor_of(request),
+        )
+    request.app[USERS].drop(link.id)
+    return web.json_response(
+        {
+            "kind": outcome.kind,
+            "users_changed": outcome.users_changed,
+            "plan": outcome.plan.to_json(),
+        }
+    )
+
+
+@sync_errors
+async def dry_run(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    async with link_clients(request, link) as clients:
+        outcome = await operations.dry_run(
+            request.config_dict[DB], clients, full=request.query.get("full") == "1"
+        )
+    return web.json_response(outcome.plan.to_json())
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    q = request.query
+    try:
+        limit = min(1000, max(1, int(q.get("limit", "200"))))
+        before_id = int(q["before_id"]) if q.get("before_id") else None
+        days = int(q["days"]) if q.get("days") else None
+    except ValueError:
+        return error_response("limit, before_id and days must be whole numbers")
+    entries = await list_audit(
+        request.config_dict[DB],
+        link.id,
+        action=q.get("action") or None,
+        outcome=q.get("outcome") or None,
+        text=(q.get("q") or "")[:200] or None,
+        since=time.time() - days * 86400 if days is not None else None,
+        limit=limit,
+        before_id=before_id,
+    )
+    return web.json_response(
+        {
+            "entries": [
+                {
+                    "id": e.id,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "trigger": e.trigger,
+                    "action": e.action,
+                    "outcome": e.outcome,
+                    "user_id": e.user_id,
+                    "number": e.number,
+                    "before": dict(e.before),
+                    "after": dict(e.after),
+                    "reason": e.reason,
+                }
+                for e in entries
+            ]
+        }
+    )

@@ -1,0 +1,176 @@
+"""The Links page, adding a link, and one link's overview with its buttons."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from admin.common import (
+    csrf_field,
+    flash,
+    link_for,
+    render,
+    require_daemon_admin,
+    state_badge,
+)
+from admin.html import Markup, fmt, join, page, when
+from admin.keys import principal_of
+from store.errors import StoreError
+from store.links import list_links
+from store.models import AuthMode, NewLink
+from store.records import list_held
+from worker.appkeys import DB, SETTINGS
+from worker.linkadmin import add_link, check_link
+from worker.planner import PolicyError
+from worker.status import LinkStatus, link_status
+
+
+async def links_page(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    links = [lk for lk in await list_links(request.config_dict[DB]) if principal.may_see(lk.id)]
+    rows = [_row(await link_status(request.config_dict[DB], lk)) for lk in links]
+    table = page(
+        "links_table.html",
+        rows=join(rows) or Markup('<tr><td colspan="8">No links yet.</td></tr>'),
+    )
+    body = Markup(table + (_add_form(request) if principal.is_daemon_admin else Markup("")))
+    return render(request, "Links", body)
+
+
+def _row(status: LinkStatus) -> Markup:
+    link = status.link
+    last = status.last_round
+    return page(
+        "links_row.html",
+        id=link.id,
+        name=link.name,
+        domain=link.pbx_domain,
+        badge=state_badge(link),
+        sub=_expiry(status.subscription_expires_at),
+        round=f"{when(last.finished_at)} ({last.outcome})" if last else "never",
+        sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
+        queue=status.queue_pending,
+        failed=status.events_failed,
+        held=status.held,
+    )
+
+
+_ADD_FIELDS = (
+    ("name", "Link name", "text", True),
+    ("tenant_id", "Microsoft 365 tenant ID", "text", True),
+    ("client_id", "Application (client) ID", "text", True),
+    ("client_secret", "Client secret", "password", False),
+    ("authority_url", "Identity platform URL", "url", False),
+    ("graph_url", "Microsoft Graph URL", "url", False),
+    ("pbx_url", "PBX URL", "url", True),
+    ("pbx_domain", "PBX tenant (domain)", "text", True),
+    ("pbx_user", "PBX administrator", "text", True),
+    ("pbx_password", "PBX administrator password", "password", True),
+    ("ca_bundle", "Extra CA bundle (path on the daemon's host)", "text", False),
+)
+
+
+def _add_form(request: web.Request, values: dict[str, str] | None = None) -> Markup:
+    values = values or {}
+    fields = join(
+        fmt(
+            '<label for="add-{n}">{label}</label>'
+            '<input id="add-{n}" name="{n}" type="{t}"{req} value="{v}">',
+            n=name,
+            label=label,
+            t=kind,
+            req=Markup(" required") if required else "",
+            v="" if kind == "password" else values.get(name, ""),
+        )
+        for name, label, kind, required in _ADD_FIELDS
+    )
+    return page("add_link.html", csrf=csrf_field(request), fields=fields, mode_delegated="checked")
+
+
+async def add_link_submit(request: web.Request) -> web.StreamResponse:
+    require_daemon_admin(request)
+    form = {k: str(v).strip() for k, v in (await request.post()).items() if isinstance(v, str)}
+    missing = [label for name, label, _, req in _ADD_FIELDS if req and not form.get(name)]
+    if missing:
+        flash(request, "error", f"Missing: {', '.join(missing)}")
+        raise web.HTTPSeeOther("/links")
+    mode = AuthMode.APPLICATION if form.get("auth_mode") == "application" else AuthMode.DELEGATED
+    new = NewLink(
+        name=form["name"][:100],
+        tenant_id=form["tenant_id"],
+        client_id=form["client_id"],
+        auth_mode=mode,
+        pbx_url=form["pbx_url"],
+        pbx_domain=form["pbx_domain"],
+        pbx_user=form["pbx_user"],
+        authority_url=form.get("authority_url") or "https://login.microsoftonline.com",
+        graph_url=form.get("graph_url") or "https://graph.microsoft.com",
+        ca_bundle=form.get("ca_bundle") or None,
+    )
+    try:
+        link = await add_link(
+            request.config_dict[DB],
+            new,
+            pbx_password=form["pbx_password"],
+            client_secret=form.get("client_secret") or None,
+        )
+    except (StoreError, PolicyError) as exc:
+        flash(request, "error", str(exc))
+        raise web.HTTPSeeOther("/links") from None
+    flash(request, "ok", f"Link {link.name} added. Continue with its setup.")
+    raise web.HTTPSeeOther(f"/links/{link.id}/setup")
+
+
+async def link_page(request: web.Request) -> web.Response:
+    link = await link_for(request)
+    db = request.config_dict[DB]
+    status = await link_status(db, link)
+    held = await list_held(db, link.id)
+    held_rows = join(
+        page(
+            "held_row.html",
+            id=h.id,
+            num=h.action.get("number") or "",
+            email=h.action.get("email") or "",
+            what=h.action.get("held_action") or h.action.get("action"),
+            reason=h.reason,
+            at=when(h.created_at),
+        )
+        for h in held
+    )
+    body = page(
+        "link.html",
+        link_id=link.id,
+        badge=state_badge(link),
+        sub=_expiry(status.subscription_expires_at),
+        last_round=when(status.last_round.finished_at) if status.last_round else "never",
+        last_sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
+        queue=status.queue_pending,
+        scheduled=status.queue_scheduled,
+        failed=status.events_failed,
+        last_failure=status.last_failure or "none",
+        lease_wait=fmt('<dt>Worker lease</dt><dd id="lease-wait">{text}</dd>', text=text)
+        if (text := status.lease_wait_text)
+        else "",
+        csrf=csrf_field(request),
+        held_rows=held_rows or Markup('<tr><td colspan="6">No held actions.</td></tr>'),
+        held_count=len(held),
+        auto_create="on" if link.settings.get("auto_create") else "off",
+    )
+    return render(request, link.name, body, link=link)
+
+
+async def check_submit(request: web.Request) -> web.StreamResponse:
+    link = await link_for(request)
+    link = await check_link(request.config_dict[DB], link.id, request.config_dict[SETTINGS])
+    flash(
+        request, "ok" if link.state.value == "active" else "error", _state_text(link.state_reason)
+    )
+    raise web.HTTPSeeOther(f"/links/{link.id}")
+
+
+def _expiry(expires_at: float | None) -> str:
+    return when(expires_at) if expires_at else "no subscription"
+
+
+def _state_text(reason: str) -> str:
+    return f"Setup Required: {reason}" if reason else "Integration active"
