@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from store import Database, open_store
+from webhook.inputs import INPUT_LIMITS, MAX_BODY_BYTES, InputLimits, input_guard
 from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, SUBSCRIPTIONS, WAKER
 from webhook.middleware import request_context
 from webhook.routes import setup_routes
@@ -27,8 +28,13 @@ def create_app(
     With `run_worker`, the worker engine runs in the same process (`m365sync serve`),
     so one process owns the SQLite file.
     """
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_context])
+    # input_guard runs before the admin guard (added by setup_routes), so headers are
+    # checked before any token or CSRF comparison and every BadInput becomes a 4xx.
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[request_context, input_guard]
+    )
     app[SETTINGS] = settings
+    app[INPUT_LIMITS] = InputLimits()
     app[WAKER] = Waker()
     app[SUBSCRIPTIONS] = SubscriptionCache()
     if db is not None:

@@ -15,6 +15,8 @@ from webhook.admin.keys import USERS
 from webhook.keys import DB
 from worker import operations
 
+MAX_HELD_IDS = 100_000
+
 
 @sync_errors
 async def unmatched_preview(request: web.Request) -> web.Response:
@@ -68,10 +70,12 @@ def _held_ids(body: dict[str, Any]) -> list[int] | None:
     ids = body.get("ids")
     if ids is None:
         return None
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    if (
+        not isinstance(ids, list)
+        or len(ids) > MAX_HELD_IDS
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids)
     ):
-        raise bad_request("ids must be a list of whole numbers (or absent for all)")
+        raise bad_request("ids must be a list of held action ids (or absent for all)", "ids")
     return ids
 
 
@@ -101,7 +105,7 @@ async def held_reject(request: web.Request) -> web.Response:
 @sync_errors
 async def resync(request: web.Request) -> web.Response:
     link = await link_for(request)
-    body = await json_body(request) if request.can_read_body else {}
+    body = await json_body(request, empty_ok=True)
     async with link_clients(request, link) as clients:
         outcome = await operations.resync(
             request.app[DB],

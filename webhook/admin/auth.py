@@ -18,6 +18,7 @@ from webhook.admin.html import Markup, fmt, page
 from webhook.admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
 from webhook.admin.passwords import hash_password, token_hash, verify_password
 from webhook.admin.sessions import Principal, Session
+from webhook.inputs import read_form
 from webhook.keys import DB, SETTINGS
 from worker.errors import PbxAuthError, PbxForbiddenError, SyncError
 from worker.linkctx import client_ssl
@@ -97,7 +98,7 @@ async def _csrf_ok(request: web.Request, session: Session) -> bool:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        form = await request.post()
+        form = await read_form(request)
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     return sent is not None and hmac.compare_digest(sent.encode(), session.csrf.encode())
@@ -166,7 +167,7 @@ def _login_page(
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username") or "").strip()[:200]
     password = str(form.get("password") or "")[:1000]
     next_ = safe_next(str(form.get("next") or "/links"))

@@ -19,6 +19,7 @@ from webhook.admin.common import (
 from webhook.admin.html import Markup, fmt, join, page, when
 from webhook.admin.keys import principal_of
 from webhook.admin.status import LinkStatus, link_status
+from webhook.inputs import read_form
 from webhook.keys import DB, SETTINGS
 from worker.linkadmin import add_link, check_link
 from worker.planner import PolicyError
@@ -93,7 +94,7 @@ def _add_form(request: web.Request, values: dict[str, str] | None = None) -> Mar
 
 async def add_link_submit(request: web.Request) -> web.StreamResponse:
     require_daemon_admin(request)
-    form = {k: str(v).strip() for k, v in (await request.post()).items() if isinstance(v, str)}
+    form = {k: str(v).strip() for k, v in (await read_form(request)).items() if isinstance(v, str)}
     missing = [label for name, label, _, req in _ADD_FIELDS if req and not form.get(name)]
     if missing:
         flash(request, "error", f"Missing: {', '.join(missing)}")

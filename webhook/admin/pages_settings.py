@@ -10,6 +10,7 @@ from aiohttp import web
 from store.models import Link
 from webhook.admin.common import csrf_field, flash, link_for, render
 from webhook.admin.html import Markup, fmt, join
+from webhook.inputs import read_form
 from webhook.keys import DB
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
@@ -117,7 +118,7 @@ def _truthy(value: Any) -> bool:
 
 async def settings_submit(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
-    form = await request.post()
+    form = await read_form(request)
     values: dict[str, Any] = dict(link.settings)
     for name, _, _ in CHECKBOXES:
         values[name] = form.get(name) == "true"
