@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from store import Database, open_store
+from webhook import parser_errors
 from webhook.inputs import INPUT_LIMITS, MAX_BODY_BYTES, InputLimits, input_guard
 from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, SUBSCRIPTIONS, WAKER
 from webhook.middleware import request_context
@@ -35,6 +36,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[INPUT_LIMITS] = InputLimits()
+    parser_errors.install()
     app[WAKER] = Waker()
     app[SUBSCRIPTIONS] = SubscriptionCache()
     if db is not None:

@@ -98,19 +98,22 @@ def refusal(request: web.Request, exc: BadInput) -> web.Response:
     else:
         response = web.Response(status=exc.status, text=exc.message)
     if not request.content.is_eof():
-        _discard_rest(request, response)
+        _discard_rest(request, response, at_once=exc.status == 408)
     return response
 
 
-def _discard_rest(request: web.Request, response: web.Response) -> None:
+def _discard_rest(request: web.Request, response: web.Response, *, at_once: bool) -> None:
     """What is left of the body is not wanted: read no more of it (no decompression, no
-    trickle), and close the connection after this answer instead of keeping it alive."""
+    trickle), and close the connection after this answer instead of keeping it alive.
+
+    aiohttp then waits up to its lingering time (10 s, no handler, nothing read) so the
+    client can read the answer before the close. A slow-loris gets no such grace (`at_once`),
+    and neither does a body aiohttp already failed on (bad gzip, broken framing): its
+    lingering read would raise that failure again and log a traceback.
+    """
     response.force_close()
     request.protocol.close()
-    if request.content.exception() is not None:
-        # aiohttp already failed on the body (bad gzip, broken framing). Its lingering read
-        # after the answer would raise that again and log a traceback; there is nothing
-        # left to read, so end the body here.
+    if at_once or request.content.exception() is not None:
         request.content.feed_eof()
 
 
@@ -179,8 +182,9 @@ async def read_body(request: web.Request) -> bytes:
         raise BadInput(
             408, "read_timeout", f"the body did not arrive within {limits.read_timeout_s:g} s"
         ) from None
-    except (web.RequestPayloadError, HttpProcessingError):
-        # A body shorter than its Content-Length, broken chunked framing, ...
+    except (web.RequestPayloadError, HttpProcessingError, ConnectionError):
+        # A body shorter than its Content-Length (the client closed early), broken
+        # chunked framing, ...: counted like any refusal, even if no one reads the answer.
         raise BadInput(400, "incomplete_body", "the body is incomplete or badly framed") from None
     body = b"".join(chunks)
     request[_BODY] = body

@@ -67,9 +67,8 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
         )
         raise
     except BadPayload as exc:
-        log.warning("notification rejected", reason=str(exc), path=request.path)
         _count(lifecycle, "rejected_bad_payload")
-        return web.json_response({"error": "bad notification payload"}, status=400)
+        raise BadInput(400, "bad_payload", f"bad notification payload: {exc}") from None
     verdict = await _judge(request, items, lifecycle=lifecycle)
     if verdict.accepted:
         try:

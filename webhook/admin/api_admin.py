@@ -29,9 +29,6 @@ _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 async def post_link(request: web.Request) -> web.Response:
     require_daemon_admin(request)
     body = await json_body(request)
-    missing = [k for k in _REQUIRED if not isinstance(body.get(k), str) or not body[k].strip()]
-    if missing:
-        return error_response(f"missing: {', '.join(missing)}", 422, field=missing[0])
     for key in (*_REQUIRED, *_OPTIONAL_TEXT):
         value = body.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
@@ -39,6 +36,9 @@ async def post_link(request: web.Request) -> web.Response:
     settings = body.get("settings")
     if settings is not None and not isinstance(settings, dict):
         raise bad_request("settings must be a JSON object", "settings")
+    missing = [k for k in _REQUIRED if not (body.get(k) or "").strip()]
+    if missing:
+        return error_response(f"missing: {', '.join(missing)}", 422, field=missing[0])
     try:
         mode = AuthMode(body.get("auth_mode") or "delegated")
         new = NewLink(

@@ -106,6 +106,9 @@ async def held_reject(request: web.Request) -> web.Response:
 async def resync(request: web.Request) -> web.Response:
     link = await link_for(request)
     body = await json_body(request, empty_ok=True)
+    for key in ("full", "sweep"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            raise bad_request(f"{key} must be true or false", key)
     async with link_clients(request, link) as clients:
         outcome = await operations.resync(
             request.app[DB],
