@@ -323,3 +323,40 @@ async def test_fuzzed_admin_api_bodies_never_get_5xx(
 def test_zz_print_fuzz_answers() -> None:
     """Not a check: the answers of the fuzz above by status, for the record."""
     print(f"\nadmin API fuzz answers by status: {dict(sorted(ADMIN_ANSWERS.items()))}")
+
+
+HOSTILE_QUERIES = [
+    "offset=99999999999999999999",
+    "limit=%C2%B2",
+    "before_id=99999999999999999999",
+    "days=" + "9" * 30,
+    "days=-1",
+    "q=%ED%A0%80",
+    "action=%00&outcome=%FF",
+    "ids=1&q=" + "x" * 5000,
+    "full=1",
+]
+
+
+async def test_hostile_query_strings_and_link_ids_on_api_get_routes(admin: Admin) -> None:
+    """Every GET route under /api (from the router) with numbers past 64 bits, '²', broken
+    UTF-8 and NULs in its query, and link ids past 64 bits: 4xx or 2xx, never 5xx."""
+    paths = []
+    for route in admin.stack.server.app.router.routes():  # type: ignore[union-attr]
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("formatter") or info.get("path") or ""
+        if route.method == "GET" and path.startswith("/api/"):
+            paths.append(path)
+    assert len(paths) >= 9
+    answers: collections.Counter[int] = collections.Counter()
+    for path in paths:
+        for link_id in (str(admin.stack.link.id), "9" * 20, "٣"):
+            for query in HOSTILE_QUERIES:
+                url = path.replace("{link_id}", link_id) + "?" + query
+                async with admin.http.get(url, headers=admin.headers()) as response:
+                    await response.read()
+                assert response.status < 500, (url, response.status)
+                if link_id != str(admin.stack.link.id) and "{link_id}" in path:
+                    assert response.status == 404, (url, response.status)
+                answers[response.status] += 1
+    print(f"\nadmin API GET queries: {sum(answers.values())} requests, by status: {dict(answers)}")

@@ -275,6 +275,15 @@ def whole_number(text: object, *, max_digits: int = 18) -> int | None:
     return None
 
 
+def small_int(text: str) -> int:
+    """int(text) for at most 18 ASCII digits, so it fits SQLite's INTEGER (an id past 2**63
+    raises OverflowError in the store); ValueError otherwise."""
+    digits = text.strip().lstrip("+-")
+    if not digits.isascii() or len(digits) > 18:
+        raise ValueError(f"not a whole number of at most 18 digits: {text[:20]!r}")
+    return int(text)
+
+
 def query_params(request: web.Request, *, unique: bool = False) -> MultiMapping[str]:
     """The query string (yarl has replaced bytes that are not UTF-8 with U+FFFD)."""
     query = request.query

@@ -13,7 +13,7 @@ from webhook.admin import selection
 from webhook.admin.common import link_clients, link_for
 from webhook.admin.keys import USERS, principal_of
 from webhook.admin.status import link_status
-from webhook.inputs import BadInput, read_json_object
+from webhook.inputs import BadInput, read_json_object, small_int
 from webhook.keys import DB
 from worker import operations
 from worker.errors import SyncError
@@ -124,8 +124,8 @@ async def get_users(request: web.Request) -> web.Response:
             {"total": len(rows), "ids": [r.id for r in rows if r.number is None]}
         )
     try:
-        offset = max(0, int(request.query.get("offset", "0")))
-        limit = min(selection.MAX_PAGE, max(1, int(request.query.get("limit", "50"))))
+        offset = max(0, small_int(request.query.get("offset", "0")))
+        limit = min(selection.MAX_PAGE, max(1, small_int(request.query.get("limit", "50"))))
     except ValueError:
         return error_response("offset and limit must be whole numbers")
     page = rows[offset : offset + limit]

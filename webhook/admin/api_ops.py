@@ -12,6 +12,7 @@ from store.records import list_audit, list_held
 from webhook.admin.api import actor_of, bad_request, error_response, json_body, sync_errors
 from webhook.admin.common import link_clients, link_for
 from webhook.admin.keys import USERS
+from webhook.inputs import small_int
 from webhook.keys import DB
 from worker import operations
 
@@ -141,9 +142,9 @@ async def get_audit(request: web.Request) -> web.Response:
     link = await link_for(request)
     q = request.query
     try:
-        limit = min(1000, max(1, int(q.get("limit", "200"))))
-        before_id = int(q["before_id"]) if q.get("before_id") else None
-        days = int(q["days"]) if q.get("days") else None
+        limit = min(1000, max(1, small_int(q.get("limit", "200"))))
+        before_id = small_int(q["before_id"]) if q.get("before_id") else None
+        days = small_int(q["days"]) if q.get("days") else None
     except ValueError:
         return error_response("limit, before_id and days must be whole numbers")
     entries = await list_audit(
