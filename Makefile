@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-m365sync
-PACKAGES := admin cli worker webhook store emulators
+PACKAGES := admin cli edge worker webhook store emulators
 
 SHELL := /bin/bash
 

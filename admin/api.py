@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ from aiohttp import web
 from admin import selection
 from admin.common import link_clients, link_for
 from admin.keys import USERS, principal_of
+from edge.inputs import BadInput, read_json_object, small_int
 from store.links import list_links
 from worker import operations
 from worker.appkeys import DB
@@ -43,32 +43,23 @@ def sync_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text='{"error": "body must be JSON"}', content_type="application/json"
-        ) from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text='{"error": "body must be a JSON object"}', content_type="application/json"
-        )
-    return body
+async def json_body(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The body as a JSON object (edge.inputs: size, deadline, strict JSON; 4xx if not)."""
+    return await read_json_object(request, empty_ok=empty_ok)
 
 
 def _chosen(body: dict[str, Any]) -> list[tuple[str, str | None]]:
     items = body.get("chosen")
     if not isinstance(items, list) or len(items) > MAX_CHOSEN:
-        raise bad_request(f"chosen must be a list of at most {MAX_CHOSEN} users")
+        raise bad_request(f"chosen must be a list of at most {MAX_CHOSEN} users", "chosen")
     chosen: list[tuple[str, str | None]] = []
     for item in items:
         uid = item.get("id") if isinstance(item, dict) else None
         number = item.get("number") if isinstance(item, dict) else None
         if not isinstance(uid, str) or not 0 < len(uid) <= 100:
-            raise bad_request("each chosen user needs an id")
+            raise bad_request("each chosen user needs an id", "chosen")
         if number is not None and (not isinstance(number, str) or len(number) > 16):
-            raise bad_request("number must be text of at most 16 characters or null")
+            raise bad_request("number must be text of at most 16 characters or null", "chosen")
         chosen.append((uid, number or None))
     return chosen
 
@@ -76,12 +67,13 @@ def _chosen(body: dict[str, Any]) -> list[tuple[str, str | None]]:
 def _ids(body: dict[str, Any], key: str) -> list[str]:
     items = body.get(key) or []
     if not isinstance(items, list) or len(items) > MAX_CHOSEN:
-        raise bad_request(f"{key} must be a list")
+        raise bad_request(f"{key} must be a list of at most {MAX_CHOSEN} ids", key)
     return [i for i in items if isinstance(i, str) and 0 < len(i) <= 100]
 
 
-def bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+def bad_request(message: str, field: str | None = None) -> BadInput:
+    """A 400 naming the field, answered by edge.inputs.input_guard."""
+    return BadInput(400, "bad_field", message, field=field)
 
 
 def actor_of(request: web.Request) -> str:
@@ -133,8 +125,8 @@ async def get_users(request: web.Request) -> web.Response:
             {"total": len(rows), "ids": [r.id for r in rows if r.number is None]}
         )
     try:
-        offset = max(0, int(request.query.get("offset", "0")))
-        limit = min(selection.MAX_PAGE, max(1, int(request.query.get("limit", "50"))))
+        offset = max(0, small_int(request.query.get("offset", "0")))
+        limit = min(selection.MAX_PAGE, max(1, small_int(request.query.get("limit", "50"))))
     except ValueError:
         return error_response("offset and limit must be whole numbers")
     page = rows[offset : offset + limit]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
 from aiohttp import web
 
-from admin.api import error_response, json_body
+from admin.api import bad_request, error_response, json_body
 from admin.common import require_daemon_admin
 from admin.keys import principal_of
 from admin.passwords import new_api_token, token_hash
@@ -20,12 +21,22 @@ from worker.planner import PolicyError
 from worker.status import link_status
 
 _REQUIRED = ("name", "tenant_id", "client_id", "pbx_url", "pbx_domain", "pbx_user", "pbx_password")
+_OPTIONAL_TEXT = ("auth_mode", "authority_url", "graph_url", "ca_bundle", "client_secret")
+MAX_TEXT = 4096
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 
 
 async def post_link(request: web.Request) -> web.Response:
     require_daemon_admin(request)
     body = await json_body(request)
-    missing = [k for k in _REQUIRED if not isinstance(body.get(k), str) or not body[k].strip()]
+    for key in (*_REQUIRED, *_OPTIONAL_TEXT):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+            raise bad_request(f"{key} must be text of at most {MAX_TEXT} characters", key)
+    settings = body.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        raise bad_request("settings must be a JSON object", "settings")
+    missing = [k for k in _REQUIRED if not (body.get(k) or "").strip()]
     if missing:
         return error_response(f"missing: {', '.join(missing)}", 422, field=missing[0])
     try:
@@ -38,16 +49,16 @@ async def post_link(request: web.Request) -> web.Response:
             pbx_url=body["pbx_url"].strip(),
             pbx_domain=body["pbx_domain"].strip(),
             pbx_user=body["pbx_user"].strip(),
-            authority_url=str(body.get("authority_url") or "https://login.microsoftonline.com"),
-            graph_url=str(body.get("graph_url") or "https://graph.microsoft.com"),
-            ca_bundle=str(body["ca_bundle"]) if body.get("ca_bundle") else None,
-            settings=dict(body.get("settings") or {}),
+            authority_url=body.get("authority_url") or "https://login.microsoftonline.com",
+            graph_url=body.get("graph_url") or "https://graph.microsoft.com",
+            ca_bundle=body.get("ca_bundle") or None,
+            settings=dict(settings or {}),
         )
         link = await add_link(
             request.config_dict[DB],
             new,
             pbx_password=body["pbx_password"],
-            client_secret=str(body.get("client_secret") or "") or None,
+            client_secret=body.get("client_secret") or None,
         )
     except PolicyError as exc:
         return error_response(exc.message, 422, field=exc.field)
@@ -74,7 +85,10 @@ async def get_tokens(request: web.Request) -> web.Response:
 
 async def post_token(request: web.Request) -> web.Response:
     _token_admin(request)
-    name = str((await json_body(request)).get("name") or "").strip()[:100]
+    name = (await json_body(request)).get("name")
+    if name is not None and not isinstance(name, str):
+        raise bad_request("name must be text", "name")
+    name = (name or "").strip()[:100]
     if not name:
         return error_response("name the token (what uses it)", 422, field="name")
     token = new_api_token()
@@ -85,6 +99,9 @@ async def post_token(request: web.Request) -> web.Response:
 
 async def delete_token(request: web.Request) -> web.Response:
     _token_admin(request)
-    if not await delete_api_token(request.config_dict[DB], request.match_info["token_id"]):
+    token_id = request.match_info["token_id"]
+    if not _TOKEN_ID.fullmatch(token_id) or not await delete_api_token(
+        request.config_dict[DB], token_id
+    ):
         return error_response("no such token", 404)
     return web.json_response({"deleted": True})

@@ -11,9 +11,12 @@ from aiohttp import web
 from admin.api import actor_of, bad_request, error_response, json_body, sync_errors
 from admin.common import link_clients, link_for
 from admin.keys import USERS
+from edge.inputs import small_int
 from store.records import list_audit, list_held
 from worker import operations
 from worker.appkeys import DB
+
+MAX_HELD_IDS = 100_000
 
 
 @sync_errors
@@ -68,10 +71,12 @@ def _held_ids(body: dict[str, Any]) -> list[int] | None:
     ids = body.get("ids")
     if ids is None:
         return None
-    if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    if (
+        not isinstance(ids, list)
+        or len(ids) > MAX_HELD_IDS
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids)
     ):
-        raise bad_request("ids must be a list of whole numbers (or absent for all)")
+        raise bad_request("ids must be a list of held action ids (or absent for all)", "ids")
     return ids
 
 
@@ -103,7 +108,10 @@ async def held_reject(request: web.Request) -> web.Response:
 @sync_errors
 async def resync(request: web.Request) -> web.Response:
     link = await link_for(request)
-    body = await json_body(request) if request.can_read_body else {}
+    body = await json_body(request, empty_ok=True)
+    for key in ("full", "sweep"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            raise bad_request(f"{key} must be true or false", key)
     async with link_clients(request, link) as clients:
         outcome = await operations.resync(
             request.config_dict[DB],
@@ -136,9 +144,9 @@ async def get_audit(request: web.Request) -> web.Response:
     link = await link_for(request)
     q = request.query
     try:
-        limit = min(1000, max(1, int(q.get("limit", "200"))))
-        before_id = int(q["before_id"]) if q.get("before_id") else None
-        days = int(q["days"]) if q.get("days") else None
+        limit = min(1000, max(1, small_int(q.get("limit", "200"))))
+        before_id = small_int(q["before_id"]) if q.get("before_id") else None
+        days = small_int(q["days"]) if q.get("days") else None
     except ValueError:
         return error_response("limit, before_id and days must be whole numbers")
     entries = await list_audit(

@@ -16,6 +16,7 @@ from admin.html import Markup, fmt, page
 from admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
 from admin.passwords import hash_password, token_hash, verify_password
 from admin.sessions import Principal, Session
+from edge.inputs import read_form
 from store.admins import get_admin_account, list_api_tokens
 from store.links import list_links
 from store.models import Link
@@ -101,7 +102,7 @@ async def _csrf_ok(request: web.Request, session: Session) -> bool:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        form = await request.post()
+        form = await read_form(request)
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     return sent is not None and hmac.compare_digest(sent.encode(), session.csrf.encode())
@@ -170,7 +171,7 @@ def _login_page(
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username") or "").strip()[:200]
     password = str(form.get("password") or "")[:1000]
     next_ = safe_next(str(form.get("next") or "/links"))

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from admin.html import Markup, fmt, join, page
 from admin.keys import principal_of, session_of
+from edge.inputs import small_int
 from store.errors import NotFound
 from store.links import get_link
 from store.models import Link, LinkState
@@ -20,7 +21,7 @@ async def link_for(request: web.Request) -> Link:
     """The link in the URL, if this principal may see it (404 otherwise: another tenant's
     link does not even exist for a tenant admin)."""
     try:
-        link_id = int(request.match_info["link_id"])
+        link_id = small_int(request.match_info["link_id"])
         link = await get_link(request.config_dict[DB], link_id)
     except (ValueError, NotFound):
         raise _not_found(request) from None

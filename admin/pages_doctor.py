@@ -10,7 +10,7 @@ from aiohttp import web
 from admin.common import csrf_field, link_for, render
 from admin.html import Markup, fmt, join
 from store.models import Link, LinkState
-from webhook.keys import DB, SETTINGS
+from worker.appkeys import DB, SETTINGS
 from worker.doctor import Check, run_doctor
 
 # The public URL's trust store. Unset in production (the system store); a test sets it in
@@ -20,8 +20,9 @@ DOCTOR_TRUST = web.AppKey("doctor_public_trust", ssl.SSLContext)
 
 async def doctor_submit(request: web.Request) -> web.Response:
     link = await link_for(request)
+    config = request.config_dict
     report = await run_doctor(
-        request.app[DB], link, request.app[SETTINGS], public_trust=request.app.get(DOCTOR_TRUST)
+        config[DB], link, config[SETTINGS], public_trust=config.get(DOCTOR_TRUST)
     )
     summary = (
         Markup('<p class="badge ok big" role="status">Every check passed</p>')

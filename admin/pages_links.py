@@ -14,6 +14,7 @@ from admin.common import (
 )
 from admin.html import Markup, fmt, join, page, when
 from admin.keys import principal_of
+from edge.inputs import read_form
 from store.errors import StoreError
 from store.links import list_links
 from store.models import AuthMode, NewLink
@@ -88,7 +89,7 @@ def _add_form(request: web.Request, values: dict[str, str] | None = None) -> Mar
 
 async def add_link_submit(request: web.Request) -> web.StreamResponse:
     require_daemon_admin(request)
-    form = {k: str(v).strip() for k, v in (await request.post()).items() if isinstance(v, str)}
+    form = {k: str(v).strip() for k, v in (await read_form(request)).items() if isinstance(v, str)}
     missing = [label for name, label, _, req in _ADD_FIELDS if req and not form.get(name)]
     if missing:
         flash(request, "error", f"Missing: {', '.join(missing)}")

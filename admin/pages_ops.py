@@ -14,6 +14,7 @@ from aiohttp import web
 from admin.common import flash, link_clients, link_for, render
 from admin.html import Markup, fmt, join, page, when
 from admin.keys import USERS, principal_of
+from edge.inputs import read_form, whole_number
 from store.models import AuditEntry
 from store.records import list_audit
 from worker import operations
@@ -46,9 +47,9 @@ async def resync_submit(request: web.Request) -> web.StreamResponse:
 
 async def held_submit(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
-    form = await request.post()
+    form = await read_form(request)
     decision = str(form.get("decision") or "")
-    ids = [int(v) for v in form.getall("ids", []) if isinstance(v, str) and v.isdigit()]
+    ids = [n for n in map(whole_number, form.getall("ids", [])) if n is not None]
     actor = f"admin:{principal_of(request).username}"
     if decision in ("approve", "reject") and not ids:
         flash(request, "error", "Pick at least one held action.")
@@ -119,12 +120,12 @@ async def plan_page(request: web.Request) -> web.Response:
 
 def _audit_filters(request: web.Request) -> dict[str, object]:
     q = request.query
-    days = q.get("days", "")
+    days = whole_number(q.get("days", ""), max_digits=6)
     return {
         "action": q.get("action") or None,
         "outcome": q.get("outcome") or None,
         "text": (q.get("q") or "")[:200] or None,
-        "since": time.time() - int(days) * 86400 if days.isdigit() else None,
+        "since": time.time() - days * 86400 if days is not None else None,
     }
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from admin.common import csrf_field, flash, link_for, render
 from admin.html import Markup, fmt, join
+from edge.inputs import read_form
 from store.models import Link
 from worker.appkeys import DB
 from worker.linkadmin import save_settings
@@ -127,7 +128,7 @@ def _truthy(value: Any) -> bool:
 
 async def settings_submit(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
-    form = await request.post()
+    form = await read_form(request)
     values: dict[str, Any] = dict(link.settings)
     for name, _, _ in CHECKBOXES:
         values[name] = form.get(name) == "true"

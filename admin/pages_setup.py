@@ -6,11 +6,13 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from admin.callbacks import callback_params
 from admin.common import csrf_field, flash, link_for, render, state_badge
 from admin.html import Markup, fmt, page
 from admin.keys import SESSIONS, session_of
 from admin.sessions import PendingSetup, Session, new_state
 from admin.tokencheck import MemoryTokenCache, verify_token_cache
+from edge.inputs import read_form
 from store.links import get_secret, save_token_cache, set_secret, update_link
 from store.models import AuthMode, Link, LinkState
 from worker.appkeys import DB, SETTINGS
@@ -116,13 +118,14 @@ async def consent_start(request: web.Request) -> web.StreamResponse:
 
 
 async def consent_callback(request: web.Request) -> web.StreamResponse:
-    found = request.app[SESSIONS].take_flow(request.query.get("state", ""))
+    query = await callback_params(request)
+    found = request.app[SESSIONS].take_flow(query.get("state", ""))
     if found is None or found[0].kind != "consent":
         return _bounce("/links", "This sign-in link has expired. Start again from the Setup page.")
     flow, session = found
     pending = session.pending_for(flow.link_id)
-    if request.query.get("error"):
-        detail = request.query.get("error_description") or request.query["error"]
+    if query.get("error"):
+        detail = query.get("error_description") or query["error"]
         pending.consent = f"Admin consent was not granted: {detail[:300]}"
     else:
         pending.consent = "granted"
@@ -150,8 +153,7 @@ async def token_start(request: web.Request) -> web.StreamResponse:
 
 
 async def token_callback(request: web.Request) -> web.StreamResponse:
-    params = dict(await request.post()) if request.method == "POST" else dict(request.query)
-    query = {k: str(v) for k, v in params.items()}
+    query = await callback_params(request)
     found = request.app[SESSIONS].take_flow(query.get("state", ""))
     if found is None or found[0].kind != "token":
         return _bounce("/links", "This sign-in link has expired. Start again from the Setup page.")
@@ -190,7 +192,7 @@ def _bounce(target: str, message: str = "") -> web.Response:
 async def save(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     session = _session(request)
-    form = await request.post()
+    form = await read_form(request)
     db = request.config_dict[DB]
     scope = str(form.get("scope") or "all")
     groups = str(form.get("group_ids") or "")

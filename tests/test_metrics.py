@@ -96,7 +96,8 @@ async def test_rejected_notifications_are_counted_by_reason(make_stack: MakeStac
         url = stack.server.make_url("/graph/notifications")
         async with session.post(url, json={"value": [item, item]}) as response:
             assert response.status == 202
-        async with session.post(url, data=b"not json") as response:
+        json_type = {"Content-Type": "application/json"}
+        async with session.post(url, data=b"not json", headers=json_type) as response:
             assert response.status == 400
     after = await scrape(stack)
     unknown = {"endpoint": "change", "verdict": "rejected_unknown_subscription"}

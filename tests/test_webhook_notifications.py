@@ -149,6 +149,7 @@ async def test_malformed_bodies_get_400(client: TestClient[Any, Any], body: byte
 
 async def test_oversized_body_is_refused_with_413(client: TestClient[Any, Any]) -> None:
     """Over 1 MiB is refused, whether the length is declared or the body is chunked."""
+    json_type = {"Content-Type": "application/json"}
     big = io.BytesIO(b"x" * (1024 * 1024 + 1))
     assert (await client.post("/graph/notifications", data=big)).status == 413
 
@@ -156,7 +157,8 @@ async def test_oversized_body_is_refused_with_413(client: TestClient[Any, Any]) 
         for _ in range(20):
             yield b"y" * 65536
 
-    assert (await client.post("/graph/notifications", data=chunks())).status == 413
+    resp = await client.post("/graph/notifications", data=chunks(), headers=json_type)
+    assert resp.status == 413
 
 
 async def test_lifecycle_events_are_stored(

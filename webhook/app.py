@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from edge.inputs import INPUT_LIMITS, MAX_BODY_BYTES, InputLimits, input_guard
 from store import Database, open_store
+from webhook import parser_errors
 from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS, SUBSCRIPTIONS, WAKER
 from webhook.middleware import request_context
 from webhook.routes import setup_routes
@@ -26,8 +28,14 @@ def create_app(
     With `run_worker`, the worker engine runs in the same process (`m365sync serve`),
     so one process owns the SQLite file.
     """
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_context])
+    # input_guard runs before the admin guard (added by setup_routes), so headers are
+    # checked before any token or CSRF comparison and every BadInput becomes a 4xx.
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[request_context, input_guard]
+    )
     app[SETTINGS] = settings
+    app[INPUT_LIMITS] = InputLimits()
+    parser_errors.install()
     app[WAKER] = Waker()
     app[SUBSCRIPTIONS] = SubscriptionCache()
     if db is not None:

@@ -7,7 +7,6 @@ the worker re-reads everything from Graph.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from edge.inputs import BadInput, read_json
 from store.group_commit import enqueue_durably
 from store.models import EventKind, NewEvent
 from store.subscriptions import client_state_matches
@@ -24,11 +24,11 @@ from worker.metrics import NOTIFICATIONS, WEBHOOK_LATENCY
 
 log = structlog.get_logger("m365sync.webhook")
 
-MAX_BODY_BYTES = 1024 * 1024
 MAX_VALIDATION_TOKEN_BYTES = 1024
 MAX_ITEMS = 1000
+MAX_CLIENT_STATE = 255
 # Graph object ids are GUIDs; anything else in a resource is not from Graph.
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _RESOURCE = re.compile(r"^/?users/(?P<id>[^/?#]+)$", re.IGNORECASE)
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
 
@@ -57,17 +57,18 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     if "validationToken" in request.query:
         return _validation_answer(request.query["validationToken"])
     try:
-        body = await read_capped(request, MAX_BODY_BYTES)
-    except web.HTTPRequestEntityTooLarge:
-        log.warning("notification.too_large", path=request.path)
-        _count(lifecycle, "rejected_too_large")
+        items = parse_collection(await read_json(request))
+    except BadInput as exc:
+        # Counted here by endpoint too (input_guard counts every surface), then answered
+        # by input_guard: 400, 408, 413 or 415.
+        _count(
+            lifecycle,
+            "rejected_bad_payload" if exc.reason == "bad_json" else f"rejected_{exc.reason}",
+        )
         raise
-    try:
-        items = parse_collection(body)
     except BadPayload as exc:
-        log.warning("notification.rejected", reason=str(exc), path=request.path)
         _count(lifecycle, "rejected_bad_payload")
-        return web.json_response({"error": "bad notification payload"}, status=400)
+        raise BadInput(400, "bad_payload", f"bad notification payload: {exc}") from None
     verdict = await _judge(request, items, lifecycle=lifecycle)
     if verdict.accepted:
         try:
@@ -111,25 +112,8 @@ def _validation_answer(token: str) -> web.Response:
     )
 
 
-async def read_capped(request: web.Request, limit: int) -> bytes:
-    """Read the body, refusing (413) as soon as it is known to exceed `limit`."""
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_collection(body: bytes) -> list[Mapping[str, Any]]:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadPayload("not JSON") from exc
+def parse_collection(data: Any) -> list[Mapping[str, Any]]:
+    """The notification items of a decoded body, each with a string subscriptionId."""
     if not isinstance(data, dict) or not isinstance(data.get("value"), list):
         raise BadPayload('expected an object with a "value" array')
     items: list[Mapping[str, Any]] = data["value"]
@@ -146,25 +130,36 @@ def parse_collection(body: bytes) -> list[Mapping[str, Any]]:
 async def _judge(
     request: web.Request, items: list[Mapping[str, Any]], *, lifecycle: bool
 ) -> Verdict:
-    ids = sorted({str(item["subscriptionId"]) for item in items})
-    known = await request.app[SUBSCRIPTIONS].lookup(request.app[DB], ids)
     accepted: list[NewEvent] = []
     rejected: dict[str, int] = {}
 
     def reject(reason: str) -> None:
         rejected[reason] = rejected.get(reason, 0) + 1
 
-    for item in items:
-        found = known.get(str(item["subscriptionId"]))
+    # changeNotification.subscriptionId is a Guid (Microsoft Learn, changeNotification
+    # resource type): only those are looked up in the store.
+    well_formed = [item for item in items if _GUID.fullmatch(item["subscriptionId"])]
+    ids = sorted({item["subscriptionId"] for item in well_formed})
+    known = await request.app[SUBSCRIPTIONS].lookup(request.app[DB], ids) if ids else {}
+    for _ in range(len(items) - len(well_formed)):
+        reject("unknown_subscription")
+    for item in well_formed:
+        found = known.get(item["subscriptionId"])
         if found is None:
             reject("unknown_subscription")
             continue
         subscription, tenant_id = found
-        if not client_state_matches(subscription, str(item.get("clientState") or "")):
+        client_state = item.get("clientState") or ""
+        # At most 255 characters (changeNotification.clientState); longer cannot be ours.
+        if len(client_state) > MAX_CLIENT_STATE or not client_state_matches(
+            subscription, client_state
+        ):
             reject("client_state_mismatch")
             continue
         tenant = item.get("tenantId")
-        if tenant is not None and str(tenant).lower() != tenant_id.lower():
+        if tenant is not None and (
+            not isinstance(tenant, str) or tenant.lower() != tenant_id.lower()
+        ):
             reject("tenant_mismatch")
             continue
         event = _lifecycle_event(item, subscription.link_id) if lifecycle else None
@@ -183,7 +178,7 @@ async def _judge(
 
 def _change_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
     user_id = _user_id(item)
-    change_type = str(item.get("changeType") or "updated")
+    change_type = item.get("changeType") or "updated"
     if user_id is None or change_type not in ("updated", "deleted", "created"):
         return None
     return NewEvent(
@@ -200,15 +195,18 @@ def _user_id(item: Mapping[str, Any]) -> str | None:
     if isinstance(data, dict) and isinstance(data.get("id"), str):
         candidate = data["id"]
     else:
-        match = _RESOURCE.match(str(item.get("resource") or ""))
+        resource = item.get("resource")
+        match = _RESOURCE.match(resource) if isinstance(resource, str) else None
         candidate = match.group("id") if match else None
-    if candidate is None or not _GUID.match(candidate):
+    if candidate is None or not _GUID.fullmatch(candidate):
         return None
     return candidate.lower()
 
 
 def _lifecycle_event(item: Mapping[str, Any], link_id: int) -> NewEvent | None:
     name = item.get("lifecycleEvent")
+    if not isinstance(name, str):
+        return None
     if name == "removed":  # the name in older drafts of the docs
         name = "subscriptionRemoved"
     if name not in LIFECYCLE_EVENTS:

@@ -12,6 +12,11 @@ NOTIFICATIONS = Counter(
     "Graph notification items received, by endpoint and verdict.",
     ["endpoint", "verdict"],  # verdict: accepted | rejected_<reason>
 )
+REFUSED_REQUESTS = Counter(
+    "m365sync_refused_requests_total",
+    "Requests refused as malformed (4xx) before any handler logic, by surface and reason.",
+    ["surface", "reason"],  # surface: graph | oauth | api | login | page
+)
 WEBHOOK_LATENCY = Histogram(
     "m365sync_webhook_seconds",
     "Time to check, persist and answer a notification POST.",

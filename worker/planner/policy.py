@@ -123,8 +123,11 @@ def _bool(key: str, value: Any) -> bool:
 
 def _int_between(lo: int, hi: int) -> Callable[[str, Any], int]:
     def parse(key: str, value: Any) -> int:
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
+        # isascii: str.isdigit also accepts "²", which int() refuses; the length keeps
+        # int() clear of its 4,300-digit limit.
+        text = value.strip() if isinstance(value, str) else ""
+        if text.isascii() and text.isdigit() and len(text) <= 18:
+            value = int(text)
         if isinstance(value, bool) or not isinstance(value, int):
             raise PolicyError(key, f"must be a whole number, got {value!r}")
         if not lo <= value <= hi:
