@@ -24,7 +24,7 @@ from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from store import Database, SecretBox, generate_key
 from webhook.app import create_app
-from worker.engine import Engine
+from worker.engine import build_engine
 from worker.linkadmin import check_link
 from worker.settings import Settings
 
@@ -102,7 +102,7 @@ async def main() -> None:
                 await check_link(db, link.id, settings)
                 # Subscribe once, in this process (the daemons have no public URL).
                 public = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
-                engine = Engine(db, public)
+                engine = build_engine(db, public)
                 await engine.run_until_idle(maintain=True)
                 await emus.graph.delivery_idle()
                 await engine.run_until_idle()

@@ -25,7 +25,8 @@ from store import Database, SecretBox, generate_key
 from webhook.app import create_app
 from webhook.keys import WAKER
 from worker import metrics
-from worker.engine import Engine, EngineConfig
+from worker.context import EngineConfig
+from worker.engine import build_engine
 from worker.linkadmin import check_link
 from worker.settings import Settings
 
@@ -68,7 +69,7 @@ async def main() -> None:
             link = await add_emulator_link(db, info, name="bench", settings=policy)
             link = await check_link(db, link.id, settings)
             offset = [0.0]
-            engine = Engine(
+            engine = build_engine(
                 db,
                 settings,
                 waker=app[WAKER],
@@ -89,7 +90,7 @@ async def main() -> None:
                     if due_at is None:
                         return
                     graph.advance_clock(LAG_S)
-                    offset[0] += max(0.0, due_at - engine.clock())
+                    offset[0] += max(0.0, due_at - engine.ctx.clock())
                     await engine.run_until_idle()
 
             try:

@@ -87,7 +87,7 @@ def refusal(request: web.Request, exc: BadInput) -> web.Response:
     where = surface(request.path)
     REFUSED_REQUESTS.labels(surface=where, reason=exc.reason).inc()
     log.warning(
-        "request refused", surface=where, reason=exc.reason, status=exc.status, error=exc.message
+        "request.refused", surface=where, reason=exc.reason, status=exc.status, error=exc.message
     )
     response: web.Response
     if where in ("graph", "api"):

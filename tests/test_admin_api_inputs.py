@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from webhook.admin.passwords import hash_password
 
+from admin.passwords import hash_password
 from store.admins import set_admin_account
 from tests.hostile import JSON, MiB, exchange, gzip_bomb, nested, refused_total, request
 from tests.plugins.pipeline import MakeStack, Stack

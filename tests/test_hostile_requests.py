@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.app import create_daemon_app
 from edge.inputs import INPUT_LIMITS, InputLimits
 from store import Database
 from store.events import list_events
@@ -39,7 +40,6 @@ from tests.hostile import (
     refused_total,
     request,
 )
-from webhook.app import create_app
 from worker.settings import Settings
 
 USER_ID = "4b7a6c1e-2d3f-4a5b-8c9d-0e1f2a3b4c5d"
@@ -85,7 +85,9 @@ async def make_target(db: Database, link: Link, tmp_path: Path) -> AsyncIterator
                 notification_url="https://sync.example/graph/notifications",
             ),
         )
-        app = create_app(Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db"), db=db)
+        app = create_daemon_app(
+            Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db"), db=db
+        )
         if limits is not None:
             app[INPUT_LIMITS] = limits
         server = TestServer(app, host="127.0.0.1")

@@ -126,7 +126,7 @@ async def test_a_live_holder_is_waited_for_then_taken_back_once_killed(
         for _ in range(3):
             await stack.drain()
     assert len(stack.pbx_state.extensions()) == before, "a live holder's lease was taken"
-    waits = [e for e in logs if e["event"] == "link waiting for another worker's lease"]
+    waits = [e for e in logs if e["event"] == "lease.waiting"]
     assert len(waits) == 1, "logged once per wait, not per poll"
     assert waits[0]["holder_pid"] == holder_proc.pid
     assert waits[0]["holder_host"] == socket.gethostname()
@@ -140,7 +140,7 @@ async def test_a_live_holder_is_waited_for_then_taken_back_once_killed(
     with capture_logs() as logs:
         await stack.engine.run_until_idle()
     assert len(stack.pbx_state.extensions()) == before + 1
-    taken = [e for e in logs if e["event"] == "took back a dead worker's link lease"]
+    taken = [e for e in logs if e["event"] == "lease.taken_back"]
     assert [(e["holder_pid"], e["reason"]) for e in taken] == [(holder_proc.pid, "process gone")]
     assert await get_link_lease(stack.db, stack.link.id) is None
 

@@ -107,7 +107,7 @@ def test_every_log_event_name_follows_the_convention() -> None:
     underscores), with the details in fields. Checked over every log call of the product."""
     root = Path(__file__).resolve().parent.parent
     names: dict[str, str] = {}
-    for package in ("admin", "cli", "webhook", "worker", "store"):
+    for package in ("admin", "cli", "edge", "webhook", "worker", "store"):
         for path in sorted((root / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if not (

@@ -144,7 +144,7 @@ async def _apply_one(ctx: ApplyContext, action: Action, result: ApplyResult) -> 
             retry = _renumbered(ctx, action) if attempt < MAX_RENUMBERS else None
             error = str(taken.error)
             log.warning(
-                "number taken on the PBX",
+                "action.number_taken",
                 number=action.number,
                 retry_with=retry.number if retry else None,
             )
@@ -228,7 +228,7 @@ async def _record_failure(
     failed events, never only in a round's statistics. `unbind` drops the binding stored
     before a create that did not happen (no cool-off: the number was never used)."""
     result.failed.append((action, reason))
-    log.warning("action failed", action=action.kind.value, number=action.number, error=reason)
+    log.warning("action.failed", action=action.kind.value, number=action.number, error=reason)
     who = action.email or action.user_id
     summary = f"{action.kind.value} {action.number or '-'}{f' for {who}' if who else ''}: {reason}"
     async with ctx.db.atomic() as tx:

@@ -69,7 +69,7 @@ class LeaseKeeper:
             since = self._waiting.pop(link_id, None)
             if since is not None:
                 log.info(
-                    "link lease free again; link resumes",
+                    "lease.free_again",
                     link_id=link_id,
                     waited_s=round(time.time() - since, 1),
                 )
@@ -84,7 +84,7 @@ class LeaseKeeper:
             return False
         holder = lease.holder
         log.warning(
-            "took back a dead worker's link lease",
+            "lease.taken_back",
             link_id=lease.link_id,
             holder=lease.owner,
             holder_pid=holder.pid if holder else None,
@@ -103,7 +103,7 @@ class LeaseKeeper:
             return
         holder = lease.holder
         log.info(
-            "link waiting for another worker's lease",
+            "lease.waiting",
             link_id=link_id,
             link=link_name,
             holder=lease.owner,

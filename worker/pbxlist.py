@@ -47,7 +47,7 @@ async def complete_list(
     gone = suspicious_drop(cached, [e.number for e in listed])
     if not gone:
         return listed
-    log.warning("pbx list shrank; reading it again", cached=len(cached), listed=len(listed))
+    log.warning("pbx.list_shrank", cached=len(cached), listed=len(listed))
     again = await pbx.list_extensions(with_cell=with_cell)
     numbers = {e.number for e in again}
     gone_again = suspicious_drop(cached, numbers)
@@ -64,5 +64,5 @@ async def complete_list(
                 f"the PBX list lacks {len(gone_again)} of {len(cached)} known extensions, but"
                 f" extension {number} still exists: the list is partial"
             )
-    log.warning("pbx extensions removed", count=len(gone_again), numbers=gone_again[:20])
+    log.warning("pbx.extensions_removed", count=len(gone_again), numbers=gone_again[:20])
     return again

@@ -274,7 +274,7 @@ async def _quiet_round(
         )
         if on_commit is not None:
             await on_commit(tx, outcome)
-    log.info("round finished", link=clients.link.name, **outcome.stats)
+    log.info("round.finished", link=clients.link.name, **outcome.stats)
     return outcome
 
 
@@ -286,11 +286,11 @@ async def _update_held(tx: Transaction, link_id: int, outcome: RoundOutcome) -> 
     if plan.withdrawn:
         withdrawn = await withdraw_held(tx, link_id, plan.withdrawn)
         if withdrawn:
-            log.info("held disables withdrawn: the users are back", numbers=list(plan.withdrawn))
+            log.info("round.held_withdrawn", numbers=list(plan.withdrawn))
     outcome.held_waiting, outcome.held_first_id = await held_episode(tx, link_id)
     if outcome.held_new:
         log.warning(
-            "disables held for approval", held_now=outcome.held_new, waiting=outcome.held_waiting
+            "round.disables_held", held_now=outcome.held_new, waiting=outcome.held_waiting
         )
 
 
@@ -328,7 +328,7 @@ async def _read_delta_restarting(
             if restart == PAGE_TOKEN_RESTARTS:
                 raise
             log.warning(
-                "page token expired; reading the round again",
+                "round.page_token_expired",
                 link=clients.link.name,
                 restart=restart + 1,
                 error=str(exc),

@@ -89,7 +89,7 @@ async def resolve_tenant_id(
         for key in ("issuer", "token_endpoint"):
             guid = guid_in_url(document.get(key))
             if guid is not None:
-                log.info("tenant resolved", tenant=tenant, tenant_id=guid)
+                log.info("link.tenant_resolved", tenant=tenant, tenant_id=guid)
                 return guid
     raise TransientError(f"OpenID configuration of {tenant} names no tenant GUID")
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from cli.app import create_daemon_app
 from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
 from emulators.tls import TestCA, create_test_ca
 from store import Database, SecretBox, generate_key
 from store.models import Link
 from tests.plugins.identity import HttpsServer, serve_https
-from webhook.app import create_app
 from worker.doctor import Report, run_doctor
 from worker.linkadmin import check_link
 from worker.linkctx import open_link_clients
@@ -69,7 +69,7 @@ async def doctor_env(tmp_path: Path) -> AsyncIterator[DoctorEnv]:
         try:
             base = Settings(data_dir=tmp_path, database=db_path)
             webhook_ca = create_test_ca(tmp_path / "webhook-ca")
-            webhook = await serve_https(create_app(base, db=db), webhook_ca)
+            webhook = await serve_https(create_daemon_app(base, db=db), webhook_ca)
             try:
                 emus.graph.trust_notification_ca(str(webhook_ca.ca_path))
                 settings = replace(base, public_url=webhook.origin)

@@ -99,7 +99,7 @@ class PbxTransport:
         except PbxError as exc:
             if exc.status != 405 or method != "POST":
                 raise
-        log.warning("pbx_write_method", method="PUT", reason="POST answered 405", path=path)
+        log.warning("pbx.write_method", method="PUT", reason="POST answered 405", path=path)
         self._write_method = "PUT"
         return await self._send("PUT", path, body)
 
