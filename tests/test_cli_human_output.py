@@ -88,7 +88,7 @@ async def test_link_add_prints_no_log_line_on_stderr(
     asked = {**env, "M365SYNC_LOG_LEVEL": "info"}
     code, _, err = await m365sync(asked, "link", "check", "contoso")
     assert code == 0, err
-    assert '"event": "link active"' in err  # asked for, as JSON (M365SYNC_LOG_FORMAT=json)
+    assert '"event": "link.active"' in err  # asked for, as JSON (M365SYNC_LOG_FORMAT=json)
 
 
 async def test_status_reports_due_and_scheduled_apart(

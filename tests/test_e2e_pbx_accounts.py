@@ -153,7 +153,7 @@ async def test_a_manual_resync_retries_a_refused_create(
     stack.directory.create_user(**ANN)
     await stack.drain()
     assert (await link_status(stack.db, stack.link, stack.settings))["failed_events"] == 1
-    clients = await stack.engine.links.clients(stack.link)
+    clients = await stack.engine.clients.get(stack.link)
     planned = await operations.dry_run(stack.db, clients)
     assert [a.number for a in planned.plan.by_kind("create")] == ["803"]
     await operations.resync(stack.db, clients)
