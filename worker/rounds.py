@@ -289,9 +289,7 @@ async def _update_held(tx: Transaction, link_id: int, outcome: RoundOutcome) -> 
             log.info("round.held_withdrawn", numbers=list(plan.withdrawn))
     outcome.held_waiting, outcome.held_first_id = await held_episode(tx, link_id)
     if outcome.held_new:
-        log.warning(
-            "round.disables_held", held_now=outcome.held_new, waiting=outcome.held_waiting
-        )
+        log.warning("round.disables_held", held_now=outcome.held_new, waiting=outcome.held_waiting)
 
 
 async def _read_delta(
