@@ -16,7 +16,7 @@ _COLUMNS = (
     "id, name, tenant_id, client_id, auth_mode, authority_url, graph_url, pbx_url, pbx_domain,"
     " pbx_user, ca_bundle, settings, state, state_reason, created_at, updated_at"
 )
-_EDITABLE = frozenset(
+EDITABLE_LINK_FIELDS = frozenset(
     {
         "name",
         "tenant_id",
@@ -104,7 +104,7 @@ async def list_links(db: Database) -> list[Link]:
 
 
 async def update_link(db: Database, link_id: int, **fields: Any) -> Link:
-    unknown = set(fields) - _EDITABLE
+    unknown = set(fields) - EDITABLE_LINK_FIELDS
     if unknown:
         raise StoreError(f"cannot edit link fields {sorted(unknown)}")
     if not fields:

@@ -37,29 +37,25 @@ environment (all of them, with defaults: docs/environment.md):
 
 
 def register(sub: Subcommands) -> None:
-    serve = sub.add_parser(
-        "serve",
-        help="run the daemon: web endpoints and the worker in one process",
-        description="Run the daemon: the webhook, the admin page and the worker in one\n"
-        "process. It is configured by environment variables only.",
-        epilog=ENVIRONMENT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    serve.set_defaults(handler=run_serve)
-    web_only = sub.add_parser(
-        "web",
-        help="run only the web endpoints (split deployments)",
-        epilog=ENVIRONMENT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    web_only.set_defaults(handler=run_web)
-    worker = sub.add_parser(
-        "worker",
-        help="run only the worker (split deployments)",
-        epilog=ENVIRONMENT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    worker.set_defaults(handler=run_worker)
+    for name, handler, summary, description in (
+        (
+            "serve",
+            run_serve,
+            "run the daemon: web endpoints and the worker in one process",
+            "Run the daemon: the webhook, the admin page and the worker in one\n"
+            "process. It is configured by environment variables only.",
+        ),
+        ("web", run_web, "run only the web endpoints (split deployments)", None),
+        ("worker", run_worker, "run only the worker (split deployments)", None),
+    ):
+        # Each process kind reads the same environment: its --help lists it.
+        sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=ENVIRONMENT_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        ).set_defaults(handler=handler)
 
 
 def _server_ssl(settings: Settings) -> ssl.SSLContext | None:

@@ -18,7 +18,7 @@ from cli.commands.common import (
 from cli.commands.errors import UsageError
 from cli.commands.parsers import Subcommands
 from store import Database
-from store.links import delete_link, secret_names, set_secret, update_link
+from store.links import EDITABLE_LINK_FIELDS, delete_link, secret_names, set_secret, update_link
 from store.models import AuthMode, NewLink
 from store.subscriptions import link_subscriptions
 from worker.linkadmin import add_link, check_link, save_settings
@@ -264,19 +264,9 @@ def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings, work)
 
 
-_LINK_FIELDS = frozenset(
-    {
-        "tenant_id",
-        "client_id",
-        "auth_mode",
-        "authority_url",
-        "graph_url",
-        "pbx_url",
-        "pbx_domain",
-        "pbx_user",
-        "ca_bundle",
-    }
-)
+# `link set KEY=VALUE` changes these link fields (renaming is not offered); any other key
+# is a policy setting.
+_LINK_FIELDS = EDITABLE_LINK_FIELDS - {"name"}
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
