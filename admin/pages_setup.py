@@ -7,14 +7,16 @@ import structlog
 from aiohttp import web
 
 from admin.callbacks import callback_params
+from admin.catchup import catch_up_after_change
 from admin.common import csrf_field, flash, link_for, render, state_badge
 from admin.html import Markup, fmt, page
-from admin.keys import SESSIONS, session_of
+from admin.keys import SESSIONS, principal_of, session_of
 from admin.sessions import PendingSetup, Session, new_state
 from admin.tokencheck import MemoryTokenCache, verify_token_cache
 from edge.inputs import read_form
 from store.links import get_secret, save_token_cache, set_secret, update_link
 from store.models import AuthMode, Link, LinkState
+from worker.adminaudit import MASK, record_admin, settings_changes
 from worker.appkeys import DB, SETTINGS
 from worker.errors import SyncError
 from worker.graph.auth import admin_consent_url, finish_auth_code_flow, start_auth_code_flow
@@ -46,30 +48,55 @@ async def setup_page(request: web.Request) -> web.Response:
 
 
 def _setup_body(
-    request: web.Request, link: Link, pending: PendingSetup, errors: dict[str, str] | None = None
+    request: web.Request,
+    link: Link,
+    pending: PendingSetup,
+    errors: dict[str, str] | None = None,
+    notice: Markup | None = None,
 ) -> Markup:
     errors = errors or {}
-    scope = str(link.settings.get("scope") or "all")
-    groups = ", ".join(link.settings.get("group_ids") or [])
-    delegated = link.auth_mode is AuthMode.DELEGATED
+    # What the admin chose before leaving for Microsoft wins over what is stored.
+    scope = pending.scope or str(link.settings.get("scope") or "all")
+    groups = pending.group_ids or ", ".join(link.settings.get("group_ids") or [])
+    mode = pending.mode or link.auth_mode.value
+    auto_create = (
+        pending.auto_create
+        if pending.auto_create is not None
+        else bool(link.settings.get("auto_create"))
+    )
     return page(
         "setup.html",
         link_id=link.id,
         csrf=csrf_field(request),
         badge=state_badge(link),
-        scope_all="checked" if scope == "all" else "",
+        notice=notice or Markup(""),
+        scope_all="checked" if scope != "groups" else "",
         scope_groups="checked" if scope == "groups" else "",
         group_ids=groups,
         group_error=_field_error("group_ids", errors),
         scope_error=_field_error("scope", errors),
         secret_error=_field_error("client_secret", errors),
-        mode_delegated="checked" if delegated else "",
-        mode_application="" if delegated else "checked",
+        mode_delegated="checked" if mode == AuthMode.DELEGATED.value else "",
+        mode_application="" if mode == AuthMode.DELEGATED.value else "checked",
+        auto_create="checked" if auto_create else "",
         tenant_id=link.tenant_id,
         client_id=link.client_id,
         consent=_consent_text(pending),
         token=_token_text(pending),
     )
+
+
+async def _remember_choices(request: web.Request, session: Session, link: Link) -> None:
+    """Keep the form's choices in the session while the browser is at Microsoft."""
+    form = await read_form(request)
+    pending = session.pending_for(link.id)
+    if form.get("auth_mode") in (AuthMode.DELEGATED.value, AuthMode.APPLICATION.value):
+        pending.mode = str(form["auth_mode"])
+    if form.get("scope") in ("all", "groups"):
+        pending.scope = str(form["scope"])
+    pending.group_ids = str(form.get("group_ids") or "")[:4000]
+    if "scope" in form:  # the whole form was posted: an unticked box means off
+        pending.auto_create = form.get("auto_create") == "true"
 
 
 def _field_error(name: str, errors: dict[str, str]) -> Markup:
@@ -103,6 +130,7 @@ def _token_text(pending: PendingSetup) -> Markup:
 async def consent_start(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     session = _session(request)
+    await _remember_choices(request, session, link)
     state = new_state()
     request.app[SESSIONS].put_flow(state, session, link.id, "consent", {})
     config = auth_config(link, request.config_dict[SETTINGS])
@@ -135,6 +163,9 @@ async def consent_callback(request: web.Request) -> web.StreamResponse:
 async def token_start(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     session = _session(request)
+    await _remember_choices(request, session, link)
+    # OAuth Token is the delegated mode's step: choosing it chooses that mode.
+    session.pending_for(link.id).mode = AuthMode.DELEGATED.value
     secret = await get_secret(request.config_dict[DB], link.id, CLIENT_SECRET)
     if not secret:
         flash(request, "error", "Store the app's client secret (Save) before OAuth Token.")
@@ -194,26 +225,94 @@ async def save(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     form = await read_form(request)
     db = request.config_dict[DB]
+    actor = principal_of(request).username
     scope = str(form.get("scope") or "all")
     groups = str(form.get("group_ids") or "")
     mode = AuthMode.APPLICATION if form.get("auth_mode") == "application" else AuthMode.DELEGATED
     secret = str(form.get("client_secret") or "").strip()
     pending = session.pending.get(link.id, PendingSetup())
+    has_token = bool(pending.token_cache and pending.verified)
+    resolve = str(form.get("token_choice") or "")
+    if has_token and mode is AuthMode.APPLICATION:
+        if resolve == "keep":
+            mode = AuthMode.DELEGATED
+        elif resolve != "discard":
+            # Never drop a retrieved token silently: say what would be lost and ask.
+            pending.mode, pending.scope, pending.group_ids = mode.value, scope, groups
+            pending.auto_create = form.get("auto_create") == "true"
+            body = _setup_body(request, link, pending, notice=_token_question(pending))
+            return render(request, f"Setup · {link.name}", body, link=link, status=409)
+    new_settings = {
+        **link.settings,
+        "scope": scope,
+        "group_ids": groups,
+        "auto_create": form.get("auto_create") == "true",
+    }
     try:
-        await save_settings(db, link.id, {**link.settings, "scope": scope, "group_ids": groups})
+        saved = await save_settings(db, link.id, new_settings)
     except PolicyError as exc:
         body = _setup_body(request, link, pending, {exc.field: exc.message})
         return render(request, f"Setup · {link.name}", body, link=link, status=422)
+    before, after = settings_changes(link.settings, saved.settings)
     if secret:
         await set_secret(db, link.id, CLIENT_SECRET, secret)
+        before["client_secret"], after["client_secret"] = MASK, "(replaced)"
     if mode is not link.auth_mode:
         await update_link(db, link.id, auth_mode=mode)
-    if mode is AuthMode.DELEGATED and pending.token_cache and pending.verified:
-        await save_token_cache(db, link.id, pending.token_cache)
+        await record_admin(
+            db,
+            [link.id],
+            "sign-in mode changed",
+            actor=actor,
+            before={"auth_mode": _MODE_WORDS[link.auth_mode]},
+            after={"auth_mode": _MODE_WORDS[mode]},
+        )
+    discarded = has_token and mode is AuthMode.APPLICATION
+    if mode is AuthMode.DELEGATED and has_token:
+        await save_token_cache(db, link.id, pending.token_cache or "")
+        after["oauth_token"] = f"stored (signed in as {pending.signed_in_as})"
     session.pending.pop(link.id, None)
     link = await check_link(db, link.id, request.config_dict[SETTINGS])
+    await record_admin(
+        db,
+        [link.id],
+        "setup saved",
+        actor=actor,
+        outcome="ok" if link.state is LinkState.ACTIVE else "setup required",
+        before=before,
+        after=after,
+        reason=link.state_reason,
+    )
+    extra = (
+        " The OAuth token was discarded (application permissions do not use it)."
+        if (discarded)
+        else ""
+    )
     if link.state is LinkState.ACTIVE:
-        flash(request, "ok", "Saved. Integration active.")
+        flash(request, "ok", "Saved. Integration active." + extra)
+        await catch_up_after_change(request, link, before, after)
     else:
-        flash(request, "error", f"Saved. Setup Required: {link.state_reason}")
+        flash(request, "error", f"Saved. Setup Required: {link.state_reason}{extra}")
     raise web.HTTPSeeOther(f"/links/{link.id}/setup")
+
+
+_MODE_WORDS = {
+    AuthMode.DELEGATED: "Admin Consent + OAuth Token",
+    AuthMode.APPLICATION: "Application permissions",
+}
+
+
+def _token_question(pending: PendingSetup) -> Markup:
+    return fmt(
+        '<section class="card notice" id="token-question" role="alert">'
+        "<h2>Keep the OAuth token?</h2>"
+        "<p>You retrieved an OAuth token (signed in as {who}), but the sign-in mode is"
+        " <b>Application permissions</b>, which does not use it. Saving in that mode"
+        " discards the token.</p>"
+        '<button type="submit" form="setup-form" name="token_choice" value="keep"'
+        ' id="token-keep">Save with Admin Consent + OAuth Token (keep the token)</button> '
+        '<button type="submit" form="setup-form" name="token_choice" value="discard"'
+        ' id="token-discard" class="danger">Save with application permissions'
+        " (discard the token)</button></section>",
+        who=pending.signed_in_as,
+    )

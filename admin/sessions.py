@@ -41,6 +41,12 @@ class PendingSetup:
     signed_in_as: str = ""
     verified: bool = False
     error: str = ""
+    # The choices made on the form before Admin Consent / OAuth Token left for Microsoft:
+    # drawn again on the way back, so the manual's mode survives both redirects.
+    mode: str = ""  # "delegated" | "application" | "" (not chosen yet: the stored mode)
+    scope: str = ""
+    group_ids: str = ""
+    auto_create: bool | None = None
 
 
 @dataclass(slots=True)
