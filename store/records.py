@@ -284,3 +284,15 @@ async def last_round(
         params,
     )
     return None if row is None else _round(row)
+
+
+async def last_changes(db: Database, link_id: int) -> dict[str, tuple[float, str]]:
+    """(when, action) of the newest successful write per extension number: the users ↔
+    extensions view's "last change". One grouped scan of the link's audit rows."""
+    rows = await db.fetchall(
+        "SELECT number, action, MAX(at) AS at FROM audit WHERE link_id = ? AND outcome = 'ok'"
+        " AND number IS NOT NULL AND action IN ('create','bind','update','enable','disable')"
+        " GROUP BY number",
+        (link_id,),
+    )
+    return {r["number"]: (r["at"], r["action"]) for r in rows}

@@ -42,6 +42,8 @@ from worker.planner import (
     Plan,
     PlanInput,
     plan_disable_unmatched,
+    plan_link,
+    plan_reenable,
     plan_selection,
 )
 from worker.rounds import (
@@ -150,15 +152,41 @@ async def create_selected(
     return Applied(plan, result)
 
 
+async def link_extension(
+    db: Database, clients: LinkClients, user_id: str, number: str, *, actor: str
+) -> Applied:
+    """Link a user to an existing extension (an email conflict's way out) and bring its
+    fields in line with the directory. A refusal comes back in the plan, nothing written."""
+    async with link_lease(db, clients.link, f"{actor}:link"):
+        inp = await snapshot(db, clients)
+        plan = plan_link(inp, user_id, number)
+        result = await _apply(db, clients, inp, plan.writes, trigger="link_extension", actor=actor)
+    return Applied(plan, result)
+
+
+async def reenable_extension(
+    db: Database, clients: LinkClients, number: str, *, actor: str
+) -> Applied:
+    """Enable a disabled extension whose linked user is active, whoever disabled it."""
+    async with link_lease(db, clients.link, f"{actor}:reenable"):
+        inp = await snapshot(db, clients)
+        plan = plan_reenable(inp, number)
+        result = await _apply(db, clients, inp, plan.writes, trigger="reenable", actor=actor)
+    return Applied(plan, result)
+
+
 async def preview_disable_unmatched(db: Database, clients: LinkClients) -> Plan:
     return plan_disable_unmatched(await snapshot(db, clients))
 
 
-async def disable_unmatched(db: Database, clients: LinkClients, *, actor: str) -> Applied:
-    """Disable Unmatched Extensions. Over the threshold the disables are held instead."""
+async def disable_unmatched(
+    db: Database, clients: LinkClients, *, actor: str, exclude: Sequence[str] = ()
+) -> Applied:
+    """Disable Unmatched Extensions, leaving out the numbers in `exclude` (unticked in the
+    preview). Over the threshold the disables are held instead."""
     async with link_lease(db, clients.link, f"{actor}:unmatched"):
         inp = await snapshot(db, clients)
-        plan = plan_disable_unmatched(inp)
+        plan = plan_disable_unmatched(inp, exclude)
         if plan.held:
             async with db.atomic() as tx:
                 await hold_actions(

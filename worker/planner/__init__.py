@@ -30,7 +30,11 @@ Planning
     ``plan_round(inp, changed_user_ids) -> Plan``   the users a delta round saw change
     ``plan_sweep(inp) -> Plan``                      everyone; fills Plan.unmatched, Plan.left
     ``plan_selection(inp, chosen) -> Plan``          the popup; chosen = [(user_id, number|None)]
-    ``plan_disable_unmatched(inp) -> Plan``          "Disable Unmatched Extensions"
+    ``plan_disable_unmatched(inp, exclude=()) -> Plan``  "Disable Unmatched Extensions"
+                                                     (numbers in `exclude` are skipped)
+    ``plan_link(inp, user_id, number) -> Plan``      an admin links a user to an extension
+    ``plan_reenable(inp, number) -> Plan``           an admin re-enables a linked extension
+    ``link_candidates(inp, user_id) -> tuple``       unlinked extensions with the user's email
 
 Plan
     ``Plan(kind, actions, disable_limit, unmatched, left, withdrawn)``; actions sorted by
@@ -87,6 +91,7 @@ from worker.planner.actions import (
 )
 from worker.planner.brakes import disable_limit, why_held
 from worker.planner.inputs import PlanInput
+from worker.planner.linking import link_candidates, plan_link, plan_reenable
 from worker.planner.phones import normalise_phone
 from worker.planner.policy import Policy, PolicyError
 from worker.planner.reconcile import plan_round, plan_sweep
@@ -106,8 +111,11 @@ __all__ = [
     "PolicyError",
     "Reason",
     "disable_limit",
+    "link_candidates",
     "normalise_phone",
     "plan_disable_unmatched",
+    "plan_link",
+    "plan_reenable",
     "plan_round",
     "plan_selection",
     "plan_sweep",

@@ -63,6 +63,7 @@ class Reason(StrEnum):
     ALREADY_HELD = "already_held"
     UNMATCHED = "unmatched"
     PROTECTED = "protected"
+    EXCLUDED = "excluded"
     CONFLICT = "conflict"
 
 

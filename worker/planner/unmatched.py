@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from store.models import Extension
 from worker.planner.actions import Action, ActionKind, Plan, Reason
@@ -33,18 +33,22 @@ def unmatched_extensions(inp: PlanInput) -> Iterator[tuple[Extension, bool]]:
         yield ext, spec_contains(inp.policy.protected, ext.number)
 
 
-def plan_disable_unmatched(inp: PlanInput) -> Plan:
-    """Disable unmatched extensions (protected ones are skipped), behind the brake."""
+def plan_disable_unmatched(inp: PlanInput, exclude: Collection[str] = frozenset()) -> Plan:
+    """Disable unmatched extensions (protected ones and the numbers in `exclude`, which an
+    administrator unticked in the preview, are skipped), behind the brake."""
     with gc_paused():
-        return _plan_disable_unmatched(inp)
+        return _plan_disable_unmatched(inp, frozenset(exclude))
 
 
-def _plan_disable_unmatched(inp: PlanInput) -> Plan:
+def _plan_disable_unmatched(inp: PlanInput, exclude: frozenset[str]) -> Plan:
     actions: list[Action] = []
     for ext, protected in unmatched_extensions(inp):
         email = clean_email(ext.email) or None
         what = f"extension {ext.number} ({email or 'no email'}) matches no directory user"
-        if protected:
+        if ext.number in exclude:
+            why = "left out by the administrator"
+            actions.append(_skip(ext.number, email, Reason.EXCLUDED, f"{what}; {why}"))
+        elif protected:
             actions.append(_skip(ext.number, email, Reason.PROTECTED, f"{what}; it is protected"))
         elif not inp.directory_usable:
             why = "the directory read failed or returned nobody, so nothing is disabled"
