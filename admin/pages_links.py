@@ -47,11 +47,6 @@ def _row(status: LinkStatus) -> Markup:
         name=link.name,
         domain=link.pbx_domain,
         badge=state_badge(link),
-        mode=poll_mode(request.config_dict[SETTINGS], link.settings).text,
-        last_notification=when(status.last_notification_at)
-        if status.last_notification_at
-        else "never",
-        last_poll=when(status.last_poll_at) if status.last_poll_at else "never",
         sub=_expiry(status.subscription_expires_at),
         round=f"{when(last.finished_at)} ({last.outcome})" if last else "never",
         sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",

@@ -194,7 +194,7 @@ async def next_due_at(db: Database) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    pending: int  # every pending event: due now or scheduled for later
+    pending: int  # every pending event: due now or scheduled for later (not the next poll)
     claimed: int
     failed: int
     oldest_pending_at: float | None  # created_at of the oldest due or claimed event
@@ -206,13 +206,13 @@ class QueueStats:
     @property
     def due(self) -> int:
         """Pending events whose time has come (claimed ones are counted apart)."""
-        return self.pending - self.scheduled - self.polls
+        return self.pending - self.scheduled
 
 
 async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
     row = await db.fetchone(
-        "SELECT SUM(status = 'pending') AS pending, SUM(status = 'claimed') AS claimed,"
+        "SELECT SUM(status = 'pending' AND NOT (kind = 'poll' AND due_at > :now)) AS pending, SUM(status = 'claimed') AS claimed,"
         " SUM(status = 'failed') AS failed,"
         " SUM(status = 'pending' AND due_at > :now AND kind != 'poll') AS scheduled,"
         " SUM(status = 'pending' AND due_at > :now AND kind = 'poll') AS polls,"

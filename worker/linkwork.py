@@ -361,7 +361,7 @@ def round_request(events: Sequence[Event]) -> RoundRequest:
         return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
     # "poll" only when nothing else asked for the round: a poll may end quietly at an
     # empty delta, a gap's resync beside it must not.
-    others = sorted(kinds - {EventKind.POLL}) or ["poll"]
+    others = sorted(str(k) for k in kinds - {EventKind.POLL}) or ["poll"]
     trigger = "notification" if notified else others[0]
     if ACTION_EVENT in kinds:
         # A refused write handed back: the PBX must be read and the user planned again,
