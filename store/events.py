@@ -212,7 +212,8 @@ class QueueStats:
 async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
     row = await db.fetchone(
-        "SELECT SUM(status = 'pending' AND NOT (kind = 'poll' AND due_at > :now)) AS pending, SUM(status = 'claimed') AS claimed,"
+        "SELECT SUM(status = 'pending' AND NOT (kind = 'poll' AND due_at > :now)) AS pending,"
+        " SUM(status = 'claimed') AS claimed,"
         " SUM(status = 'failed') AS failed,"
         " SUM(status = 'pending' AND due_at > :now AND kind != 'poll') AS scheduled,"
         " SUM(status = 'pending' AND due_at > :now AND kind = 'poll') AS polls,"
