@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from store.db import Database, Row, Transaction
 from store.models import Event, EventKind, EventStatus, NewEvent
+from store.sweeps import running_sweeps_in
 
 _COLUMNS = (
     "id, link_id, kind, user_id, payload, status, attempts, due_at, lease_until, claimed_by,"
@@ -81,19 +82,27 @@ async def claim_events(
     lease_s: float,
     now: float | None = None,
     limit: int = 100_000,
+    max_running_sweeps: int | None = None,
 ) -> list[Event]:
     """Atomically claim every due event of one link (coalescing), with a lease.
 
     The attempt counter goes up at claim time, so an event that keeps killing
-    its worker still reaches the cap.
+    its worker still reaches the cap. With `max_running_sweeps`, a sweep is only
+    claimed while fewer sweeps than that are running (store/sweeps.py); otherwise it
+    stays queued and the link's other events are claimed without it.
     """
     now = time.time() if now is None else now
     params = {"link": link_id, "now": now, "lease": now + lease_s, "worker": worker_id}
     async with db.atomic() as tx:
+        claimable = _CLAIMABLE
+        if max_running_sweeps is not None and (
+            await running_sweeps_in(tx, now) >= max_running_sweeps
+        ):
+            claimable = f"{_CLAIMABLE} AND kind != 'sweep'"
         claimed = await tx.fetchall(
             "UPDATE events SET status = 'claimed', lease_until = :lease, claimed_by = :worker,"
             " attempts = attempts + 1"
-            f" WHERE id IN (SELECT id FROM events WHERE {_CLAIMABLE} ORDER BY id LIMIT :limit)"
+            f" WHERE id IN (SELECT id FROM events WHERE {claimable} ORDER BY id LIMIT :limit)"
             f" RETURNING {_COLUMNS}",
             {**params, "limit": limit},
         )

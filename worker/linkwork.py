@@ -94,7 +94,12 @@ class LinkWorker:
                 return False
             try:
                 events = await claim_events(
-                    ctx.db, link_id, ctx.worker_id, lease_s=ctx.config.lease_s, now=ctx.clock()
+                    ctx.db,
+                    link_id,
+                    ctx.worker_id,
+                    lease_s=ctx.config.lease_s,
+                    now=ctx.clock(),
+                    max_running_sweeps=ctx.config.max_sweeps,
                 )
                 if events:
                     await self._work_with_heartbeat(link, events)
