@@ -22,6 +22,7 @@ from store.records import list_held
 from worker.appkeys import DB, SETTINGS
 from worker.linkadmin import add_link, check_link
 from worker.planner import PolicyError
+from worker.polling import poll_mode
 from worker.status import LinkStatus, link_status
 
 
@@ -142,6 +143,11 @@ async def link_page(request: web.Request) -> web.Response:
         "link.html",
         link_id=link.id,
         badge=state_badge(link),
+        mode=poll_mode(request.config_dict[SETTINGS], link.settings).text,
+        last_notification=when(status.last_notification_at)
+        if status.last_notification_at
+        else "never",
+        last_poll=when(status.last_poll_at) if status.last_poll_at else "never",
         sub=_expiry(status.subscription_expires_at),
         last_round=when(status.last_round.finished_at) if status.last_round else "never",
         last_sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",

@@ -49,6 +49,16 @@ TEXTS = (
     ),
     ("alert_emails", "Alert e-mail addresses", "comma separated"),
     ("sweep_interval_hours", "Sweep interval (hours)", "full comparison; the manual's 12 hours"),
+    (
+        "poll_interval_s",
+        "Poll interval (seconds)",
+        "without a public URL: how often the delta is read; 10 or more, default 60",
+    ),
+    (
+        "safety_poll_s",
+        "Safety poll (seconds)",
+        "with push: a delta read that catches a lost notification; 60 or more, default 900",
+    ),
 )
 
 

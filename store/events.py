@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from store.db import Database, Row, Transaction
 from store.models import Event, EventKind, EventStatus, NewEvent
+from store.sweeps import running_sweeps_in
 
 _COLUMNS = (
     "id, link_id, kind, user_id, payload, status, attempts, due_at, lease_until, claimed_by,"
@@ -81,19 +82,27 @@ async def claim_events(
     lease_s: float,
     now: float | None = None,
     limit: int = 100_000,
+    max_running_sweeps: int | None = None,
 ) -> list[Event]:
     """Atomically claim every due event of one link (coalescing), with a lease.
 
     The attempt counter goes up at claim time, so an event that keeps killing
-    its worker still reaches the cap.
+    its worker still reaches the cap. With `max_running_sweeps`, a sweep is only
+    claimed while fewer sweeps than that are running (store/sweeps.py); otherwise it
+    stays queued and the link's other events are claimed without it.
     """
     now = time.time() if now is None else now
     params = {"link": link_id, "now": now, "lease": now + lease_s, "worker": worker_id}
     async with db.atomic() as tx:
+        claimable = _CLAIMABLE
+        if max_running_sweeps is not None and (
+            await running_sweeps_in(tx, now) >= max_running_sweeps
+        ):
+            claimable = f"{_CLAIMABLE} AND kind != 'sweep'"
         claimed = await tx.fetchall(
             "UPDATE events SET status = 'claimed', lease_until = :lease, claimed_by = :worker,"
             " attempts = attempts + 1"
-            f" WHERE id IN (SELECT id FROM events WHERE {_CLAIMABLE} ORDER BY id LIMIT :limit)"
+            f" WHERE id IN (SELECT id FROM events WHERE {claimable} ORDER BY id LIMIT :limit)"
             f" RETURNING {_COLUMNS}",
             {**params, "limit": limit},
         )
@@ -194,11 +203,14 @@ async def next_due_at(db: Database) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    pending: int  # every pending event: due now or scheduled for later
+    pending: int  # every pending event: due now or scheduled for later (not the next poll)
     claimed: int
     failed: int
     oldest_pending_at: float | None  # created_at of the oldest due or claimed event
     scheduled: int = 0  # pending events due later (rechecks, retries): not work yet
+    # The link's next poll (worker/polling.py): the daemon's own timer, not work anyone
+    # asked for, so neither "scheduled" nor the age of the queue counts it before it is due.
+    polls: int = 0
 
     @property
     def due(self) -> int:
@@ -209,11 +221,13 @@ class QueueStats:
 async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
     row = await db.fetchone(
-        "SELECT SUM(status = 'pending') AS pending, SUM(status = 'claimed') AS claimed,"
+        "SELECT SUM(status = 'pending' AND NOT (kind = 'poll' AND due_at > :now)) AS pending,"
+        " SUM(status = 'claimed') AS claimed,"
         " SUM(status = 'failed') AS failed,"
-        " SUM(status = 'pending' AND due_at > :now) AS scheduled,"
+        " SUM(status = 'pending' AND due_at > :now AND kind != 'poll') AS scheduled,"
+        " SUM(status = 'pending' AND due_at > :now AND kind = 'poll') AS polls,"
         " MIN(CASE WHEN status = 'claimed' OR (status = 'pending' AND due_at <= :now)"
-        " THEN created_at END) AS oldest"
+        " THEN (CASE WHEN kind = 'poll' THEN due_at ELSE created_at END) END) AS oldest"
         " FROM events WHERE link_id = :link AND status != 'done'",
         {"link": link_id, "now": now},
     )
@@ -224,6 +238,7 @@ async def queue_stats(db: Database, link_id: int, now: float | None = None) -> Q
         failed=row["failed"] or 0,
         oldest_pending_at=row["oldest"],
         scheduled=row["scheduled"] or 0,
+        polls=row["polls"] or 0,
     )
 
 
@@ -300,3 +315,22 @@ async def extend_claims(db: Database, ids: Sequence[int], worker_id: str, until:
                 (until, *chunk, worker_id),
             )
     return count
+
+
+async def last_created_at(db: Database, link_id: int, kinds: Sequence[EventKind]) -> float | None:
+    """When the newest event of these kinds arrived (e.g. the last notification)."""
+    marks = ",".join("?" * len(kinds))
+    row = await db.fetchone(
+        f"SELECT MAX(created_at) AS at FROM events WHERE link_id = ? AND kind IN ({marks})",
+        (link_id, *kinds),
+    )
+    return float(row["at"]) if row is not None and row["at"] is not None else None
+
+
+async def last_done_at(db: Database, link_id: int, kind: EventKind) -> float | None:
+    """When the newest event of this kind was finished (e.g. the last poll)."""
+    row = await db.fetchone(
+        "SELECT MAX(done_at) AS at FROM events WHERE link_id = ? AND kind = ? AND status = 'done'",
+        (link_id, kind),
+    )
+    return float(row["at"]) if row is not None and row["at"] is not None else None

@@ -126,6 +126,7 @@ class EventKind(StrEnum):
     RESYNC = "resync"  # a delta round asked for (a subscription gap; "full" in the payload)
     SWEEP = "sweep"  # the periodic full comparison
     ACTION = "action"  # a PBX write that failed for good; its user is planned again on retry
+    POLL = "poll"  # a scheduled delta read: the link's polling (no public URL) or safety poll
 
 
 class RoundKind(StrEnum):

@@ -28,6 +28,8 @@ class EngineConfig:
     # How often a running round renews its link lease; another host takes the lease back
     # after a few missed beats (worker/liveness.py), so this is kept well under lease_s.
     heartbeat_s: float = 5.0
+    # At most this many sweeps claimed at once (store/sweeps.py); None: no limit.
+    max_sweeps: int | None = 4
 
     @property
     def beat_s(self) -> float:
@@ -35,7 +37,11 @@ class EngineConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
-        return cls(lease_s=settings.worker_lease_s, poll_s=settings.worker_poll_s)
+        return cls(
+            lease_s=settings.worker_lease_s,
+            poll_s=settings.worker_poll_s,
+            max_sweeps=settings.max_concurrent_sweeps,
+        )
 
 
 @dataclass(frozen=True, slots=True)

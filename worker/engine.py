@@ -19,6 +19,7 @@ import structlog
 
 from store import Database
 from store.events import due_link_ids, next_due_at
+from store.sweeps import due_link_ids_with_slots
 from worker.alerts import Alerts
 from worker.clientcache import ClientsFactory, LinkClientsCache
 from worker.context import EngineConfig, WorkerContext
@@ -146,7 +147,12 @@ class Engine:
 
     async def _due_links(self) -> list[int]:
         due = []
-        for link_id in await due_link_ids(self.ctx.db, self.ctx.clock()):
+        max_sweeps = self.ctx.config.max_sweeps
+        if max_sweeps is None:
+            candidates = await due_link_ids(self.ctx.db, self.ctx.clock())
+        else:
+            candidates = await due_link_ids_with_slots(self.ctx.db, max_sweeps, self.ctx.clock())
+        for link_id in candidates:
             if await self.links.ready(link_id):
                 due.append(link_id)
         return due

@@ -1,5 +1,6 @@
 """A link's settings JSON: the planner's policy plus a few keys about the link itself
-that the planner does not use (today: when the client secret expires, for alerts)."""
+that the planner does not use: when the client secret expires (for alerts), and how often
+the link polls its delta (worker/polling.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker.planner import Policy, PolicyError
+from worker.polling import POLL_INTERVAL_KEY, SAFETY_POLL_KEY, poll_seconds
 
-LINK_META_KEYS = frozenset({"client_secret_expires"})
+LINK_META_KEYS = frozenset({"client_secret_expires", POLL_INTERVAL_KEY, SAFETY_POLL_KEY})
 
 
 def policy_part(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,4 +33,7 @@ def validated_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
             raise PolicyError(
                 "client_secret_expires", f"{expires!r} is not a date like 2027-05-31"
             ) from None
+    for key in (POLL_INTERVAL_KEY, SAFETY_POLL_KEY):
+        if settings.get(key) not in (None, ""):
+            clean[key] = poll_seconds(settings, key)
     return clean

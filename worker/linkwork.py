@@ -43,6 +43,7 @@ from worker.context import WorkerContext
 from worker.errors import GraphError, SetupRequired, ThrottledError, TransientError
 from worker.leasing import LeaseKeeper
 from worker.linkctx import LinkClients
+from worker.polling import poll_event, poll_mode
 from worker.rounds import FULL, ROUND, SWEEP, RoundOutcome, RoundRequest, run_round
 from worker.setuprequired import mark_setup_required, quietly
 from worker.subscriptions import ensure_subscription, forget
@@ -93,7 +94,12 @@ class LinkWorker:
                 return False
             try:
                 events = await claim_events(
-                    ctx.db, link_id, ctx.worker_id, lease_s=ctx.config.lease_s, now=ctx.clock()
+                    ctx.db,
+                    link_id,
+                    ctx.worker_id,
+                    lease_s=ctx.config.lease_s,
+                    now=ctx.clock(),
+                    max_running_sweeps=ctx.config.max_sweeps,
                 )
                 if events:
                     await self._work_with_heartbeat(link, events)
@@ -154,6 +160,7 @@ class LinkWorker:
                 waiting = await pending_recheck_users_in(tx, link.id)
                 await enqueue_in(tx, self._rechecks(events, outcome.missing_ids, waiting))
                 await enqueue_in(tx, self._gap_followup(events))
+                await enqueue_in(tx, self._next_poll(link, events))
 
             known = await self._known_users(link.id)
             outcome = await run_round(
@@ -244,6 +251,16 @@ class LinkWorker:
                 due_at=self.ctx.clock() + (max(delays) if delays else 0.0),
             )
         ]
+
+    def _next_poll(self, link: Link, events: Sequence[Event]) -> list[NewEvent]:
+        """A round that did a poll queues the next one, in the same transaction, so a link
+        always has exactly one poll waiting. A failed poll is not followed: its event is
+        retried with the round's backoff (Retry-After on throttling), which is how polls
+        slow down for a throttled link without touching the others."""
+        if not any(e.kind is EventKind.POLL for e in events):
+            return []
+        mode = poll_mode(self.ctx.settings, link.settings)
+        return [poll_event(link.id, mode, self.ctx.clock())]
 
     async def _report(self, link: Link, outcome: RoundOutcome) -> None:
         alerts = self.ctx.alerts
@@ -347,7 +364,10 @@ def round_request(events: Sequence[Event]) -> RoundRequest:
         return RoundRequest(kind=SWEEP, trigger="sweep", notified_ids=notified)
     if any(e.kind is EventKind.RESYNC and e.payload.get("full") for e in events):
         return RoundRequest(kind=FULL, trigger="manual", notified_ids=notified)
-    trigger = "notification" if notified else next(iter(sorted(kinds)))
+    # "poll" only when nothing else asked for the round: a poll may end quietly at an
+    # empty delta, a gap's resync beside it must not.
+    others = sorted(str(k) for k in kinds - {EventKind.POLL}) or ["poll"]
+    trigger = "notification" if notified else others[0]
     if ACTION_EVENT in kinds:
         # A refused write handed back: the PBX must be read and the user planned again,
         # even when the delta has nothing new (see rounds._nothing_changed).

@@ -77,3 +77,23 @@ LINK_ACTIVE = Gauge(
 WORKER_HEARTBEAT = Gauge(
     "m365sync_worker_heartbeat_timestamp_seconds", "When the worker loop last went round."
 )
+LINK_PUSH = Gauge(
+    "m365sync_link_push",
+    "1 when Graph pushes the link's changes (M365SYNC_PUBLIC_URL), 0 when the link polls.",
+    ["link"],
+)
+POLL_INTERVAL = Gauge(
+    "m365sync_link_poll_interval_seconds",
+    "How often the link reads its delta unasked: the poll interval, or with push the safety poll.",
+    ["link"],
+)
+LAST_NOTIFICATION = Gauge(
+    "m365sync_link_last_notification_timestamp_seconds",
+    "When the link's last change or lifecycle notification arrived (0: none kept).",
+    ["link"],
+)
+LAST_POLL = Gauge(
+    "m365sync_link_last_poll_timestamp_seconds",
+    "When the link's last poll finished (0: none yet).",
+    ["link"],
+)

@@ -56,6 +56,8 @@ from worker.planner import (
 log = structlog.get_logger("m365sync.round")
 
 ROUND, SWEEP, FULL = RoundKind.ROUND, RoundKind.SWEEP, RoundKind.FULL
+# Triggers of a round that may end at an empty delta without reading the PBX.
+QUIET_TRIGGERS = frozenset({"notification", "poll"})
 
 OnCommit = Callable[[Transaction, "RoundOutcome"], Awaitable[None]]
 
@@ -224,13 +226,14 @@ async def run_round(
 
 
 def _nothing_changed(request: RoundRequest, read: _DeltaRead) -> bool:
-    """An incremental round of notifications whose delta is empty has nothing new to plan:
-    notifications for properties outside our $select, or not yet replicated, end here,
-    without reading the whole PBX. Sweeps, full rounds, an administrator's resync and the
-    retry of a refused write always read it and plan."""
+    """An incremental round of notifications or a poll whose delta is empty has nothing new
+    to plan: notifications for properties outside our $select, or not yet replicated, and
+    the polls of a quiet tenant end here, without reading the whole PBX. Sweeps, full
+    rounds, an administrator's resync and the retry of a refused write always read it and
+    plan."""
     return (
         request.kind == ROUND
-        and request.trigger == "notification"
+        and request.trigger in QUIET_TRIGGERS
         and not read.full
         and not read.changed
     )

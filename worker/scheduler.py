@@ -9,6 +9,8 @@ import structlog
 from store.events import (
     enqueue_events,
     has_unfinished_event,
+    last_created_at,
+    last_done_at,
     purge_done_events,
     queue_stats,
 )
@@ -19,8 +21,10 @@ from worker import metrics
 from worker.clientcache import LinkClientsCache
 from worker.context import WorkerContext
 from worker.errors import SetupRequired, SyncError
+from worker.polling import poll_event, poll_mode
 from worker.rounds import link_policy
 from worker.setuprequired import mark_setup_required
+from worker.status import NOTIFIED_KINDS
 from worker.subscriptions import ensure_subscription, failure_reason
 
 log = structlog.get_logger("m365sync.scheduler")
@@ -43,6 +47,7 @@ class Scheduler:
             if link.state is not LinkState.ACTIVE:
                 continue
             await self.schedule_sweep(link)
+            await self.schedule_poll(link)
             if self.ctx.settings.public_url:
                 await self.keep_subscription(link)
         await self.ctx.alerts.check_expiry(await list_links(self.ctx.db))
@@ -64,6 +69,19 @@ class Scheduler:
         await enqueue_events(db, [NewEvent(link.id, EventKind.SWEEP)], now=now)
         self.ctx.waker.wake({link.id})
         log.info("sweep.scheduled", link=link.name)
+        return True
+
+    async def schedule_poll(self, link: Link) -> bool:
+        """Start the link's chain of polls (each poll round queues the next one; see
+        LinkWorker._next_poll): at start-up, for a new link, after a poll failed for good."""
+        db = self.ctx.db
+        if await has_unfinished_event(db, link.id, EventKind.POLL):
+            return False
+        mode = poll_mode(self.ctx.settings, link.settings)
+        await enqueue_events(
+            db, [poll_event(link.id, mode, self.ctx.clock())], now=self.ctx.clock()
+        )
+        log.info("poll.scheduled", link=link.name, mode=mode.name, interval_s=mode.interval_s)
         return True
 
     async def keep_subscription(self, link: Link) -> None:
@@ -104,6 +122,13 @@ class Scheduler:
             max(0.0, self.ctx.clock() - oldest) if oldest else 0.0
         )
         metrics.HELD_ACTIONS.labels(link=link.name).set(len(await list_held(db, link.id)))
+        mode = poll_mode(self.ctx.settings, link.settings)
+        metrics.LINK_PUSH.labels(link=link.name).set(mode.push)
+        metrics.POLL_INTERVAL.labels(link=link.name).set(mode.interval_s)
+        notified = await last_created_at(db, link.id, NOTIFIED_KINDS)
+        metrics.LAST_NOTIFICATION.labels(link=link.name).set(notified or 0.0)
+        polled = await last_done_at(db, link.id, EventKind.POLL)
+        metrics.LAST_POLL.labels(link=link.name).set(polled or 0.0)
 
 
 def _jitter(link_id: int) -> float:

@@ -43,6 +43,8 @@ class Settings:
     sqlite_synchronous: str = "full"
     worker_lease_s: float = 120.0
     worker_poll_s: float = 2.0
+    # Sweeps running at once across all links (a sweep reads every extension's cell).
+    max_concurrent_sweeps: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +75,7 @@ class Settings:
             tls_key=tls_key,
             worker_lease_s=_seconds(env, "M365SYNC_WORKER_LEASE_S", 120.0, 1.0, 3600.0),
             worker_poll_s=_seconds(env, "M365SYNC_WORKER_POLL_S", 2.0, 0.05, 300.0),
+            max_concurrent_sweeps=_count(env, "M365SYNC_MAX_CONCURRENT_SWEEPS", 4, 1, 1000),
             sqlite_synchronous=_choice(
                 env, "M365SYNC_SQLITE_SYNCHRONOUS", SQLITE_SYNC_MODES, "full"
             )
@@ -118,6 +121,15 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     if not low <= value <= high:
         raise SettingsError(name, raw, f"a number of seconds between {low:g} and {high:g}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(name, raw, f"a whole number between {low} and {high}")
+    return int(raw)
 
 
 def _port(name: str, text: str, shown: str | None = None) -> int:

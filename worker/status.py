@@ -7,14 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from store import Database
-from store.events import list_events, queue_stats
+from store.events import last_created_at, last_done_at, list_events, queue_stats
 from store.leases import LeaseRow, get_link_lease
-from store.models import EventStatus, Link, RoundKind, RoundRecord, RoundResult, Subscription
+from store.models import (
+    EventKind,
+    EventStatus,
+    Link,
+    RoundKind,
+    RoundRecord,
+    RoundResult,
+    Subscription,
+)
 from store.records import last_round, list_held
 from store.subscriptions import link_subscriptions
 from worker.leasing import current_wait, waiting_text
 
 FAILED_OUTCOMES = frozenset({RoundResult.ERROR, RoundResult.RETRY})
+# What Graph pushed: "the last notification" of status, the link page and /metrics.
+NOTIFIED_KINDS = (EventKind.NOTIFICATION, EventKind.LIFECYCLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,8 @@ class LinkStatus:
     last_failure: str | None  # the newest failed event's error
     last_error: str | None  # that, or else the error of a last round that failed
     lease: LeaseRow | None = None  # the link's lease row, live or not
+    last_notification_at: float | None = None  # the newest change/lifecycle notification kept
+    last_poll_at: float | None = None  # when the newest poll finished
 
     @property
     def subscription_expires_at(self) -> float | None:
@@ -65,6 +77,8 @@ class LinkStatus:
             "last_failure": self.last_failure,
             "held_actions": self.held,
             "lease_wait": self.lease_wait_text,
+            "last_notification_at": self.last_notification_at,
+            "last_poll_at": self.last_poll_at,
         }
 
 
@@ -90,4 +104,6 @@ async def link_status(db: Database, link: Link) -> LinkStatus:
         last_failure=last_failure,
         last_error=last_error or None,
         lease=await get_link_lease(db, link.id),
+        last_notification_at=await last_created_at(db, link.id, NOTIFIED_KINDS),
+        last_poll_at=await last_done_at(db, link.id, EventKind.POLL),
     )

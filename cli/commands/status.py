@@ -14,6 +14,7 @@ from store.leases import LeaseRow
 from store.links import list_links
 from store.models import Link, LinkState
 from worker.leasing import current_wait, waiting_text
+from worker.polling import poll_mode
 from worker.settings import Settings
 from worker.status import LinkStatus, link_status
 
@@ -35,8 +36,9 @@ def status_json(status: LinkStatus, settings: Settings) -> dict[str, Any]:
     elif settings.public_url:
         subscription = "none yet"
     else:
-        subscription = "none: M365SYNC_PUBLIC_URL is not set, changes arrive by sweeps only"
+        subscription = "none: M365SYNC_PUBLIC_URL is not set, changes arrive by polling"
     last, sweep = status.last_round, status.last_sweep
+    mode = poll_mode(settings, link.settings)
     return {
         "link": link.name,
         "state": "active" if link.state is LinkState.ACTIVE else "setup_required",
@@ -45,6 +47,13 @@ def status_json(status: LinkStatus, settings: Settings) -> dict[str, Any]:
         "last_round": when(last.finished_at) if last else "never",
         "last_round_outcome": last.outcome if last else None,
         "last_sweep": when(sweep.finished_at) if sweep else "never",
+        "mode": mode.name,
+        "poll_interval_s": mode.interval_s,
+        "mode_text": mode.text,
+        "last_notification": when(status.last_notification_at)
+        if status.last_notification_at
+        else "never",
+        "last_poll": when(status.last_poll_at) if status.last_poll_at else "never",
         # Due now or being worked; rechecks and retries waiting for later are apart.
         "queue_depth": status.queue_pending,
         "queue_scheduled": status.queue_scheduled,
@@ -112,6 +121,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             )
             for s in statuses:
                 print(f"{s['link']}: subscription: {s['subscription']}")
+                print(
+                    f"{s['link']}: mode: {s['mode_text']}; last notification:"
+                    f" {s['last_notification']}; last poll: {s['last_poll']}"
+                )
                 if s["lease"] and s["lease"]["waiting"]:
                     print(f"{s['link']}: {s['lease']['waiting']}")
                 if s["last_error"]:
