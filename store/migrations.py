@@ -229,6 +229,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE UNIQUE INDEX held_once ON held_actions(link_id, number) WHERE status = 'held';
         """,
     ),
+    (
+        # The admin page's sessions, its OAuth round trips and its sign-in limits, shared by
+        # every instance on this database (issue 16). Only hashes of the session token and
+        # of the flow's `state` are kept; CSRF secrets, pending setup (token caches) and the
+        # MSAL flow (PKCE verifier) are SecretBox ciphertext. Plain portable SQL.
+        "0006_admin_state",
+        """
+        CREATE TABLE admin_sessions (
+            id_hash TEXT PRIMARY KEY,
+            csrf BLOB NOT NULL,
+            username TEXT NOT NULL,
+            link_ids TEXT,
+            created_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            pending BLOB,
+            flash TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX admin_sessions_last_seen ON admin_sessions(last_seen);
+        CREATE INDEX admin_sessions_created ON admin_sessions(created_at);
+        CREATE TABLE admin_flows (
+            state_hash TEXT PRIMARY KEY,
+            session_hash TEXT NOT NULL REFERENCES admin_sessions(id_hash) ON DELETE CASCADE,
+            link_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data BLOB NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX admin_flows_session ON admin_flows(session_hash);
+        CREATE INDEX admin_flows_created ON admin_flows(created_at);
+        CREATE TABLE signin_failures (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL CHECK (scope IN ('address', 'account')),
+            key_hash TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX signin_failures_key ON signin_failures(scope, key_hash, at);
+        CREATE INDEX signin_failures_at ON signin_failures(at);
+        """,
+    ),
 ]
 
 
