@@ -24,6 +24,12 @@ from store.migrations import MIGRATIONS, apply_migrations
 from tests.plugins.store import sample_link
 
 
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    """Every store test here that uses `db` runs on SQLite and on PostgreSQL."""
+    return both_backends
+
+
 async def test_migrations_apply_once_and_rerun_as_noops(db_path: Path, secret_key: str) -> None:
     """Opening a fresh file applies every migration once; reopening applies none."""
     box = SecretBox([secret_key.encode()])

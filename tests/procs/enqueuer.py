@@ -9,9 +9,10 @@ from pathlib import Path
 from store import Database, SecretBox
 from store.events import enqueue_events
 from store.models import NewEvent
+from tests.procs import location
 
 
-async def enqueue_forever(path: Path, key: str, link_id: int) -> None:
+async def enqueue_forever(path: Path | str, key: str, link_id: int) -> None:
     db = await Database.open(path, SecretBox([key.encode()]))
     batch = 0
     while True:
@@ -23,4 +24,4 @@ async def enqueue_forever(path: Path, key: str, link_id: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(enqueue_forever(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
+    asyncio.run(enqueue_forever(location(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
