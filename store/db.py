@@ -45,8 +45,8 @@ Params = Sequence[Any] | dict[str, Any]
 class Database:
     """An open m365sync database. Create with `await Database.open(...)`.
 
-    This class is the SQLite backend; `Database.open()` given a `postgresql://` URL
-    returns the PostgreSQL one (`store.pg.PgDatabase`), which has the same API.
+    This class is the SQLite backend; `store.backends.open_database()` opens either it or,
+    for a `postgresql://` URL, the PostgreSQL one (`store.pg.PgDatabase`), same API.
     """
 
     dialect = "sqlite"
@@ -67,9 +67,7 @@ class Database:
     @classmethod
     async def open(cls, path: Path | str, box: SecretBox, *, synchronous: str = "full") -> Database:
         if is_postgres_url(path):
-            from store.pg import PgDatabase
-
-            return await PgDatabase.open_url(str(path), box)
+            raise StoreError("a PostgreSQL URL is opened by store.backends.open_database()")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, synchronous)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Database, SecretBox
+from store import Database, SecretBox, open_database
 from store.events import (
     claim_events,
     complete_events,
@@ -137,7 +137,7 @@ async def test_sigkill_after_enqueue_loses_no_committed_event(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
-    reopened = await Database.open(store_location, SecretBox([secret_key.encode()]))
+    reopened = await open_database(store_location, SecretBox([secret_key.encode()]))
     try:
         rows = await reopened.fetchall("SELECT user_id FROM events WHERE link_id = ?", (link.id,))
     finally:

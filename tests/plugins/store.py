@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Database, SecretBox, generate_key
+from store import Database, SecretBox, generate_key, open_database
 from store.links import create_link
 from store.models import AuthMode, Link, NewLink
 
@@ -49,7 +49,7 @@ def store_location(backend: str, db_path: Path, request: pytest.FixtureRequest) 
 
 @pytest.fixture
 async def db(store_location: Path | str, secret_key: str) -> AsyncIterator[Database]:
-    database = await Database.open(store_location, SecretBox([secret_key.encode()]))
+    database = await open_database(store_location, SecretBox([secret_key.encode()]))
     yield database
     await database.close()
 

@@ -6,14 +6,14 @@ import asyncio
 import sys
 from pathlib import Path
 
-from store import Database, SecretBox
+from store import SecretBox, open_database
 from store.events import enqueue_events
 from store.models import NewEvent
 from tests.procs import location
 
 
 async def enqueue_forever(path: Path | str, key: str, link_id: int) -> None:
-    db = await Database.open(path, SecretBox([key.encode()]))
+    db = await open_database(path, SecretBox([key.encode()]))
     batch = 0
     while True:
         events = [NewEvent(link_id, "notification", f"user-{batch}-{i}") for i in range(10)]

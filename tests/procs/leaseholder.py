@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from store import Database, SecretBox
+from store import SecretBox, open_database
 from store.leases import acquire_link_lease, release_link_lease
 from tests.procs import location
 from worker.liveness import this_process
@@ -16,7 +16,7 @@ BEAT_S = 0.5
 
 
 async def hold(path: Path | str, key: str, link_id: int, owner: str) -> None:
-    db = await Database.open(path, SecretBox([key.encode()]))
+    db = await open_database(path, SecretBox([key.encode()]))
     holder = this_process(BEAT_S)
     try:
         if not await acquire_link_lease(db, link_id, owner, 120.0, holder=holder):
