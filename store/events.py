@@ -93,7 +93,8 @@ async def claim_events(
         claimed = await tx.fetchall(
             "UPDATE events SET status = 'claimed', lease_until = :lease, claimed_by = :worker,"
             " attempts = attempts + 1"
-            f" WHERE id IN (SELECT id FROM events WHERE {_CLAIMABLE} ORDER BY id LIMIT :limit)"
+            f" WHERE id IN (SELECT id FROM events WHERE {_CLAIMABLE} ORDER BY id LIMIT :limit"
+            f"{tx.skip_locked})"
             f" RETURNING {_COLUMNS}",
             {**params, "limit": limit},
         )
@@ -154,7 +155,8 @@ async def release_events(db: Database, ids: Sequence[int], worker_id: str) -> in
             marks = ",".join("?" * len(chunk))
             count += await tx.rowcount(
                 "UPDATE events SET status = 'pending', lease_until = NULL,"
-                f" attempts = MAX(attempts - 1, 0) WHERE id IN ({marks})"
+                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+                f" WHERE id IN ({marks})"
                 " AND status = 'claimed' AND claimed_by = ?",
                 (*chunk, worker_id),
             )
@@ -209,9 +211,10 @@ class QueueStats:
 async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
     row = await db.fetchone(
-        "SELECT SUM(status = 'pending') AS pending, SUM(status = 'claimed') AS claimed,"
-        " SUM(status = 'failed') AS failed,"
-        " SUM(status = 'pending' AND due_at > :now) AS scheduled,"
+        "SELECT COUNT(*) FILTER (WHERE status = 'pending') AS pending,"
+        " COUNT(*) FILTER (WHERE status = 'claimed') AS claimed,"
+        " COUNT(*) FILTER (WHERE status = 'failed') AS failed,"
+        " COUNT(*) FILTER (WHERE status = 'pending' AND due_at > :now) AS scheduled,"
         " MIN(CASE WHEN status = 'claimed' OR (status = 'pending' AND due_at <= :now)"
         " THEN created_at END) AS oldest"
         " FROM events WHERE link_id = :link AND status != 'done'",
