@@ -1,7 +1,8 @@
 # Two commands matter: `make demo` and `make test`. Both create the virtual
 # environment on first use (exact versions from constraints.txt), so a fresh clone needs
-# nothing but Python and make; `make test` also installs Debian's chromium when it runs
-# as root with apt-get, and otherwise says which command to run.
+# nothing but Python and make; `make test` also installs Debian's chromium and postgresql
+# (for the store tests' throw-away server) when it runs as root with apt-get, and otherwise
+# says which command to run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ PACKAGES := admin cli edge worker webhook store emulators
 
 SHELL := /bin/bash
 
-.PHONY: test lint typecheck unit browser demo bench venv clean constraints
+.PHONY: test lint typecheck unit browser postgresql demo bench venv clean constraints
 
 venv: $(STAMP)
 
@@ -31,6 +32,9 @@ constraints:
 browser:
 	@./.ci/ensure-chromium
 
+postgresql:
+	@./.ci/ensure-postgresql
+
 lint: $(STAMP)
 	$(BIN)/ruff check $(PACKAGES) tests bench
 	$(BIN)/ruff format --check $(PACKAGES) tests bench
@@ -41,7 +45,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: browser lint typecheck unit
+test: browser postgresql lint typecheck unit
 
 demo: $(STAMP)
 	$(BIN)/m365sync demo

@@ -44,7 +44,14 @@ CSP = (
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route of the console needs a session (or an API token); state changes need CSRF."""
     refusal = await _admit(request)
-    return refusal if refusal is not None else await handler(request)
+    if refusal is not None:
+        return refusal
+    try:
+        return await handler(request)
+    finally:
+        session = request.get(SESSION_KEY)
+        if session is not None:  # what the handler changed: flashes, pending setup
+            await request.app[SESSIONS].save(request.config_dict[DB], session)
 
 
 @web.middleware
@@ -77,7 +84,8 @@ async def _admit(request: web.Request) -> web.StreamResponse | None:
             return _refuse(request, 401, "invalid API token")
         request[PRINCIPAL_KEY] = principal
         return None
-    session = request.app[SESSIONS].get(request.cookies.get(COOKIE, ""))
+    db = request.config_dict[DB]
+    session = await request.app[SESSIONS].get(db, request.cookies.get(COOKIE, ""))
     if session is None:
         if is_api or request.method not in SAFE_METHODS:
             return _refuse(request, 401, "sign in first")
@@ -179,8 +187,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         return _login_page(request, next_=next_, error="The form expired; try again.", status=403)
     address = request.remote or "unknown"
-    limiter = request.app[LIMITER]
-    wait_s = limiter.retry_after_s(address, username)
+    limiter, db = request.app[LIMITER], request.config_dict[DB]
+    wait_s = await limiter.retry_after_s(db, address, username)
     if wait_s > 0:
         log.warning("signin.rate_limited", user=username, address=address)
         minutes = max(1, round(wait_s / 60))
@@ -194,7 +202,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     principal = await authenticate(request.config_dict, username, password) if username else None
     if principal is None:
-        limiter.failed(address, username)
+        await limiter.failed(db, address, username)
         log.warning("signin.failed", user=username, address=address)
         return _login_page(
             request,
@@ -203,8 +211,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             error="Wrong user name or password.",
             status=401,
         )
-    limiter.succeeded(username)
-    session = request.app[SESSIONS].create(principal)
+    await limiter.succeeded(db, username)
+    session = await request.app[SESSIONS].create(db, principal)
     log.info("signin.succeeded", user=principal.username, links=_links_text(principal))
     response = see_other(next_)
     set_session_cookie(request, response, session.id)
@@ -236,7 +244,7 @@ def _links_text(principal: Principal) -> str:
 async def logout(request: web.Request) -> web.StreamResponse:
     session = request.get(SESSION_KEY)
     if session is not None:
-        request.app[SESSIONS].drop(session.id)
+        await request.app[SESSIONS].drop(request.config_dict[DB], session.id)
     response = see_other("/login")
     response.del_cookie(COOKIE, path="/")
     return response

@@ -51,7 +51,7 @@ async def link_clients(request: web.Request, link: Link) -> AsyncIterator[LinkCl
 def flash(request: web.Request, kind: str, message: str) -> None:
     session = session_of(request)
     if session is not None:
-        session.flash.append((kind, message))
+        session.add_flash(kind, message)
 
 
 def state_badge(link: Link) -> Markup:
@@ -88,9 +88,7 @@ def render(
 ) -> web.Response:
     session = session_of(request)
     principal = principal_of(request)
-    flashes = session.flash[:] if session else []
-    if session:
-        session.flash.clear()
+    flashes = session.take_flashes() if session else []
     nav = Markup('<a href="/links">Links</a>')
     if link is not None:
         nav = Markup(nav + fmt(' <span class="sep">&rsaquo;</span> <b>{n}</b> ', n=link.name))

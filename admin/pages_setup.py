@@ -132,7 +132,9 @@ async def consent_start(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     await _remember_choices(request, session, link)
     state = new_state()
-    request.app[SESSIONS].put_flow(state, session, link.id, "consent", {})
+    await request.app[SESSIONS].put_flow(
+        request.config_dict[DB], state, session, link.id, "consent", {}
+    )
     config = auth_config(link, request.config_dict[SETTINGS])
     url = admin_consent_url(
         config.authority_host,
@@ -147,7 +149,7 @@ async def consent_start(request: web.Request) -> web.StreamResponse:
 
 async def consent_callback(request: web.Request) -> web.StreamResponse:
     query = await callback_params(request)
-    found = request.app[SESSIONS].take_flow(query.get("state", ""))
+    found = await request.app[SESSIONS].take_flow(request.config_dict[DB], query.get("state", ""))
     if found is None or found[0].kind != "consent":
         return _bounce("/links", "This sign-in link has expired. Start again from the Setup page.")
     flow, session = found
@@ -157,6 +159,7 @@ async def consent_callback(request: web.Request) -> web.StreamResponse:
         pending.consent = f"Admin consent was not granted: {detail[:300]}"
     else:
         pending.consent = "granted"
+    await request.app[SESSIONS].save(request.config_dict[DB], session)
     return _bounce(f"/links/{flow.link_id}/setup")
 
 
@@ -179,13 +182,15 @@ async def token_start(request: web.Request) -> web.StreamResponse:
     except SyncError as exc:
         flash(request, "error", f"OAuth Token could not start: {exc}")
         raise web.HTTPSeeOther(f"/links/{link.id}/setup") from None
-    request.app[SESSIONS].put_flow(state, session, link.id, "token", flow)
+    await request.app[SESSIONS].put_flow(
+        request.config_dict[DB], state, session, link.id, "token", flow
+    )
     raise web.HTTPSeeOther(str(flow["auth_uri"]))
 
 
 async def token_callback(request: web.Request) -> web.StreamResponse:
     query = await callback_params(request)
-    found = request.app[SESSIONS].take_flow(query.get("state", ""))
+    found = await request.app[SESSIONS].take_flow(request.config_dict[DB], query.get("state", ""))
     if found is None or found[0].kind != "token":
         return _bounce("/links", "This sign-in link has expired. Start again from the Setup page.")
     flow, session = found
@@ -205,8 +210,10 @@ async def token_callback(request: web.Request) -> web.StreamResponse:
     except SyncError as exc:
         pending.error = f"OAuth Token failed: {exc}"
         pending.token_cache = None
+        await request.app[SESSIONS].save(db, session)
         return _bounce(f"/links/{link.id}/setup")
     pending.token_cache, pending.signed_in_as, pending.verified = cache.blob, account.username, True
+    await request.app[SESSIONS].save(db, session)
     log.info("oauth.token_retrieved", link=link.name, user=account.username)
     return _bounce(f"/links/{link.id}/setup")
 

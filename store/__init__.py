@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from store.backends import open_database
 from store.crypto import SecretBox, generate_key, load_secret_box
 from store.db import Database, Transaction
 from store.errors import NotFound, SecretKeyError, StoreError
 
 
 async def open_store(
-    path: Path,
+    path: Path | str,
     *,
     secret_key: str | None,
     key_file: Path,
@@ -22,7 +23,7 @@ async def open_store(
 ) -> Database:
     """Open the database at `path`, creating and migrating it as needed."""
     box = load_secret_box(secret_key, key_file)
-    return await Database.open(path, box, synchronous=synchronous)
+    return await open_database(path, box, synchronous=synchronous)
 
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "Transaction",
     "generate_key",
     "load_secret_box",
+    "open_database",
     "open_store",
 ]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -30,12 +30,26 @@ _PROBE_KEY = "ready_probe"
 # nested atomic() on the same database would wait for its own lock forever.
 _IN_TRANSACTION: ContextVar[frozenset[int]] = ContextVar("in_transaction", default=frozenset())
 
-Row = sqlite3.Row
+
+class Row(Protocol):
+    """A result row by column name or position: sqlite3.Row and asyncpg.Record both are."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
 Params = Sequence[Any] | dict[str, Any]
 
 
 class Database:
-    """An open m365sync database. Create with `await Database.open(...)`."""
+    """An open m365sync database. Create with `await Database.open(...)`.
+
+    This class is the SQLite backend; `store.backends.open_database()` opens either it or,
+    for a `postgresql://` URL, the PostgreSQL one (`store.pg.PgDatabase`), same API.
+    """
+
+    dialect = "sqlite"
 
     def __init__(
         self,
@@ -52,6 +66,8 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path | str, box: SecretBox, *, synchronous: str = "full") -> Database:
+        if is_postgres_url(path):
+            raise StoreError("a PostgreSQL URL is opened by store.backends.open_database()")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, synchronous)
@@ -110,10 +126,10 @@ class Database:
         async with self._reader.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
-    async def write(self, sql: str, params: Params = ()) -> int:
-        """One statement in its own transaction; returns the last row id."""
+    async def write(self, sql: str, params: Params = ()) -> None:
+        """One statement in its own transaction."""
         async with self.atomic() as tx:
-            return await tx.execute(sql, params)
+            await tx.execute(sql, params)
 
     async def probe_write(self, now: float | None = None) -> float:
         """A cheap committed write (one meta row): proves the store takes writes right now
@@ -127,6 +143,14 @@ class Database:
             )
         return stamp
 
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell other instances something changed; SQLite has no other instance to tell."""
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:
+        """Call `callback(payload)` on every `notify` by any instance. False: not supported
+        here (the worker polls)."""
+        return False
+
     async def backup_to(self, target: Path) -> None:
         """SQLite's online backup API: a consistent copy while others keep writing."""
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +162,9 @@ class Database:
         if row is None:
             token = self.box.encrypt(b"m365sync")
             await self.write(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)", (token,)
+                "INSERT INTO meta (key, value) VALUES ('key_check', ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (token,),
             )
             return
         self.box.decrypt(row["value"], what="the database's key check")
@@ -146,6 +172,11 @@ class Database:
 
 class Transaction:
     """The statements of one `atomic()` block."""
+
+    dialect = "sqlite"
+    # Appended to the inner SELECT of a claim: PostgreSQL lets concurrent claimers pass
+    # each other's rows; SQLite has one writer at a time anyway.
+    skip_locked = ""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -155,6 +186,10 @@ class Transaction:
         rowid = cursor.lastrowid or 0
         await cursor.close()
         return rowid
+
+    async def insert_id(self, sql: str, params: Params = ()) -> int:
+        """An INSERT into a table with an `id` key; returns the new row's id."""
+        return await self.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._conn.executemany(sql, rows)
@@ -172,6 +207,10 @@ class Transaction:
         count = cursor.rowcount
         await cursor.close()
         return count
+
+
+def is_postgres_url(location: Path | str) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
 async def _connect(path: Path, synchronous: str) -> aiosqlite.Connection:

@@ -109,7 +109,8 @@ async def record_pbx_read(
     rows = await tx.fetchall("SELECT number FROM extensions WHERE link_id = ?", (link_id,))
     gone = sorted({r["number"] for r in rows} - seen)
     await tx.executemany(
-        "INSERT OR REPLACE INTO released_numbers (link_id, number, released_at) VALUES (?,?,?)",
+        "INSERT INTO released_numbers (link_id, number, released_at) VALUES (?,?,?)"
+        " ON CONFLICT (link_id, number) DO UPDATE SET released_at = excluded.released_at",
         [(link_id, number, now) for number in gone],
     )
     await tx.execute("DELETE FROM extensions WHERE link_id = ?", (link_id,))

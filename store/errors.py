@@ -11,5 +11,9 @@ class SecretKeyError(StoreError):
     """The secret key cannot decrypt what is stored: a wrong or changed M365SYNC_SECRET_KEY."""
 
 
+class IntegrityError(StoreError):
+    """A constraint refused a write (PostgreSQL's; SQLite raises sqlite3.IntegrityError)."""
+
+
 class NotFound(StoreError):
     """No such row."""

@@ -102,7 +102,8 @@ async def claim_events(
         claimed = await tx.fetchall(
             "UPDATE events SET status = 'claimed', lease_until = :lease, claimed_by = :worker,"
             " attempts = attempts + 1"
-            f" WHERE id IN (SELECT id FROM events WHERE {claimable} ORDER BY id LIMIT :limit)"
+            f" WHERE id IN (SELECT id FROM events WHERE {claimable} ORDER BY id LIMIT :limit"
+            f"{tx.skip_locked})"
             f" RETURNING {_COLUMNS}",
             {**params, "limit": limit},
         )
@@ -163,7 +164,8 @@ async def release_events(db: Database, ids: Sequence[int], worker_id: str) -> in
             marks = ",".join("?" * len(chunk))
             count += await tx.rowcount(
                 "UPDATE events SET status = 'pending', lease_until = NULL,"
-                f" attempts = MAX(attempts - 1, 0) WHERE id IN ({marks})"
+                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+                f" WHERE id IN ({marks})"
                 " AND status = 'claimed' AND claimed_by = ?",
                 (*chunk, worker_id),
             )
@@ -221,11 +223,13 @@ class QueueStats:
 async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
     row = await db.fetchone(
-        "SELECT SUM(status = 'pending' AND NOT (kind = 'poll' AND due_at > :now)) AS pending,"
-        " SUM(status = 'claimed') AS claimed,"
-        " SUM(status = 'failed') AS failed,"
-        " SUM(status = 'pending' AND due_at > :now AND kind != 'poll') AS scheduled,"
-        " SUM(status = 'pending' AND due_at > :now AND kind = 'poll') AS polls,"
+        "SELECT COUNT(*) FILTER (WHERE status = 'pending' AND NOT (kind = 'poll' AND due_at > :now))"
+        " AS pending,"
+        " COUNT(*) FILTER (WHERE status = 'claimed') AS claimed,"
+        " COUNT(*) FILTER (WHERE status = 'failed') AS failed,"
+        " COUNT(*) FILTER (WHERE status = 'pending' AND due_at > :now AND kind != 'poll')"
+        " AS scheduled,"
+        " COUNT(*) FILTER (WHERE status = 'pending' AND due_at > :now AND kind = 'poll') AS polls,"
         " MIN(CASE WHEN status = 'claimed' OR (status = 'pending' AND due_at <= :now)"
         " THEN (CASE WHEN kind = 'poll' THEN due_at ELSE created_at END) END) AS oldest"
         " FROM events WHERE link_id = :link AND status != 'done'",

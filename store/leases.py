@@ -132,7 +132,7 @@ async def note_waiting(db: Database, link_id: int, waiter: str, now: float) -> L
     async with db.atomic() as tx:
         row = await tx.fetchone(
             "UPDATE link_leases SET waiter = ?, waiting_since = ? WHERE link_id = ?"
-            " AND owner = ? AND until > ? AND waiter IS NOT ?"
+            " AND owner = ? AND until > ? AND waiter IS DISTINCT FROM ?"
             f" RETURNING {_COLUMNS}",
             (waiter, now, link_id, current.owner, now, waiter),
         )

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from store.db import Database, Row
-from store.errors import NotFound, StoreError
+from store.errors import IntegrityError, NotFound, StoreError
 from store.models import AuthMode, Link, LinkState, NewLink
 
 _COLUMNS = (
@@ -56,27 +56,29 @@ def _link(row: Row) -> Link:
 async def create_link(db: Database, new: NewLink) -> Link:
     now = time.time()
     try:
-        link_id = await db.write(
-            "INSERT INTO links (name, tenant_id, client_id, auth_mode, authority_url, graph_url,"
-            " pbx_url, pbx_domain, pbx_user, ca_bundle, settings, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                new.name,
-                new.tenant_id,
-                new.client_id,
-                new.auth_mode.value,
-                new.authority_url,
-                new.graph_url,
-                new.pbx_url,
-                new.pbx_domain,
-                new.pbx_user,
-                new.ca_bundle,
-                json.dumps(dict(new.settings), sort_keys=True),
-                now,
-                now,
-            ),
-        )
-    except sqlite3.IntegrityError:
+        async with db.atomic() as tx:
+            link_id = await tx.insert_id(
+                "INSERT INTO links (name, tenant_id, client_id, auth_mode, authority_url,"
+                " graph_url, pbx_url, pbx_domain, pbx_user, ca_bundle, settings, created_at,"
+                " updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    new.name,
+                    new.tenant_id,
+                    new.client_id,
+                    new.auth_mode.value,
+                    new.authority_url,
+                    new.graph_url,
+                    new.pbx_url,
+                    new.pbx_domain,
+                    new.pbx_user,
+                    new.ca_bundle,
+                    json.dumps(dict(new.settings), sort_keys=True),
+                    now,
+                    now,
+                ),
+            )
+    except (sqlite3.IntegrityError, IntegrityError):
         # The only constraint a new row can break is the unique name.
         raise StoreError(f"a link named {new.name!r} already exists") from None
     return await get_link(db, link_id)

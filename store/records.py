@@ -224,8 +224,12 @@ async def return_to_held(db: Database, ids: Iterable[int]) -> None:
     """Approved rows whose approval could not be carried out wait for approval again."""
     async with db.atomic() as tx:
         await tx.executemany(
-            "UPDATE OR IGNORE held_actions SET status = 'held', decided_by = NULL,"
-            " decided_at = NULL WHERE id = ? AND status = 'approved'",
+            # An extension is held at most once (the held_once index): a row whose
+            # extension is held again meanwhile stays approved.
+            "UPDATE held_actions SET status = 'held', decided_by = NULL,"
+            " decided_at = NULL WHERE id = ? AND status = 'approved' AND NOT EXISTS"
+            " (SELECT 1 FROM held_actions AS h WHERE h.link_id = held_actions.link_id"
+            " AND h.number = held_actions.number AND h.status = 'held')",
             [(i,) for i in ids],
         )
 
@@ -240,7 +244,7 @@ async def mark_held_applied(tx: Transaction, ids: Iterable[int]) -> None:
 
 
 async def add_round(tx: Transaction, record: RoundRecord) -> int:
-    return await tx.execute(
+    return await tx.insert_id(
         "INSERT INTO rounds (link_id, kind, started_at, finished_at, outcome, stats, error)"
         " VALUES (?,?,?,?,?,?,?)",
         (

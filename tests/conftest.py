@@ -4,6 +4,7 @@ from __future__ import annotations
 
 pytest_plugins: list[str] = [
     "tests.plugins.identity",
+    "tests.plugins.postgres",
     "tests.plugins.store",
     "tests.plugins.pipeline",
     "tests.plugins.pbx_emulator",

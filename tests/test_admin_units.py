@@ -13,7 +13,7 @@ from admin.ratelimit import SignInLimiter
 from admin.sessions import Principal, SessionStore, new_state
 from cli.commands.admin import run_set_password
 from cli.commands.errors import UsageError
-from store import open_store
+from store import Database, open_store
 from store.admins import get_admin_account
 from worker.settings import Settings
 
@@ -26,51 +26,65 @@ class FakeClock:
         return self.now
 
 
-def test_session_expires_after_idle_time_and_activity_keeps_it() -> None:
+async def test_session_expires_after_idle_time_and_activity_keeps_it(db: Database) -> None:
     """A session used within the idle timeout lives on; left idle longer, it is gone."""
     clock = FakeClock()
     store = SessionStore(idle_timeout_s=60, absolute_timeout_s=3600, clock=clock)
-    session = store.create(Principal("admin@x", frozenset({1})))
+    session = await store.create(db, Principal("admin@x", frozenset({1})))
     clock.now += 50
-    assert store.get(session.id) is session
+    assert (await store.get(db, session.id)) is not None
     clock.now += 50
-    assert store.get(session.id) is session
+    found = await store.get(db, session.id)
+    assert found is not None and found.csrf == session.csrf
     clock.now += 61
-    assert store.get(session.id) is None
+    assert await store.get(db, session.id) is None
 
 
-def test_flow_state_is_used_once_and_bound_to_its_session() -> None:
+async def test_session_ends_at_the_absolute_timeout_however_active(db: Database) -> None:
+    """Activity does not extend a session past its absolute lifetime."""
+    clock = FakeClock()
+    store = SessionStore(idle_timeout_s=60, absolute_timeout_s=200, clock=clock)
+    session = await store.create(db, Principal("admin@x", None))
+    for _ in range(4):
+        clock.now += 45
+        assert await store.get(db, session.id) is not None
+    clock.now += 45
+    assert await store.get(db, session.id) is None
+
+
+async def test_flow_state_is_used_once_and_bound_to_its_session(db: Database) -> None:
     """A consent/token round trip's state finds its session once; a replay finds nothing."""
     store = SessionStore()
-    session = store.create(Principal("admin@x", frozenset({1})))
+    session = await store.create(db, Principal("admin@x", frozenset({1})))
     state = new_state()
-    store.put_flow(state, session, 1, "token", {"auth_uri": "x"})
-    found = store.take_flow(state)
-    assert found is not None and found[1] is session and found[0].kind == "token"
-    assert store.take_flow(state) is None
-    assert store.take_flow("forged") is None
+    await store.put_flow(db, state, session, 1, "token", {"auth_uri": "x"})
+    found = await store.take_flow(db, state)
+    assert found is not None and found[1].id_hash == session.id_hash
+    assert found[0].kind == "token" and found[0].data == {"auth_uri": "x"}
+    assert await store.take_flow(db, state) is None
+    assert await store.take_flow(db, "forged") is None
 
 
-def test_limiter_locks_an_account_and_its_window_passes() -> None:
+async def test_limiter_locks_an_account_and_its_window_passes(db: Database) -> None:
     """Five failures lock the account (not others); after the window it may try again."""
     clock = FakeClock()
     limiter = SignInLimiter(window_s=900, per_account=5, per_address=20, clock=clock)
     for _ in range(5):
-        assert limiter.retry_after_s("10.0.0.1", "Admin@X") == 0
-        limiter.failed("10.0.0.1", "admin@x")
-    assert limiter.retry_after_s("10.0.0.2", "ADMIN@x") > 0
-    assert limiter.retry_after_s("10.0.0.1", "other@x") == 0
+        assert await limiter.retry_after_s(db, "10.0.0.1", "Admin@X") == 0
+        await limiter.failed(db, "10.0.0.1", "admin@x")
+    assert await limiter.retry_after_s(db, "10.0.0.2", "ADMIN@x") > 0
+    assert await limiter.retry_after_s(db, "10.0.0.1", "other@x") == 0
     clock.now += 901
-    assert limiter.retry_after_s("10.0.0.1", "admin@x") == 0
+    assert await limiter.retry_after_s(db, "10.0.0.1", "admin@x") == 0
 
 
-def test_limiter_locks_an_address_trying_many_accounts() -> None:
+async def test_limiter_locks_an_address_trying_many_accounts(db: Database) -> None:
     """Twenty failures from one address lock that address for every account."""
     limiter = SignInLimiter(per_account=5, per_address=20)
     for i in range(20):
-        limiter.failed("10.0.0.9", f"user{i}")
-    assert limiter.retry_after_s("10.0.0.9", "fresh") > 0
-    assert limiter.retry_after_s("10.0.0.8", "fresh") == 0
+        await limiter.failed(db, "10.0.0.9", f"user{i}")
+    assert await limiter.retry_after_s(db, "10.0.0.9", "fresh") > 0
+    assert await limiter.retry_after_s(db, "10.0.0.8", "fresh") == 0
 
 
 def test_password_hash_is_salted_scrypt_and_verifies() -> None:

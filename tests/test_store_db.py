@@ -24,6 +24,12 @@ from store.migrations import MIGRATIONS, apply_migrations
 from tests.plugins.store import sample_link
 
 
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    """Every store test here that uses `db` runs on SQLite and on PostgreSQL."""
+    return both_backends
+
+
 async def test_migrations_apply_once_and_rerun_as_noops(db_path: Path, secret_key: str) -> None:
     """Opening a fresh file applies every migration once; reopening applies none."""
     box = SecretBox([secret_key.encode()])
@@ -55,6 +61,7 @@ async def test_a_failing_migration_leaves_no_record(
             assert await cur.fetchone() is None
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # WAL, BEGIN IMMEDIATE: SQLite only
 async def test_database_uses_wal_and_a_busy_timeout(db: Database) -> None:
     """WAL lets readers run beside the writer; the busy timeout makes other processes wait."""
     row = await db.fetchone("PRAGMA journal_mode")
@@ -72,6 +79,7 @@ async def test_atomic_rolls_back_on_error(db: Database) -> None:
     assert await db.fetchone("SELECT * FROM meta WHERE key = 'x'") is None
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # WAL, BEGIN IMMEDIATE: SQLite only
 async def test_a_write_cancelled_while_waiting_to_begin_leaves_no_transaction_open(
     db: Database, db_path: Path
 ) -> None:

@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from store import Database, SecretBox
+import pytest
+
+from store import Database, SecretBox, open_database
 from store.events import (
     claim_events,
     complete_events,
@@ -20,6 +22,13 @@ from store.events import (
     retry_failed,
 )
 from store.models import EventStatus, Link, NewEvent
+
+
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    """Every store test here that uses `db` runs on SQLite and on PostgreSQL."""
+    return both_backends
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,11 +112,18 @@ async def test_claims_are_per_link(db: Database, link: Link) -> None:
 
 
 async def test_sigkill_after_enqueue_loses_no_committed_event(
-    db: Database, link: Link, db_path: Path, secret_key: str
+    db: Database, link: Link, store_location: Path | str, secret_key: str
 ) -> None:
     """A process killed with SIGKILL mid-stream keeps every batch it reported as committed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.procs.enqueuer", str(db_path), secret_key, str(link.id)],
+        [
+            sys.executable,
+            "-m",
+            "tests.procs.enqueuer",
+            str(store_location),
+            secret_key,
+            str(link.id),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -121,7 +137,7 @@ async def test_sigkill_after_enqueue_loses_no_committed_event(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
-    reopened = await Database.open(db_path, SecretBox([secret_key.encode()]))
+    reopened = await open_database(store_location, SecretBox([secret_key.encode()]))
     try:
         rows = await reopened.fetchall("SELECT user_id FROM events WHERE link_id = ?", (link.id,))
     finally:
@@ -135,7 +151,7 @@ async def test_sigkill_after_enqueue_loses_no_committed_event(
 
 
 async def test_two_processes_never_claim_the_same_event(
-    db: Database, link: Link, db_path: Path, secret_key: str
+    db: Database, link: Link, store_location: Path | str, secret_key: str
 ) -> None:
     """Two real processes draining one link's queue at once claim disjoint sets covering all."""
     total = 2000
@@ -143,7 +159,7 @@ async def test_two_processes_never_claim_the_same_event(
     procs = [
         subprocess.Popen(
             [
-                sys.executable, "-m", "tests.procs.claimer", str(db_path), secret_key,
+                sys.executable, "-m", "tests.procs.claimer", str(store_location), secret_key,
                 str(link.id), f"proc-{n}",
             ],
             cwd=ROOT,

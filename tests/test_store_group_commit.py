@@ -12,6 +12,12 @@ from store.group_commit import GroupCommit, enqueue_durably
 from store.models import Link, NewEvent
 
 
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    """Every store test here that uses `db` runs on SQLite and on PostgreSQL."""
+    return both_backends
+
+
 async def test_concurrent_enqueues_are_all_committed_in_few_transactions(
     db: Database, link: Link, monkeypatch: pytest.MonkeyPatch
 ) -> None:

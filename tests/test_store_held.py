@@ -23,6 +23,12 @@ from store.records import (
 )
 
 
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    """Every store test here that uses `db` runs on SQLite and on PostgreSQL."""
+    return both_backends
+
+
 def _held(number: str, message: str) -> dict[str, object]:
     return {"action": "held", "number": number, "user_id": f"u{number}", "message": message}
 

@@ -1,4 +1,8 @@
-"""Fixtures for a real SQLite store in a temporary directory."""
+"""Fixtures for a real store: a SQLite file in a temporary directory, or a fresh database
+on the session's PostgreSQL server.
+
+`db` runs on SQLite unless a test module overrides `backend` (the store tests do, with
+`both_backends`: every test of theirs then runs on both)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Database, SecretBox, generate_key
+from store import Database, SecretBox, generate_key, open_database
 from store.links import create_link
 from store.models import AuthMode, Link, NewLink
 
@@ -22,9 +26,30 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "m365sync.db"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
 @pytest.fixture
-async def db(db_path: Path, secret_key: str) -> AsyncIterator[Database]:
-    database = await Database.open(db_path, SecretBox([secret_key.encode()]))
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(params=BACKENDS)
+def both_backends(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_location(backend: str, db_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """What `Database.open` takes: the SQLite file, or a fresh PostgreSQL database's URL."""
+    if backend == "sqlite":
+        return db_path
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def db(store_location: Path | str, secret_key: str) -> AsyncIterator[Database]:
+    database = await open_database(store_location, SecretBox([secret_key.encode()]))
     yield database
     await database.close()
 

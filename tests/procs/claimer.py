@@ -7,12 +7,13 @@ import asyncio
 import sys
 from pathlib import Path
 
-from store import Database, SecretBox
+from store import SecretBox, open_database
 from store.events import claim_events, complete_events
+from tests.procs import location
 
 
-async def claim_all(path: Path, key: str, link_id: int, worker_id: str) -> None:
-    db = await Database.open(path, SecretBox([key.encode()]))
+async def claim_all(path: Path | str, key: str, link_id: int, worker_id: str) -> None:
+    db = await open_database(path, SecretBox([key.encode()]))
     # A barrier: the parent says "go" once every claimer is ready, so claims overlap.
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
@@ -30,4 +31,4 @@ async def claim_all(path: Path, key: str, link_id: int, worker_id: str) -> None:
 
 if __name__ == "__main__":
     path, key, link, worker = sys.argv[1:5]
-    asyncio.run(claim_all(Path(path), key, int(link), worker))
+    asyncio.run(claim_all(location(path), key, int(link), worker))

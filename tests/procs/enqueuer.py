@@ -6,13 +6,14 @@ import asyncio
 import sys
 from pathlib import Path
 
-from store import Database, SecretBox
+from store import SecretBox, open_database
 from store.events import enqueue_events
 from store.models import NewEvent
+from tests.procs import location
 
 
-async def enqueue_forever(path: Path, key: str, link_id: int) -> None:
-    db = await Database.open(path, SecretBox([key.encode()]))
+async def enqueue_forever(path: Path | str, key: str, link_id: int) -> None:
+    db = await open_database(path, SecretBox([key.encode()]))
     batch = 0
     while True:
         events = [NewEvent(link_id, "notification", f"user-{batch}-{i}") for i in range(10)]
@@ -23,4 +24,4 @@ async def enqueue_forever(path: Path, key: str, link_id: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(enqueue_forever(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
+    asyncio.run(enqueue_forever(location(sys.argv[1]), sys.argv[2], int(sys.argv[3])))

@@ -7,15 +7,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-from store import Database, SecretBox
+from store import SecretBox, open_database
 from store.leases import acquire_link_lease, release_link_lease
+from tests.procs import location
 from worker.liveness import this_process
 
 BEAT_S = 0.5
 
 
-async def hold(path: Path, key: str, link_id: int, owner: str) -> None:
-    db = await Database.open(path, SecretBox([key.encode()]))
+async def hold(path: Path | str, key: str, link_id: int, owner: str) -> None:
+    db = await open_database(path, SecretBox([key.encode()]))
     holder = this_process(BEAT_S)
     try:
         if not await acquire_link_lease(db, link_id, owner, 120.0, holder=holder):
@@ -33,4 +34,4 @@ async def hold(path: Path, key: str, link_id: int, owner: str) -> None:
 
 if __name__ == "__main__":
     path, key, link, owner = sys.argv[1:5]
-    asyncio.run(hold(Path(path), key, int(link), owner))
+    asyncio.run(hold(location(path), key, int(link), owner))

@@ -1,0 +1,184 @@
+"""The PostgreSQL backend: the same API as the SQLite `Database`, on an asyncpg pool.
+
+Chosen by a `postgresql://` URL (M365SYNC_DATABASE_URL). Several daemons share one
+database; PostgreSQL does the coordination: each `atomic()` is a READ COMMITTED
+transaction on a pooled connection, claims pass each other with `FOR UPDATE SKIP
+LOCKED`, migrations run under a transaction-level advisory lock, and `notify()`/
+`listen()` are PostgreSQL's NOTIFY/LISTEN so one instance wakes another at once.
+The SQL of the store modules is translated by `store.dialect`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from store.crypto import SecretBox
+from store.db import _IN_TRANSACTION, Database, Params, Row, Transaction
+from store.dialect import to_postgres
+from store.errors import IntegrityError, StoreError
+from store.migrations import MIGRATIONS, postgres_ddl, statements
+
+# Any constant both instances agree on: the key of the migration lock.
+MIGRATION_LOCK_KEY = 0x6D333635  # "m365"
+POOL_SIZE = 10
+
+
+class PgDatabase(Database):
+    """An open m365sync database on PostgreSQL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool: asyncpg.Pool, box: SecretBox) -> None:
+        # No SQLite connections here; the base class's attributes that name them are unused.
+        self.path = Path()
+        self.url = url
+        self._pool = pool
+        self.box = box
+        self._listener: asyncpg.Connection | None = None
+        self._listen_lock = asyncio.Lock()
+
+    @classmethod
+    async def open_url(cls, url: str, box: SecretBox) -> PgDatabase:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+        try:
+            await apply_pg_migrations(pool)
+        except BaseException:
+            await pool.close()
+            raise
+        db = cls(url, pool, box)
+        try:
+            await db._check_key()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Transaction]:
+        owners = _IN_TRANSACTION.get()
+        if id(self) in owners:
+            raise StoreError("atomic() does not nest; pass the Transaction down instead")
+        token = _IN_TRANSACTION.set(owners | {id(self)})
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield PgTransaction(conn)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(exc)) from exc
+        finally:
+            _IN_TRANSACTION.reset(token)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = to_postgres(sql, params)
+        return list(await self._pool.fetch(text, *args))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        text, args = to_postgres(sql, params)
+        row: Row | None = await self._pool.fetchrow(text, *args)
+        return row
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:
+        """One dedicated connection (outside the pool) holds every LISTEN of this instance."""
+        async with self._listen_lock:
+            if self._listener is None:
+                self._listener = await asyncpg.connect(self.url)
+
+            def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+                callback(payload)
+
+            await self._listener.add_listener(channel, on_notify)
+        return True
+
+    async def backup_to(self, target: Path) -> None:
+        raise StoreError(
+            "m365sync backup copies a SQLite file; back up PostgreSQL with its own tools"
+            " (pg_dump, base backups)"
+        )
+
+    async def table_names(self) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        )
+        return [r["tablename"] for r in rows]
+
+
+class PgTransaction(Transaction):
+    """The statements of one PostgreSQL transaction."""
+
+    dialect = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._pg = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        text, args = to_postgres(sql, params)
+        await self._pg.execute(text, *args)
+        return 0
+
+    async def insert_id(self, sql: str, params: Params = ()) -> int:
+        text, args = to_postgres(sql + " RETURNING id", params)
+        return int(await self._pg.fetchval(text, *args))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = list(rows)
+        if not batch:
+            return
+        text, _ = to_postgres(sql, batch[0])
+        await self._pg.executemany(text, [to_postgres(sql, r)[1] for r in batch])
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        text, args = to_postgres(sql, params)
+        return list(await self._pg.fetch(text, *args))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        text, args = to_postgres(sql, params)
+        row: Row | None = await self._pg.fetchrow(text, *args)
+        return row
+
+    async def rowcount(self, sql: str, params: Params = ()) -> int:
+        text, args = to_postgres(sql, params)
+        status: str = await self._pg.execute(text, *args)
+        # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
+        return int(status.rsplit(" ", 1)[-1])
+
+
+async def apply_pg_migrations(pool: asyncpg.Pool) -> list[str]:
+    """Apply pending migrations in order; returns the names applied now.
+
+    Every step runs in its own transaction that first takes the advisory lock: two
+    instances starting together serialise here, and the second finds each step done.
+    """
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        for name, sqlite_sql in MIGRATIONS:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS migrations"
+                    " (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+                if await conn.fetchval("SELECT 1 FROM migrations WHERE name = $1", name):
+                    continue
+                for statement in statements(postgres_ddl(name, sqlite_sql)):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES ($1, $2)", name, time.time()
+                )
+                applied_now.append(name)
+    return applied_now
