@@ -208,6 +208,10 @@ class Transaction:
         await cursor.close()
         return count
 
+    async def serialize(self, key: int) -> None:
+        """Make this transaction the only one, across every instance, past this point for
+        `key` until it ends. SQLite's `BEGIN IMMEDIATE` already admits one writer."""
+
 
 def is_postgres_url(location: Path | str) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))

@@ -68,6 +68,9 @@ async def enqueue_in(tx: Transaction, events: Iterable[NewEvent], now: float | N
     )
 
 
+# The advisory lock that makes counting running sweeps and claiming one a single step.
+SWEEP_SLOTS_LOCK_KEY = 0x6D3635_0002
+
 _CLAIMABLE = (
     "link_id = :link AND ((status = 'pending' AND due_at <= :now)"
     " OR (status = 'claimed' AND lease_until <= :now))"
@@ -95,6 +98,8 @@ async def claim_events(
     params = {"link": link_id, "now": now, "lease": now + lease_s, "worker": worker_id}
     async with db.atomic() as tx:
         claimable = _CLAIMABLE
+        if max_running_sweeps is not None:
+            await tx.serialize(SWEEP_SLOTS_LOCK_KEY)
         if max_running_sweeps is not None and (
             await running_sweeps_in(tx, now) >= max_running_sweeps
         ):

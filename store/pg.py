@@ -157,6 +157,10 @@ class PgTransaction(Transaction):
         # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
         return int(status.rsplit(" ", 1)[-1])
 
+    async def serialize(self, key: int) -> None:
+        # A read-then-write decision (a free sweep slot) would race under READ COMMITTED.
+        await self._pg.execute("SELECT pg_advisory_xact_lock($1)", key)
+
 
 async def apply_pg_migrations(pool: asyncpg.Pool) -> list[str]:
     """Apply pending migrations in order; returns the names applied now.
