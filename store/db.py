@@ -25,6 +25,8 @@ from store.migrations import apply_migrations
 
 BUSY_TIMEOUT_MS = 10_000
 _PROBE_KEY = "ready_probe"
+# What a database holds before anyone used it: the key check written at open, the probe.
+HOUSEKEEPING_META_KEYS = frozenset({"key_check", _PROBE_KEY})
 
 # The databases whose transaction the current task (and its children) is inside: a
 # nested atomic() on the same database would wait for its own lock forever.

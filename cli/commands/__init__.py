@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.commands import admin, backup, daemon, demo, doctor, keys, links, status, sync
+from cli.commands import admin, backup, daemon, demo, doctor, keys, links, status, storecopy, sync
 from cli.commands.parsers import Subcommands
 
 
@@ -16,3 +16,4 @@ def register(sub: Subcommands) -> None:
     keys.register(sub)
     backup.register(sub)
     doctor.register(sub)
+    storecopy.register(sub)
