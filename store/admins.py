@@ -43,7 +43,7 @@ async def _put_meta(db: Database, key: str, value: str) -> None:
     await db.write(
         "INSERT INTO meta (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        # meta.value is a BLOB (bytea on PostgreSQL, which takes bytes only).
+        # meta.value is a BLOB (BYTEA on PostgreSQL, which refuses text there).
         (key, value.encode()),
     )
 

@@ -153,6 +153,11 @@ class Database:
         here (the worker polls)."""
         return False
 
+    async def keep_listening(self) -> bool:
+        """Reconnect a lost listener (its callbacks then get "": notifications may have
+        been missed meanwhile). True while every `listen` is in place; SQLite: False."""
+        return False
+
     async def backup_to(self, target: Path) -> None:
         """SQLite's online backup API: a consistent copy while others keep writing."""
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +218,10 @@ class Transaction:
     async def serialize(self, key: int) -> None:
         """Make this transaction the only one, across every instance, past this point for
         `key` until it ends. SQLite's `BEGIN IMMEDIATE` already admits one writer."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """`Database.notify` sent when (and only if) this transaction commits; SQLite has
+        no other instance to tell."""
 
 
 def is_postgres_url(location: Path | str) -> bool:

@@ -49,8 +49,23 @@ async def enqueue_events(db: Database, events: Sequence[NewEvent], now: float | 
     return len(events)
 
 
+# Where an enqueue tells every instance on the database which links have new work now
+# (PostgreSQL's NOTIFY; the payload is the link ids, comma-separated).
+EVENTS_CHANNEL = "m365sync_events"
+
+
+def woken_links(payload: str) -> set[int]:
+    """The link ids of an EVENTS_CHANNEL payload; anything that is not one is ignored."""
+    return {int(part) for part in payload.split(",") if part.isdigit() and len(part) < 19}
+
+
 async def enqueue_in(tx: Transaction, events: Iterable[NewEvent], now: float | None = None) -> None:
     now = time.time() if now is None else now
+    events = list(events)
+    # Only work that is due now wakes anyone; a recheck due later is found by the poll.
+    due_now = sorted({e.link_id for e in events if e.due_at is None or e.due_at <= now})
+    if due_now:
+        await tx.notify(EVENTS_CHANNEL, ",".join(map(str, due_now)))
     await tx.executemany(
         "INSERT INTO events (link_id, kind, user_id, payload, due_at, created_at)"
         " VALUES (?,?,?,?,?,?)",
@@ -203,7 +218,7 @@ async def next_due_at(db: Database) -> float | None:
     """When the next pending event or lease expiry falls due, if any."""
     row = await db.fetchone(
         "SELECT MIN(t) AS t FROM (SELECT MIN(due_at) AS t FROM events WHERE status = 'pending'"
-        " UNION ALL SELECT MIN(lease_until) FROM events WHERE status = 'claimed')"
+        " UNION ALL SELECT MIN(lease_until) FROM events WHERE status = 'claimed') AS due"
     )
     return None if row is None else row["t"]
 
@@ -228,8 +243,8 @@ class QueueStats:
 async def queue_stats(db: Database, link_id: int, now: float | None = None) -> QueueStats:
     now = time.time() if now is None else now
     row = await db.fetchone(
-        "SELECT COUNT(*) FILTER (WHERE status = 'pending' AND NOT (kind = 'poll' AND due_at > :now))"
-        " AS pending,"
+        "SELECT COUNT(*) FILTER"
+        " (WHERE status = 'pending' AND NOT (kind = 'poll' AND due_at > :now)) AS pending,"
         " COUNT(*) FILTER (WHERE status = 'claimed') AS claimed,"
         " COUNT(*) FILTER (WHERE status = 'failed') AS failed,"
         " COUNT(*) FILTER (WHERE status = 'pending' AND due_at > :now AND kind != 'poll')"

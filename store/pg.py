@@ -11,6 +11,7 @@ The SQL of the store modules is translated by `store.dialect`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from store.migrations import MIGRATIONS, postgres_ddl, statements
 # Any constant both instances agree on: the key of the migration lock.
 MIGRATION_LOCK_KEY = 0x6D333635  # "m365"
 POOL_SIZE = 10
+LISTEN_CONNECT_TIMEOUT_S = 5.0
 
 
 class PgDatabase(Database):
@@ -43,6 +45,8 @@ class PgDatabase(Database):
         self.box = box
         self._listener: asyncpg.Connection | None = None
         self._listen_lock = asyncio.Lock()
+        self._callbacks: dict[str, list[Callable[[str], None]]] = {}
+        self._listen_failed = False
 
     @classmethod
     async def open_url(cls, url: str, box: SecretBox) -> PgDatabase:
@@ -62,7 +66,8 @@ class PgDatabase(Database):
 
     async def close(self) -> None:
         if self._listener is not None:
-            await self._listener.close()
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await self._listener.close()
             self._listener = None
         await self._pool.close()
 
@@ -89,20 +94,47 @@ class PgDatabase(Database):
         row: Row | None = await self._pool.fetchrow(text, *args)
         return row
 
-    async def notify(self, channel: str, payload: str) -> None:
-        await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
-
     async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:
         """One dedicated connection (outside the pool) holds every LISTEN of this instance."""
+        callbacks = self._callbacks.setdefault(channel, [])
+        if callback not in callbacks:
+            callbacks.append(callback)
         async with self._listen_lock:
-            if self._listener is None:
-                self._listener = await asyncpg.connect(self.url)
+            if self._listener is not None and not self._listener.is_closed():
+                await self._listener.add_listener(channel, self._on_notify)
+                return True
+        return await self.keep_listening()
 
-            def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-                callback(payload)
-
-            await self._listener.add_listener(channel, on_notify)
+    async def keep_listening(self) -> bool:
+        async with self._listen_lock:
+            if self._listener is not None and not self._listener.is_closed():
+                return True
+            if not self._callbacks:
+                return False
+            reconnect = self._listener is not None or self._listen_failed
+            self._listener = None
+            try:
+                conn = await asyncpg.connect(self.url, timeout=LISTEN_CONNECT_TIMEOUT_S)
+                for channel in self._callbacks:
+                    await conn.add_listener(channel, self._on_notify)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                self._listen_failed = True
+                return False
+            self._listener = conn
+            self._listen_failed = False
+        if reconnect:
+            # Whatever was notified while nobody listened is lost: tell everyone to look.
+            for callbacks in self._callbacks.values():
+                for callback in callbacks:
+                    callback("")
         return True
+
+    def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        for callback in self._callbacks.get(channel, ()):
+            callback(payload)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     async def backup_to(self, target: Path) -> None:
         raise StoreError(
@@ -160,6 +192,10 @@ class PgTransaction(Transaction):
     async def serialize(self, key: int) -> None:
         # A read-then-write decision (a free sweep slot) would race under READ COMMITTED.
         await self._pg.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        # PostgreSQL queues a NOTIFY in the transaction and delivers it at COMMIT only.
+        await self._pg.execute("SELECT pg_notify($1, $2)", channel, payload)
 
 
 async def apply_pg_migrations(pool: asyncpg.Pool) -> list[str]:

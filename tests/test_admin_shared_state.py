@@ -1,6 +1,7 @@
-"""Two daemon apps on one SQLite file share the admin state: sessions, CSRF, OAuth round trips
-and sign-in limits (issue 16). Each instance has its own Database object, as two processes
-would; a "restart" is a new app with a new Database on the same file."""
+"""Two daemon apps on one database share the admin state: sessions, CSRF, OAuth round trips
+and sign-in limits (issue 16), on SQLite and on PostgreSQL. Each instance has its own
+Database object, as two processes would; a "restart" is a new app with a new Database on
+the same file or database."""
 
 from __future__ import annotations
 
@@ -15,16 +16,21 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cli.app import create_daemon_app
-from store import Database
+from store import open_database
 from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, AdminEnv
 from tests.test_admin_security import _CSRF, _META
 from tests.test_admin_setup import _submit_form_post
 
 
+@pytest.fixture
+def backend(both_backends: str) -> str:
+    return both_backends
+
+
 @asynccontextmanager
 async def other_instance(env: AdminEnv) -> AsyncIterator[TestServer]:
-    """A second daemon app with its own connections to the same database file and key."""
-    db = await Database.open(env.db.path, env.db.box)
+    """A second daemon app with its own connections to the same database and key."""
+    db = await open_database(env.settings.store_location, env.db.box)
     server = TestServer(create_daemon_app(env.settings, db=db), host="127.0.0.1")
     await server.start_server()
     try:
@@ -74,10 +80,20 @@ def session_cookie(http: aiohttp.ClientSession) -> str:
     return next(c.value for c in http.cookie_jar if c.key == "m365sync_session")
 
 
-def raw_database(env: AdminEnv) -> bytes:
-    """Every byte SQLite has written: the file and its write-ahead log."""
-    wal = env.db.path.with_name(env.db.path.name + "-wal")
-    return env.db.path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+async def raw_database(env: AdminEnv) -> bytes:
+    """Every byte SQLite has written (the file and its write-ahead log); on PostgreSQL,
+    every value of every table."""
+    if env.settings.database_url is None:
+        wal = env.db.path.with_name(env.db.path.name + "-wal")
+        return env.db.path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    values = []
+    tables = await env.db.fetchall(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    )
+    for table in (t["tablename"] for t in tables):
+        for row in await env.db.fetchall(f'SELECT * FROM "{table}"'):  # noqa: S608 (our tables)
+            values += [v if isinstance(v, bytes) else str(v).encode() for v in tuple(row)]
+    return b"\n".join(values)
 
 
 async def test_a_session_from_one_instance_works_on_the_other_and_survives_a_restart(
@@ -176,7 +192,7 @@ async def test_oauth_round_trips_started_on_one_instance_finish_on_the_other(
         assert row is not None
         flow = json.loads(env.db.box.decrypt_text(row["data"]))
         verifier = str(flow["code_verifier"])
-        raw = raw_database(env)
+        raw = await raw_database(env)
         assert len(verifier) >= 43 and verifier.encode() not in raw
         assert session_cookie(http).encode() not in raw and csrf.encode() not in raw
         action = urlsplit(form_post.split('action="', 1)[1].split('"', 1)[0])

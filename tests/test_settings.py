@@ -70,3 +70,25 @@ def test_tls_needs_both_files(tmp_path: Path) -> None:
     cert.write_text("x")
     with pytest.raises(SettingsError, match="M365SYNC_TLS_KEY"):
         Settings.from_env({"M365SYNC_TLS_CERT": str(cert)})
+
+
+def test_database_url_chooses_postgresql_and_unset_keeps_sqlite() -> None:
+    """M365SYNC_DATABASE_URL is what the store opens; without it, the SQLite file."""
+    url = "postgresql://m365sync:s3cret-pw@db.example:5432/m365sync"
+    settings = Settings.from_env({"M365SYNC_DATABASE_URL": url})
+    assert settings.store_location == url
+    assert settings.store_label == "postgresql://m365sync:***@db.example:5432/m365sync"
+    plain = Settings.from_env({"M365SYNC_DATABASE": "/srv/m.db"})
+    assert (plain.database_url, plain.store_location) == (None, Path("/srv/m.db"))
+    assert plain.store_label == "/srv/m.db"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["mysql://u:pw@h/db", "/var/lib/m.db", "postgresql://", "postgresql://u:pw@h:port/db"],
+)
+def test_a_bad_database_url_is_refused_without_its_password(value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"M365SYNC_DATABASE_URL": value})
+    assert caught.value.name == "M365SYNC_DATABASE_URL"
+    assert ":pw@" not in str(caught.value)

@@ -51,7 +51,7 @@ def create_app(
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = await open_store(
-        settings.database,
+        settings.store_location,
         secret_key=settings.secret_key,
         key_file=settings.key_file,
         synchronous=settings.sqlite_synchronous,

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from store import Database
-from store.events import due_link_ids, next_due_at
+from store.events import EVENTS_CHANNEL, due_link_ids, next_due_at, woken_links
 from store.sweeps import due_link_ids_with_slots
 from worker.alerts import Alerts
 from worker.clientcache import ClientsFactory, LinkClientsCache
@@ -73,6 +73,7 @@ class Engine:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._claiming = True
         self.last_loop_at = 0.0
+        self._listening: bool | None = None  # None: not asked yet
 
     @property
     def rounds_run(self) -> int:
@@ -86,6 +87,7 @@ class Engine:
             while not stop.is_set():
                 self.last_loop_at = self.ctx.clock()
                 WORKER_HEARTBEAT.set(self.last_loop_at)
+                await self._guarded(self._listen())
                 if self.last_loop_at >= next_maintenance:
                     await self._guarded(self.scheduler.maintain())
                     next_maintenance = self.last_loop_at + self.ctx.config.maintenance_every_s
@@ -123,6 +125,25 @@ class Engine:
         await self.clients.close()
         await self.ctx.alerts.close()
         log.info("engine.stopped", worker=self.ctx.worker_id)
+
+    async def _listen(self) -> None:
+        """Be woken by an enqueue on any instance (PostgreSQL's LISTEN); the poll stays
+        the fallback, and is all there is on SQLite or while the listener is lost."""
+        if self._listening is None:
+            listening = await self.ctx.db.listen(EVENTS_CHANNEL, self._notified)
+        else:
+            listening = await self.ctx.db.keep_listening()
+        if listening != self._listening and (listening or self._listening is not None):
+            if listening:
+                log.info("engine.listening", channel=EVENTS_CHANNEL)
+            else:
+                log.warning(
+                    "engine.listen_lost", channel=EVENTS_CHANNEL, poll_s=self.ctx.config.poll_s
+                )
+        self._listening = listening
+
+    def _notified(self, payload: str) -> None:
+        self.ctx.waker.wake(woken_links(payload))
 
     async def _start_due(self) -> None:
         for link_id in await self._due_links():

@@ -29,6 +29,9 @@ class SettingsError(ValueError):
 class Settings:
     data_dir: Path = Path("data")
     database: Path = Path("data/m365sync.db")
+    # postgresql://… (M365SYNC_DATABASE_URL): several instances share one database; None
+    # keeps the SQLite file `database`.
+    database_url: str | None = None
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     public_url: str | None = None
@@ -62,6 +65,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database=database,
+            database_url=_database_url(env),
             listen_host=host,
             listen_port=port,
             public_url=_public_url(env),
@@ -85,6 +89,18 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.data_dir / "secret.key"
+
+    @property
+    def store_location(self) -> Path | str:
+        """What the store opens: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url or self.database
+
+    @property
+    def store_label(self) -> str:
+        """The store's location as logs and messages may show it: never the password."""
+        if self.database_url is not None:
+            return _without_password(self.database_url)
+        return str(self.database)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -183,6 +199,24 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
             "M365SYNC_SMTP_URL",
             _without_password(raw),
             "smtp://, smtp+starttls:// or smtps://[user:password@]host[:port]",
+        )
+    return raw
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = _get(env, "M365SYNC_DATABASE_URL")
+    if raw is None:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.query):
+        raise SettingsError(
+            "M365SYNC_DATABASE_URL",
+            _without_password(raw),
+            "postgresql://user[:password]@host[:port]/database (unset: the SQLite file)",
         )
     return raw
 

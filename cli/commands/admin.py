@@ -52,7 +52,7 @@ def run_set_password(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _store(settings: Settings, user: str, password_hash: str) -> None:
     db = await open_store(
-        settings.database,
+        settings.store_location,
         secret_key=settings.secret_key,
         key_file=settings.key_file,
         synchronous=settings.sqlite_synchronous,

@@ -48,6 +48,11 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     target: Path = args.path
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to replace it")
+    if settings.database_url is not None:
+        raise UsageError(
+            "m365sync backup copies the SQLite file; back up PostgreSQL with its own tools"
+            " (pg_dump, base backups)"
+        )
     if not settings.database.exists():
         raise UsageError(f"no database at {settings.database} (M365SYNC_DATABASE)")
     report = asyncio.run(backup_database(settings, target))
@@ -63,7 +68,7 @@ async def backup_database(settings: Settings, target: Path) -> BackupReport:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     db = await open_store(
-        settings.database,
+        settings.store_location,
         secret_key=settings.secret_key,
         key_file=settings.key_file,
         synchronous=settings.sqlite_synchronous,

@@ -24,7 +24,7 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
     async def main() -> T:
         db = await open_store(
-            settings.database,
+            settings.store_location,
             secret_key=settings.secret_key,
             key_file=settings.key_file,
             synchronous=settings.sqlite_synchronous,

@@ -24,6 +24,8 @@ ENVIRONMENT_HELP = """\
 environment (all of them, with defaults: docs/environment.md):
   M365SYNC_DATA_DIR       database and key file directory (default ./data)
   M365SYNC_DATABASE       the SQLite file (default $M365SYNC_DATA_DIR/m365sync.db)
+  M365SYNC_DATABASE_URL   postgresql://... : several instances on one PostgreSQL
+                          database instead of the SQLite file
   M365SYNC_LISTEN         HOST:PORT to listen on (default 127.0.0.1:8080); PORT overrides
   M365SYNC_PUBLIC_URL     https:// address Microsoft Graph and browsers reach; without it
                           no change notifications, only sweeps
@@ -73,7 +75,7 @@ def _run_app(app: web.Application, settings: Settings) -> int:
     log.info(
         "daemon.listening",
         url=f"{scheme}://{settings.listen_host}:{settings.listen_port}",
-        database=str(settings.database),
+        database=settings.store_label,
     )
     try:
         _serve(app, settings, ssl_context)
@@ -122,13 +124,13 @@ async def _worker_main(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     db = await open_store(
-        settings.database,
+        settings.store_location,
         secret_key=settings.secret_key,
         key_file=settings.key_file,
         synchronous=settings.sqlite_synchronous,
     )
     try:
-        log.info("worker.started", database=str(settings.database))
+        log.info("worker.started", database=settings.store_label)
         await build_engine(db, settings).run(stop)
     finally:
         await db.close()

@@ -16,9 +16,10 @@ from cli.app import create_daemon_app
 from cli.commands.demo import link_for_emulators as emulator_link
 from cli.commands.demo import seed_demo
 from emulators.harness import RunningEmulators, running_emulators
-from store import Database, SecretBox, generate_key
+from store import Database, SecretBox, generate_key, open_database
 from store.admins import set_admin_account
 from store.models import AuthMode, Link, NewLink
+from tests.plugins.postgres import new_database
 from worker.linkadmin import add_link
 from worker.settings import Settings
 
@@ -69,14 +70,24 @@ def link_for_emulators(
 
 
 @pytest.fixture
-async def admin_env(tmp_path: Path) -> AsyncIterator[AdminEnv]:
+async def admin_env(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[AdminEnv]:
     async with running_emulators(tmp_path / "emulators") as emus:
         user_ids = seed_demo(emus)
         # The manual's first step is Admin Consent: start without it.
         emus.graph.identity.revoke_admin_consent(emus.info["client_id"])
-        db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
+        # `backend` is SQLite unless a test module asks for both (tests/plugins/store.py).
+        url = None
+        if backend == "postgresql":
+            url = await new_database(request.getfixturevalue("pg_server"))
+        db = await open_database(
+            url or tmp_path / "m365sync.db", SecretBox([generate_key().encode()])
+        )
         try:
-            settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
+            settings = Settings(
+                data_dir=tmp_path, database=tmp_path / "m365sync.db", database_url=url
+            )
             server = TestServer(create_daemon_app(settings, db=db), host="127.0.0.1")
             await server.start_server()
             try:

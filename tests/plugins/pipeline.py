@@ -15,8 +15,9 @@ from aiohttp.test_utils import TestServer
 from cli.app import create_daemon_app
 from cli.commands.demo import add_emulator_link
 from emulators.harness import RunningEmulators, running_emulators
-from store import Database, SecretBox, generate_key
+from store import Database, SecretBox, generate_key, open_database
 from store.models import Link
+from tests.plugins.postgres import new_database
 from webhook.keys import WAKER
 from worker.alerts import Alerts
 from worker.context import EngineConfig
@@ -131,7 +132,7 @@ def graph_user(
 
 
 @pytest.fixture
-async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
+async def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[MakeStack]:
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
     async def make(
@@ -146,6 +147,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         tenant_id: str | None = None,
         clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
         alerts: Callable[[Database], Alerts] | None = None,
+        backend: str = "sqlite",
     ) -> Stack:
         manager = running_emulators(
             tmp_path / "emulators",
@@ -163,9 +165,13 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[MakeStack]:
         cleanups.append(lambda: manager.__aexit__(None, None, None))
         emus.graph.identity.grant_admin_consent(emus.info["client_id"])
         secret_key = generate_key()
-        db = await Database.open(tmp_path / "m365sync.db", SecretBox([secret_key.encode()]))
+        # backend="postgresql": a fresh database on the session's PostgreSQL server.
+        url = None
+        if backend == "postgresql":
+            url = await new_database(request.getfixturevalue("pg_server"))
+        db = await open_database(url or tmp_path / "m365sync.db", SecretBox([secret_key.encode()]))
         cleanups.append(db.close)
-        settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
+        settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db", database_url=url)
         app = create_daemon_app(settings, db=db)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

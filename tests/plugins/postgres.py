@@ -26,6 +26,11 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 async def pg_url(pg_server: PgServer) -> str:
     """The URL of a new, empty database (no migrations applied yet)."""
+    return await new_database(pg_server)
+
+
+async def new_database(pg_server: PgServer) -> str:
+    """Create a new, empty database on the server; its URL."""
     name = f"t{next(_NAMES)}"
     conn = await asyncpg.connect(pg_server.url())
     try:
