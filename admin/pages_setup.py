@@ -10,6 +10,7 @@ from admin.callbacks import callback_params
 from admin.common import csrf_field, flash, link_for, render, state_badge
 from admin.html import Markup, fmt, page
 from admin.keys import SESSIONS, session_of
+from admin.listenerreturn import flow_origin, return_target
 from admin.sessions import PendingSetup, Session, new_state
 from admin.tokencheck import MemoryTokenCache, verify_token_cache
 from edge.inputs import read_form
@@ -104,7 +105,9 @@ async def consent_start(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     session = _session(request)
     state = new_state()
-    request.app[SESSIONS].put_flow(state, session, link.id, "consent", {})
+    request.app[SESSIONS].put_flow(
+        state, session, link.id, "consent", {}, origin=flow_origin(request)
+    )
     config = auth_config(link, request.config_dict[SETTINGS])
     url = admin_consent_url(
         config.authority_host,
@@ -129,7 +132,7 @@ async def consent_callback(request: web.Request) -> web.StreamResponse:
         pending.consent = f"Admin consent was not granted: {detail[:300]}"
     else:
         pending.consent = "granted"
-    return _bounce(f"/links/{flow.link_id}/setup")
+    return _bounce(return_target(request, flow, f"/links/{flow.link_id}/setup"))
 
 
 async def token_start(request: web.Request) -> web.StreamResponse:
@@ -148,7 +151,9 @@ async def token_start(request: web.Request) -> web.StreamResponse:
     except SyncError as exc:
         flash(request, "error", f"OAuth Token could not start: {exc}")
         raise web.HTTPSeeOther(f"/links/{link.id}/setup") from None
-    request.app[SESSIONS].put_flow(state, session, link.id, "token", flow)
+    request.app[SESSIONS].put_flow(
+        state, session, link.id, "token", flow, origin=flow_origin(request)
+    )
     raise web.HTTPSeeOther(str(flow["auth_uri"]))
 
 
@@ -174,10 +179,10 @@ async def token_callback(request: web.Request) -> web.StreamResponse:
     except SyncError as exc:
         pending.error = f"OAuth Token failed: {exc}"
         pending.token_cache = None
-        return _bounce(f"/links/{link.id}/setup")
+        return _bounce(return_target(request, flow, f"/links/{link.id}/setup"))
     pending.token_cache, pending.signed_in_as, pending.verified = cache.blob, account.username, True
     log.info("oauth.token_retrieved", link=link.name, user=account.username)
-    return _bounce(f"/links/{link.id}/setup")
+    return _bounce(return_target(request, flow, f"/links/{link.id}/setup"))
 
 
 def _bounce(target: str, message: str = "") -> web.Response:

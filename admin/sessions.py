@@ -66,6 +66,9 @@ class Flow:
     kind: str  # "consent" | "token"
     data: dict[str, Any]
     created_at: float
+    # The admin page's origin the flow started from, when the callback arrives on another
+    # listener (M365SYNC_ADMIN_LISTEN; see admin/listenerreturn.py).
+    origin: str = ""
 
 
 def new_state() -> str:
@@ -121,10 +124,16 @@ class SessionStore:
             del self._flows[state]
 
     def put_flow(
-        self, state: str, session: Session, link_id: int, kind: str, data: dict[str, Any]
+        self,
+        state: str,
+        session: Session,
+        link_id: int,
+        kind: str,
+        data: dict[str, Any],
+        origin: str = "",
     ) -> None:
         """Remember a round trip to Microsoft under its one-time `state` (see new_state)."""
-        self._flows[state] = Flow(session.id, link_id, kind, data, self._clock())
+        self._flows[state] = Flow(session.id, link_id, kind, data, self._clock(), origin)
 
     def take_flow(self, state: str) -> tuple[Flow, Session] | None:
         """The flow and its still-live session; a flow is used once."""
