@@ -25,6 +25,7 @@ from admin import (
     pages_setup,
 )
 from admin.keys import LIMITER, SESSIONS, USERS
+from admin.listenerreturn import RETURN_PATH, return_page
 from admin.mount import mount as mount_app
 from admin.ratelimit import SignInLimiter
 from admin.selection import UsersCache
@@ -59,6 +60,8 @@ def create_admin_apps() -> tuple[web.Application, web.Application]:
     r.add_get(pages_setup.CONSENT_PATH, pages_setup.consent_callback)
     r.add_get(pages_setup.TOKEN_PATH, pages_setup.token_callback)
     r.add_post(pages_setup.TOKEN_PATH, pages_setup.token_callback)
+    # With a private admin listener, the callbacks send the browser back here on it.
+    r.add_get(RETURN_PATH, return_page)
 
     console = web.Application(middlewares=[auth.security_headers, auth.guard])
     console[SESSIONS] = sessions

@@ -17,6 +17,7 @@ from admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
 from admin.passwords import hash_password, token_hash, verify_password
 from admin.sessions import Principal, Session
 from edge.inputs import read_form
+from edge.listeners import split_listeners
 from store.admins import get_admin_account, list_api_tokens
 from store.links import list_links
 from store.models import Link
@@ -230,7 +231,11 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, sid: 
 
 
 def _secure(request: web.Request) -> bool:
-    """Secure when served over HTTPS here, or behind a proxy whose public URL is https."""
+    """Secure when served over HTTPS here, or behind a proxy whose public URL is https.
+    The public URL says nothing of a private admin listener (M365SYNC_ADMIN_LISTEN): it
+    serves plain HTTP unless a proxy in front of it says otherwise."""
+    if split_listeners(request):
+        return request.secure
     public = request.config_dict[SETTINGS].public_url or ""
     return request.secure or public.startswith("https://")
 

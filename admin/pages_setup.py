@@ -11,6 +11,7 @@ from admin.catchup import catch_up_after_change
 from admin.common import csrf_field, flash, link_for, render, state_badge
 from admin.html import Markup, fmt, page
 from admin.keys import SESSIONS, principal_of, session_of
+from admin.listenerreturn import flow_origin, return_target
 from admin.sessions import PendingSetup, Session, new_state
 from admin.tokencheck import MemoryTokenCache, verify_token_cache
 from edge.inputs import read_form
@@ -133,7 +134,7 @@ async def consent_start(request: web.Request) -> web.StreamResponse:
     await _remember_choices(request, session, link)
     state = new_state()
     await request.app[SESSIONS].put_flow(
-        request.config_dict[DB], state, session, link.id, "consent", {}
+        request.config_dict[DB], state, session, link.id, "consent", {}, flow_origin(request)
     )
     config = auth_config(link, request.config_dict[SETTINGS])
     url = admin_consent_url(
@@ -160,7 +161,7 @@ async def consent_callback(request: web.Request) -> web.StreamResponse:
     else:
         pending.consent = "granted"
     await request.app[SESSIONS].save(request.config_dict[DB], session)
-    return _bounce(f"/links/{flow.link_id}/setup")
+    return _bounce(return_target(request, flow, f"/links/{flow.link_id}/setup"))
 
 
 async def token_start(request: web.Request) -> web.StreamResponse:
@@ -183,7 +184,7 @@ async def token_start(request: web.Request) -> web.StreamResponse:
         flash(request, "error", f"OAuth Token could not start: {exc}")
         raise web.HTTPSeeOther(f"/links/{link.id}/setup") from None
     await request.app[SESSIONS].put_flow(
-        request.config_dict[DB], state, session, link.id, "token", flow
+        request.config_dict[DB], state, session, link.id, "token", flow, flow_origin(request)
     )
     raise web.HTTPSeeOther(str(flow["auth_uri"]))
 
@@ -211,11 +212,11 @@ async def token_callback(request: web.Request) -> web.StreamResponse:
         pending.error = f"OAuth Token failed: {exc}"
         pending.token_cache = None
         await request.app[SESSIONS].save(db, session)
-        return _bounce(f"/links/{link.id}/setup")
+        return _bounce(return_target(request, flow, f"/links/{link.id}/setup"))
     pending.token_cache, pending.signed_in_as, pending.verified = cache.blob, account.username, True
     await request.app[SESSIONS].save(db, session)
     log.info("oauth.token_retrieved", link=link.name, user=account.username)
-    return _bounce(f"/links/{link.id}/setup")
+    return _bounce(return_target(request, flow, f"/links/{link.id}/setup"))
 
 
 def _bounce(target: str, message: str = "") -> web.Response:

@@ -125,6 +125,9 @@ class Flow:
     kind: str  # "consent" | "token"
     data: dict[str, Any]
     created_at: float
+    # The admin page's origin the flow started from, when the callback arrives on another
+    # listener (M365SYNC_ADMIN_LISTEN; see admin/listenerreturn.py).
+    origin: str = ""
 
 
 def new_state() -> str:
@@ -206,6 +209,7 @@ class SessionStore:
         link_id: int,
         kind: str,
         data: dict[str, Any],
+        origin: str = "",
     ) -> None:
         """Remember a round trip to Microsoft under its one-time `state` (see new_state)."""
         now = self._clock()
@@ -216,6 +220,7 @@ class SessionStore:
             link_id=link_id,
             kind=kind,
             data=data,
+            origin=origin,
             now=now,
             expired_before=now - FLOW_TIMEOUT_S,
         )
@@ -235,7 +240,12 @@ class SessionStore:
         if session is None:
             return None
         flow = Flow(
-            stored.session_hash, stored.link_id, stored.kind, stored.data, stored.created_at
+            stored.session_hash,
+            stored.link_id,
+            stored.kind,
+            stored.data,
+            stored.created_at,
+            stored.origin,
         )
         return flow, session
 

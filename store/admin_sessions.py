@@ -40,6 +40,8 @@ class StoredFlow:
     kind: str
     data: dict[str, Any]
     created_at: float
+    # The admin origin to return to when the callback lands on the public listener.
+    origin: str = ""
 
 
 async def create_session(
@@ -130,13 +132,23 @@ async def put_flow(
     data: dict[str, Any],
     now: float,
     expired_before: float,
+    origin: str = "",
 ) -> None:
     async with db.atomic() as tx:
         await tx.execute("DELETE FROM admin_flows WHERE created_at <= ?", (expired_before,))
         await tx.execute(
-            "INSERT INTO admin_flows (state_hash, session_hash, link_id, kind, data, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (state_hash, session_hash, link_id, kind, db.box.encrypt_text(json.dumps(data)), now),
+            "INSERT INTO admin_flows"
+            " (state_hash, session_hash, link_id, kind, data, created_at, origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                state_hash,
+                session_hash,
+                link_id,
+                kind,
+                db.box.encrypt_text(json.dumps(data)),
+                now,
+                origin,
+            ),
         )
 
 
@@ -153,7 +165,12 @@ async def take_flow(db: Database, state_hash: str, *, created_after: float) -> S
         return None
     data = json.loads(db.box.decrypt_text(row["data"], what="an admin sign-in flow"))
     return StoredFlow(
-        row["session_hash"], int(row["link_id"]), row["kind"], data, float(row["created_at"])
+        row["session_hash"],
+        int(row["link_id"]),
+        row["kind"],
+        data,
+        float(row["created_at"]),
+        row["origin"],
     )
 
 

@@ -291,6 +291,18 @@ async def purge_done_events(db: Database, older_than: float) -> int:
         )
 
 
+async def purge_done_polls(db: Database, older_than: float) -> int:
+    """Finished polls are only a clock: keep each link's newest (when it last polled) and
+    none older than `older_than`, so a link polling every 10 s adds no lasting rows."""
+    async with db.atomic() as tx:
+        return await tx.rowcount(
+            "DELETE FROM events WHERE kind = 'poll' AND status = 'done' AND done_at < ?"
+            " AND id NOT IN (SELECT MAX(id) FROM events WHERE kind = 'poll'"
+            " AND status = 'done' GROUP BY link_id)",
+            (older_than,),
+        )
+
+
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]

@@ -259,7 +259,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             link_id INTEGER NOT NULL,
             kind TEXT NOT NULL,
             data BLOB NOT NULL,
-            created_at REAL NOT NULL
+            created_at REAL NOT NULL,
+            origin TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX admin_flows_session ON admin_flows(session_hash);
         CREATE INDEX admin_flows_created ON admin_flows(created_at);

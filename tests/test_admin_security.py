@@ -86,6 +86,7 @@ def test_only_graph_health_sign_in_and_the_microsoft_callbacks_are_public(
     public = sorted(r for a in _apps(app) if auth.guard not in a.middlewares for r in _routes(a))
     assert public == [
         ("GET", "/auth/consent"),
+        ("GET", "/auth/return"),
         ("GET", "/auth/token"),
         ("GET", "/healthz"),
         ("GET", "/login"),

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 
 from emulators.faults import FaultRule
-from store.events import list_events, queue_stats
-from store.models import EventKind, EventStatus
+from store.events import last_done_at, list_events, queue_stats
+from store.models import EventKind, EventStatus, RoundResult
+from store.records import last_round
 from store.subscriptions import link_subscriptions
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
+from worker.polling import next_poll_at
 
 ANN = graph_user("Ann", "Lee")
 POLL_S = 10
@@ -63,21 +65,78 @@ async def test_without_a_public_url_a_new_user_arrives_by_polling(make_stack: Ma
 
 
 async def test_an_empty_poll_reads_no_pbx_and_queues_the_next_poll(make_stack: MakeStack) -> None:
+    """Quiet polls: no PBX request, the next poll one interval later, and no `rounds` row
+    (the table would grow by one a minute per link forever); the last poll's time moves."""
     stack = await make_stack(subscribe=False, policy={"poll_interval_s": POLL_S})
     await stack.settle()
-    rows_before = await stack.db.fetchone("SELECT MAX(id) AS id FROM rounds")
+    rows_before = await stack.db.fetchone("SELECT COUNT(*) AS n FROM rounds")
+    pbx = stack.emus.pbx.faults.add(FaultRule(r".", "latency", count=-1, latency_s=0.0))
+    last_polled = []
     for _ in range(3):
         due = await _poll_due_at(stack)
         await _pass(stack, max(0.0, due - stack.engine.ctx.clock()))
         await stack.engine.run_until_idle()
         assert await _poll_due_at(stack) == due + POLL_S, "the next slot, one interval later"
-    rows = await stack.db.fetchall(
-        "SELECT stats FROM rounds WHERE id > ?", (rows_before["id"] if rows_before else 0,)
-    )
-    assert len(rows) == 3
-    assert all(json.loads(row["stats"])["pbx_read"] is False for row in rows)
+        last_polled.append(await last_done_at(stack.db, stack.link.id, EventKind.POLL))
+    assert pbx.hits == 0, "a poll that found nothing read the PBX"
+    rows = await stack.db.fetchone("SELECT COUNT(*) AS n FROM rounds")
+    assert rows["n"] == rows_before["n"], "quiet polls were recorded as rounds"
+    assert last_polled == sorted(last_polled) and len(set(last_polled)) == 3
     stats = await queue_stats(stack.db, stack.link.id, stack.engine.ctx.clock())
     assert (stats.due, stats.scheduled, stats.polls) == (0, 0, 1)
+
+
+async def test_finished_polls_are_purged_but_the_last_one_is_kept(make_stack: MakeStack) -> None:
+    """The maintenance keeps an hour of finished polls, and always the newest per link."""
+    stack = await make_stack(subscribe=False, policy={"poll_interval_s": POLL_S})
+    await stack.settle()
+    for _ in range(5):
+        await _pass(stack, max(0.0, await _poll_due_at(stack) - stack.engine.ctx.clock()))
+        await stack.engine.run_until_idle()
+    sql = "SELECT done_at FROM events WHERE link_id = ? AND kind = 'poll' AND status = 'done'"
+    assert len(await stack.db.fetchall(sql, (stack.link.id,))) >= 5
+    newest = await last_done_at(stack.db, stack.link.id, EventKind.POLL)
+    await _pass(stack, 2 * 3600)
+    await stack.engine.run_until_idle(maintain=True)
+    # The maintenance kept the newest; the poll due after two hours then added one.
+    done = [row["done_at"] for row in await stack.db.fetchall(sql, (stack.link.id,))]
+    assert len(done) == 2 and newest in done, done
+    await _pass(stack, 2 * 3600)
+    await stack.engine.run_until_idle(maintain=True)
+    assert newest not in [row["done_at"] for row in await stack.db.fetchall(sql, (stack.link.id,))]
+
+
+async def test_a_quiet_poll_after_a_failed_round_is_recorded(make_stack: MakeStack) -> None:
+    """The status's last round must not keep showing a failure the next poll got past."""
+    stack = await make_stack(subscribe=False, policy={"poll_interval_s": POLL_S})
+    await stack.settle()
+    stack.emus.graph.faults.add(
+        FaultRule(path_pattern=r"/users/delta", kind="status", status=429, retry_after_s=600)
+    )
+    await _pass(stack, max(0.0, await _poll_due_at(stack) - stack.engine.ctx.clock()))
+    await stack.engine.run_until_idle()
+    failed = await last_round(stack.db, stack.link.id)
+    assert failed is not None and failed.outcome is not RoundResult.OK
+    await _pass(stack, max(0.0, await _poll_due_at(stack) - stack.engine.ctx.clock()))
+    await stack.engine.run_until_idle()
+    recovered = await last_round(stack.db, stack.link.id)
+    assert recovered is not None and recovered.id != failed.id
+    assert recovered.outcome is RoundResult.OK
+
+
+def test_links_poll_at_stable_phases_spread_over_the_interval() -> None:
+    """500 links polling every 60 s: no herd at the minute mark. Each link's slot is the
+    same every time it is computed (and after a restart), and the slots fill the minute."""
+    interval, now, links = 60.0, 1_700_000_000.0, range(1, 501)
+    due = {link: next_poll_at(link, interval, now) for link in links}
+    assert all(now < at <= now + interval for at in due.values())
+    assert due == {link: next_poll_at(link, interval, now) for link in links}, "stable"
+    assert all(next_poll_at(link, interval, due[link]) == due[link] + interval for link in links)
+    per_second = Counter(int(at - now) for at in due.values())
+    assert len(per_second) >= 55, "the slots cover nearly every second of the minute"
+    assert max(per_second.values()) <= 25, f"a herd: {per_second.most_common(3)}"
+    at_the_mark = sum(1 for at in due.values() if at % interval < 1.0)
+    assert at_the_mark <= 25
 
 
 async def test_with_push_a_dropped_notification_is_repaired_by_the_safety_poll(

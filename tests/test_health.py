@@ -108,3 +108,32 @@ async def test_readyz_fails_when_the_worker_loop_stalls_or_stops(
     status, body = await _ready(client)
     assert status == 503
     assert body["checks"]["worker"]["detail"] == "the worker loop has stopped"
+
+
+async def test_metrics_wants_the_bearer_token_when_one_is_set(
+    aiohttp_client: Any, db: Database
+) -> None:
+    """M365SYNC_METRICS_TOKEN: 401 with a WWW-Authenticate challenge without it or with a
+    wrong one (also one that only shares a prefix), 200 with it."""
+    token = "metrics-token-0123456789"
+    client = await aiohttp_client(create_app(Settings(metrics_token=token), db=db))
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {token[:-1]}"},
+        {"Authorization": f"Basic {token}"},
+        {"Authorization": token},
+    ):
+        response = await client.get("/metrics", headers=headers)
+        assert response.status == 401, headers
+        assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+        assert token not in await response.text()
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200
+    assert "m365sync_" in await response.text()
+    assert (await client.get("/healthz")).status == 200, "only /metrics wants the token"
+
+
+async def test_metrics_is_open_without_a_token(aiohttp_client: Any, db: Database) -> None:
+    client = await aiohttp_client(create_app(Settings(), db=db))
+    assert (await client.get("/metrics")).status == 200

@@ -43,6 +43,9 @@ def test_port_is_honoured_on_all_interfaces() -> None:
         ("M365SYNC_CA_BUNDLE", "/nonexistent/ca.pem", "readable file"),
         ("M365SYNC_SMTP_URL", "mail.example.com", "smtp://"),
         ("M365SYNC_ALERT_FROM", "nobody", "e-mail address"),
+        ("M365SYNC_ADMIN_LISTEN", "8081", "HOST:PORT"),
+        ("M365SYNC_ADMIN_LISTEN", "127.0.0.1:0", "TCP port"),
+        ("M365SYNC_ADMIN_LISTEN", "127.0.0.1:8080", "other than the public"),
     ],
 )
 def test_bad_values_name_the_variable_value_and_expectation(
@@ -55,6 +58,19 @@ def test_bad_values_name_the_variable_value_and_expectation(
     assert message.startswith(f"{name}=")
     assert value in message
     assert expected in message
+
+
+def test_admin_listener_and_metrics_token() -> None:
+    """Unset: one listener, /metrics open. Set: the private address, and a token that no
+    repr of the settings shows."""
+    plain = Settings.from_env({})
+    assert (plain.admin_listen, plain.metrics_token) == (None, None)
+    split = Settings.from_env(
+        {"M365SYNC_ADMIN_LISTEN": "[::1]:8081", "M365SYNC_METRICS_TOKEN": "tok-123456"}
+    )
+    assert split.admin_listen == ("::1", 8081)
+    assert split.metrics_token == "tok-123456"
+    assert "tok-123456" not in repr(split)
 
 
 def test_smtp_password_is_not_repeated_in_the_error() -> None:

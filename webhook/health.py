@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from dataclasses import dataclass
 
 import structlog
@@ -10,7 +11,7 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
-from webhook.keys import DB, ENGINE, ENGINE_TASK
+from webhook.keys import DB, ENGINE, ENGINE_TASK, SETTINGS
 from worker.engine import Engine
 
 log = structlog.get_logger("m365sync.health")
@@ -52,11 +53,28 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition of the process-wide registry, in the format the scraper asks for
-    (text 0.0.4 by default; OpenMetrics when its Accept header says so)."""
+    (text 0.0.4 by default; OpenMetrics when its Accept header says so). With
+    M365SYNC_METRICS_TOKEN the scraper must send it as a bearer token (Prometheus:
+    `authorization: {credentials: ...}`)."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None and not _bearer_matches(request, token):
+        log.info("metrics.refused")
+        raise web.HTTPUnauthorized(
+            headers={"WWW-Authenticate": 'Bearer realm="m365sync metrics"'},
+            text="a bearer token is required",
+        )
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     response = web.Response(body=encode(REGISTRY))
     response.headers["Content-Type"] = content_type
     return response
+
+
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Compared as bytes in constant time: a timing difference must not spell the token.
+    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def _store_check(app: web.Application) -> Check:

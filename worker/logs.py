@@ -37,6 +37,7 @@ SECRET_KEYS = frozenset(
         "cookie",
         "set-cookie",
         "api_token",
+        "metrics_token",
         "session",
         "csrf_token",
         "validationtoken",

@@ -34,6 +34,7 @@ from store.records import (
     held_episode,
     held_numbers,
     hold_actions,
+    last_round,
     withdraw_held,
 )
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
@@ -260,25 +261,36 @@ async def _quiet_round(
     if request.dry_run:
         return outcome
     outcome.stats = _stats(outcome)
+    record = request.trigger != "poll" or await _last_round_failed(db, clients.link.id)
     async with db.atomic() as tx:
         await set_delta_link(tx, clients.link.id, read.delta_link)
         # Nothing is held or withdrawn here, but the outcome still reports the held list.
         outcome.held_waiting, outcome.held_first_id = await held_episode(tx, clients.link.id)
-        await add_round(
-            tx,
-            RoundRecord(
-                link_id=clients.link.id,
-                kind=request.kind,
-                started_at=started,
-                finished_at=outcome.finished_at,
-                outcome=RoundResult.OK,
-                stats=outcome.stats,
-            ),
-        )
+        # A quiet poll is the daemon's own timer finding nothing: recording each one would
+        # grow `rounds` by a row a minute per link forever. Its event's done_at says when
+        # the link last polled (status, /metrics). Only the first after a failed round is
+        # recorded, so the link's last round says it recovered.
+        if record:
+            await add_round(
+                tx,
+                RoundRecord(
+                    link_id=clients.link.id,
+                    kind=request.kind,
+                    started_at=started,
+                    finished_at=outcome.finished_at,
+                    outcome=RoundResult.OK,
+                    stats=outcome.stats,
+                ),
+            )
         if on_commit is not None:
             await on_commit(tx, outcome)
     log.info("round.finished", link=clients.link.name, **outcome.stats)
     return outcome
+
+
+async def _last_round_failed(db: Database, link_id: int) -> bool:
+    last = await last_round(db, link_id)
+    return last is not None and last.outcome in (RoundResult.ERROR, RoundResult.RETRY)
 
 
 async def _update_held(tx: Transaction, link_id: int, outcome: RoundOutcome) -> None:

@@ -12,6 +12,7 @@ from store.events import (
     last_created_at,
     last_done_at,
     purge_done_events,
+    purge_done_polls,
     queue_stats,
 )
 from store.links import list_links
@@ -33,6 +34,8 @@ SWEEP_JITTER = 0.1
 # Finished events are only history (the audit trail keeps what happened); 30 days of
 # them is plenty to debug with, and the table stays small.
 DONE_EVENTS_KEEP_S = 30 * 86400.0
+# A finished poll says no more than "the link polled then": an hour of them is enough.
+DONE_POLLS_KEEP_S = 3600.0
 
 
 class Scheduler:
@@ -52,6 +55,7 @@ class Scheduler:
                 await self.keep_subscription(link)
         await self.ctx.alerts.check_expiry(await list_links(self.ctx.db))
         await purge_done_events(self.ctx.db, self.ctx.clock() - DONE_EVENTS_KEEP_S)
+        await purge_done_polls(self.ctx.db, self.ctx.clock() - DONE_POLLS_KEEP_S)
 
     async def schedule_sweep(self, link: Link) -> bool:
         """Queue a sweep when the last one is older than the link's interval."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +48,11 @@ class Settings:
     worker_poll_s: float = 2.0
     # Sweeps running at once across all links (a sweep reads every extension's cell).
     max_concurrent_sweeps: int = 4
+    # M365SYNC_ADMIN_LISTEN: a second, private listener for the admin page, its API,
+    # /readyz and /metrics; the public one then serves only Graph, OAuth and /healthz.
+    admin_listen: tuple[str, int] | None = None
+    # M365SYNC_METRICS_TOKEN: /metrics then wants `Authorization: Bearer <token>`.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +60,13 @@ class Settings:
         data_dir = Path(_get(env, "M365SYNC_DATA_DIR") or "data")
         database = Path(_get(env, "M365SYNC_DATABASE") or data_dir / "m365sync.db")
         host, port = _listen(env)
+        admin_listen = _admin_listen(env)
+        if admin_listen is not None and admin_listen[1] == port:
+            raise SettingsError(
+                "M365SYNC_ADMIN_LISTEN",
+                env["M365SYNC_ADMIN_LISTEN"],
+                f"a port other than the public listener's ({port})",
+            )
         tls_cert = _optional_file(env, "M365SYNC_TLS_CERT")
         tls_key = _optional_file(env, "M365SYNC_TLS_KEY")
         if (tls_cert is None) != (tls_key is None):
@@ -79,6 +91,8 @@ class Settings:
             tls_key=tls_key,
             worker_lease_s=_seconds(env, "M365SYNC_WORKER_LEASE_S", 120.0, 1.0, 3600.0),
             worker_poll_s=_seconds(env, "M365SYNC_WORKER_POLL_S", 2.0, 0.05, 300.0),
+            admin_listen=admin_listen,
+            metrics_token=_get(env, "M365SYNC_METRICS_TOKEN"),
             max_concurrent_sweeps=_count(env, "M365SYNC_MAX_CONCURRENT_SWEEPS", 4, 1, 1000),
             sqlite_synchronous=_choice(
                 env, "M365SYNC_SQLITE_SYNCHRONOUS", SQLITE_SYNC_MODES, "full"
@@ -124,6 +138,16 @@ def _listen(env: Mapping[str, str]) -> tuple[str, int]:
     if port_env is not None:
         port = _port("PORT", port_env)
     return host.strip("[]"), port
+
+
+def _admin_listen(env: Mapping[str, str]) -> tuple[str, int] | None:
+    raw = _get(env, "M365SYNC_ADMIN_LISTEN")
+    if raw is None:
+        return None
+    host, sep, port_text = raw.rpartition(":")
+    if not sep or not host:
+        raise SettingsError("M365SYNC_ADMIN_LISTEN", raw, "HOST:PORT, e.g. 127.0.0.1:8081")
+    return host.strip("[]"), _port("M365SYNC_ADMIN_LISTEN", port_text, raw)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

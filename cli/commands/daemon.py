@@ -13,6 +13,7 @@ from aiohttp import web
 
 from cli.app import create_daemon_app
 from cli.commands.parsers import Subcommands
+from cli.serving import serve_split
 from store import open_store
 from worker.logs import AccessLogger
 from worker.settings import Settings
@@ -27,6 +28,9 @@ environment (all of them, with defaults: docs/environment.md):
   M365SYNC_DATABASE_URL   postgresql://... : several instances on one PostgreSQL
                           database instead of the SQLite file
   M365SYNC_LISTEN         HOST:PORT to listen on (default 127.0.0.1:8080); PORT overrides
+  M365SYNC_ADMIN_LISTEN   HOST:PORT of a private listener for the admin page, API,
+                          /readyz and /metrics; the public one keeps Graph, OAuth, /healthz
+  M365SYNC_METRICS_TOKEN  bearer token /metrics requires
   M365SYNC_PUBLIC_URL     https:// address Microsoft Graph and browsers reach; without it
                           no change notifications, only sweeps
   M365SYNC_SECRET_KEY     key encrypting stored secrets (m365sync keygen); else a key file
@@ -81,17 +85,19 @@ def _run_app(app: web.Application, settings: Settings) -> int:
         _serve(app, settings, ssl_context)
     except OSError as exc:
         # A taken port or a missing permission: one line, not a traceback.
-        print(
-            f"m365sync: cannot listen on {settings.listen_host}:{settings.listen_port}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
+        where = f"{settings.listen_host}:{settings.listen_port}"
+        if settings.admin_listen is not None:
+            where += " and {}:{}".format(*settings.admin_listen)
+        print(f"m365sync: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     log.info("daemon.stopped")
     return 0
 
 
 def _serve(app: web.Application, settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
+    if settings.admin_listen is not None:
+        asyncio.run(serve_split(app, settings, ssl_context))
+        return
     web.run_app(
         app,
         host=settings.listen_host,
