@@ -234,9 +234,16 @@ async def save(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     db = request.config_dict[DB]
     actor = principal_of(request).username
-    scope = str(form.get("scope") or "all")
+    # A field the form did not send keeps what is stored: a hand-made post without the
+    # radios must not switch the sign-in mode or widen the scope.
+    scope = str(form.get("scope") or link.settings.get("scope") or "all")
     groups = str(form.get("group_ids") or "")
-    mode = AuthMode.APPLICATION if form.get("auth_mode") == "application" else AuthMode.DELEGATED
+    mode = _MODES.get(str(form.get("auth_mode") or ""), link.auth_mode)
+    # The page always posts the scope radios; without them the checkbox was not on the form.
+    if "scope" in form:
+        auto_create = form.get("auto_create") == "true"
+    else:
+        auto_create = bool(link.settings.get("auto_create"))
     secret = str(form.get("client_secret") or "").strip()
     pending = session.pending.get(link.id, PendingSetup())
     has_token = bool(pending.token_cache and pending.verified)
@@ -247,14 +254,14 @@ async def save(request: web.Request) -> web.StreamResponse:
         elif resolve != "discard":
             # Never drop a retrieved token silently: say what would be lost and ask.
             pending.mode, pending.scope, pending.group_ids = mode.value, scope, groups
-            pending.auto_create = form.get("auto_create") == "true"
+            pending.auto_create = auto_create
             body = _setup_body(request, link, pending, notice=_token_question(pending))
             return render(request, f"Setup · {link.name}", body, link=link, status=409)
     new_settings = {
         **link.settings,
         "scope": scope,
         "group_ids": groups,
-        "auto_create": form.get("auto_create") == "true",
+        "auto_create": auto_create,
     }
     try:
         saved = await save_settings(db, link.id, new_settings)
@@ -304,6 +311,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/links/{link.id}/setup")
 
 
+_MODES = {m.value: m for m in AuthMode}
 _MODE_WORDS = {
     AuthMode.DELEGATED: "Admin Consent + OAuth Token",
     AuthMode.APPLICATION: "Application permissions",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from admin.wording import plain
 from store import Database
 from store.directory import get_bindings, get_directory_users
 from store.models import DirectoryUser, Link
@@ -110,9 +111,14 @@ def action_json(action: Action) -> dict[str, Any]:
         "status": action.kind.value,
         "number": action.number,
         "conflict": action.conflict.value if action.conflict else None,
-        "message": action.message,
+        "message": _said(action.message, action.notes),
         "suggested_number": action.suggested_number,
     }
+
+
+def _said(message: str, notes: Sequence[str] = ()) -> str:
+    """The message and its notes (an unparsable phone kept as written) in the admin's words."""
+    return plain("; ".join(m for m in (message, *notes) if m))
 
 
 def preview(
@@ -170,7 +176,7 @@ def outcomes(plan: Plan, result: ApplyResult) -> list[dict[str, Any]]:
                 "number": action.number,
                 "outcome": outcome,
                 "conflict": action.conflict.value if action.conflict else None,
-                "message": message,
+                "message": _said(message or "", action.notes),
                 "suggested_number": action.suggested_number,
             }
         )

@@ -113,15 +113,25 @@
             box.checked = true; summary(); previewSoon();
           },
         });
+        const status = statusCell(row);
+        status.dataset.label = "Status";
+        // data-label: on a phone each row is a card and the cells say what they are.
         return el("tr", { class: result.status === "conflict" ? "has-conflict" : "" },
-          el("td", {}, box), el("td", {}, row.name), el("td", {}, row.email),
-          el("td", {}, row.phone), el("td", {}, number), statusCell(row));
+          el("td", { "data-label": "Select" }, box), el("td", { "data-label": "Name" }, row.name),
+          el("td", { "data-label": "Email" }, row.email),
+          el("td", { class: "phone", "data-label": "Phone" }, row.phone),
+          el("td", { class: "phone", "data-label": "Extension" }, number), status);
       }));
       const pages = Math.max(1, Math.ceil(state.total / state.limit));
       $("sync-page").textContent = `Page ${Math.floor(state.offset / state.limit) + 1} of ${pages} (${state.total} users)`;
       $("sync-prev").disabled = state.offset === 0;
       $("sync-next").disabled = state.offset + state.limit >= state.total;
       summary();
+    }
+
+    function outcomeText(name, r) {
+      if (r.outcome === "created" || r.outcome === "linked") return `${name}: extension ${r.number} ${r.outcome}`;
+      return `${name}: ${r.outcome}${r.number ? " (" + r.number + ")" : ""} — ${r.message}`;
     }
 
     function summary() {
@@ -148,16 +158,23 @@
     $("sync-create").addEventListener("click", async () => {
       const out = $("sync-results");
       const chosen = [...state.chosen].map(([id, number]) => ({ id, number: number || null }));
-      if (!chosen.length) { out.textContent = "Select at least one user."; return; }
+      if (!chosen.length) { out.textContent = "Select at least one user."; out.scrollIntoView({ block: "start" }); return; }
       out.textContent = "Creating extensions…";
+      out.scrollIntoView({ block: "start" });
       try {
         const data = await api("POST", `${base}/selection/create`, { chosen });
         const names = new Map(state.rows.map((r) => [r.id, r.name]));
-        out.replaceChildren(el("h3", {}, "Result"), el("ul", { id: "sync-outcomes" }, ...data.results.map((r) =>
+        const done = data.results.filter((r) => r.outcome === "created" || r.outcome === "linked").length;
+        const heading = el("h3", { id: "sync-results-title", tabindex: "-1" },
+          `Results: ${done} of ${data.results.length} done`);
+        out.replaceChildren(heading, el("ul", { id: "sync-outcomes" }, ...data.results.map((r) =>
           el("li", { class: r.outcome === "created" || r.outcome === "linked" ? "ok-text" : "conflict", "data-user": r.user_id },
-            `${names.get(r.user_id) || r.email || r.user_id}: ${r.outcome}${r.number ? " " + r.number : ""} — ${r.message}`))));
+            outcomeText(names.get(r.user_id) || r.email || r.user_id, r)))));
         state.chosen.clear();
         await load();
+        // The admin clicked at the foot of the list; the results are at its head: take them there.
+        heading.focus({ preventScroll: true });
+        out.scrollIntoView({ block: "start" });
       } catch (err) {
         out.textContent = `Create Extensions failed: ${err.message}`;
       }

@@ -26,7 +26,9 @@ from worker.linkadmin import add_link, check_link
 from worker.settings import Settings
 
 DEMO_DIR = Path("data/demo")
-DEMO_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
+# Automatic Extension Creation off, so users wait in "Sync Users & Create Extensions"; a
+# small range, so "no free number left" can be seen too.
+DEMO_POLICY = {"auto_create": False, "ranges": "200-209", "phone_region": "US"}
 DAEMON_ADMIN = "m365sync"
 
 
@@ -51,26 +53,47 @@ def _user(given: str, surname: str, domain: str, phone: str = "", **extra: Any) 
     }
 
 
+DEMO_PEOPLE = (
+    ("Ann", "Lee", "(425) 555-0101"),
+    ("Bob", "Stone", "(425) 555-0102"),
+    ("Cara", "Diaz", "+1 425 555 0103"),
+    ("Dan", "Wu", "(425) 555-0104"),
+    ("Eve", "Moss", ""),
+    ("Fay", "Ng", "(425) 555-0106"),
+    ("Gus", "Park", "(425) 555-0107"),
+    ("Hal", "Roy", "(425) 555-0108"),
+    ("Ivy", "Chen", "(425) 555-0109"),
+    ("Jon", "Bell", "(425) 555-0110"),
+)
+
+
 def seed_demo(emus: RunningEmulators) -> dict[str, str]:
-    """Users and extensions that show each conflict of the manual. Returns user ids by name."""
+    """Users and extensions that let every step of the Vodia manual be tried: with
+    DEMO_POLICY's range 200-209 (200 taken) ten users wait for nine free numbers, and each
+    conflict of the popup has a user to show it. Returns user ids by first name."""
     directory, pbx = emus.graph.directory, emus.pbx.state
     domain = emus.info["tenant_domain"]
-    people = [
-        ("Ann", "Lee", "(425) 555-0101"),
-        ("Bob", "Stone", "(425) 555-0102"),
-        ("Cara", "Diaz", "+1 425 555 0103"),
-        ("Dan", "Wu", "(425) 555-0104"),
-        ("Eve", "Moss", ""),
-    ]
-    ids = {g: directory.create_user(**_user(g, s, domain, p))["id"] for g, s, p in people}
+    ids = {g: directory.create_user(**_user(g, s, domain, p))["id"] for g, s, p in DEMO_PEOPLE}
     # A display name with markup: the page must show it as text.
     ids["Mallory"] = directory.create_user(
         **_user("Mallory", "Tag", domain, displayName="<script>alert('x')</script> Mallory")
     )["id"]
+    # No usable email: an external user converted to a member keeps the guest-style UPN
+    # ("...#EXT#@tenant") and has no mailbox (Microsoft Learn, "Convert external users to
+    # internal users" keeps the UPN unless changed).
+    ids["Pat"] = directory.create_user(
+        **_user(
+            "Pat",
+            "Kim",
+            domain,
+            mail=None,
+            userPrincipalName=f"pat_fabrikam.example#EXT#@{domain}",
+        )
+    )["id"]
     # Email conflict: Dan's address is already on two extensions.
     for number in ("250", "251"):
         pbx.add_extension(number, first_name="Dan", last_name="Wu", email=f"dan.wu@{domain}")
-    # Number in use (and an unmatched extension for Disable Unmatched Extensions).
+    # Number in use, and the unmatched extension for Disable Unmatched Extensions.
     pbx.add_extension("200", first_name="Old", last_name="Employee", email=f"old.employee@{domain}")
     return ids
 
@@ -159,6 +182,24 @@ async def _prepare_store(settings: Settings, emus: RunningEmulators, password: s
         await db.close()
 
 
+# The banner's steps. tests/test_browser_demo.py walks them as printed, in a browser against
+# the same seed: every claim in quotes below is checked there.
+DEMO_STEPS = """What to try (Automatic Extension Creation is off on the demo link: 10 users wait for
+one of the 9 free numbers 201-209; 200 belongs to an old employee):
+  1. Setup, the Vodia manual's way: choose "Admin Consent + OAuth Token", click
+     Admin Consent, then OAuth Token: "Integration active" shows in green. Click Save.
+  2. Overview: click "Sync Users & Create Extensions". The popup lists 12 users;
+     in red: Dan Wu ("already on extension 250", and 251) and Pat Kim ("no usable email").
+     Type 200 for Ann Lee: "200 is already in use", with a suggested number.
+     Type 205 for Bob Stone and for Cara Diaz: "chosen for more than one user".
+  3. Click "Select all", then "Auto-assign": nine users get 201 to 209, the tenth
+     "no free number left in 200-209". Click "Create Extensions": "Results: 9 of 12 done".
+  4. Click "Disable Unmatched Extensions": 200 (old.employee@) matches no Microsoft 365
+     user. Confirm: it is disabled, never deleted.
+  5. Activity: every extension created and disabled, and the Setup save, with who did it.
+"""
+
+
 def _banner(base_url: str, info: dict[str, Any], password: str) -> str:
     return f"""
 m365sync demo is running (Ctrl-C stops everything).
@@ -172,13 +213,5 @@ m365sync demo is running (Ctrl-C stops everything).
     (the emulated Microsoft 365; accept its test certificate)
   PBX emulator      {info["pbx_url"]}   (domain {info["pbx_domain"]})
 
-What to try:
-  1. Open the demo link: the seeded users got extensions 201 and up (auto-create is on;
-     200 was already taken by an old employee).
-  2. Add a user in the directory console and watch its extension appear on the Activity page.
-  3. Sync Users & Create Extensions: Dan Wu shows an email conflict in red (his address is
-     already on extensions 250 and 251); type 200 for someone to see "already in use".
-  4. Disable Unmatched Extensions: 200 (old.employee) has no Microsoft 365 user.
-  5. Setup: switch to Admin Consent + OAuth Token to walk the Vodia manual's steps.
-  State lives in ./data/demo; nothing is written elsewhere.
+{DEMO_STEPS}  State lives in ./data/demo; nothing is written elsewhere.
 """
