@@ -16,6 +16,7 @@ from admin.html import Markup, fmt, page
 from admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
 from admin.passwords import hash_password, token_hash, verify_password
 from admin.sessions import Principal, Session
+from admin.signinaudit import record_signin_failed, record_signin_ok, record_signout
 from edge.inputs import read_form
 from store.admins import get_admin_account, list_api_tokens
 from store.links import list_links
@@ -196,6 +197,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if principal is None:
         limiter.failed(address, username)
         log.warning("signin.failed", user=username, address=address)
+        await record_signin_failed(request.config_dict[DB], username, address)
         return _login_page(
             request,
             next_=next_,
@@ -206,6 +208,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     limiter.succeeded(username)
     session = request.app[SESSIONS].create(principal)
     log.info("signin.succeeded", user=principal.username, links=_links_text(principal))
+    await record_signin_ok(request.config_dict[DB], principal, address)
     response = see_other(next_)
     set_session_cookie(request, response, session.id)
     return response
@@ -237,6 +240,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = request.get(SESSION_KEY)
     if session is not None:
         request.app[SESSIONS].drop(session.id)
+        await record_signout(request.config_dict[DB], session.principal)
     response = see_other("/login")
     response.del_cookie(COOKIE, path="/")
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from store.db import Database, Row, Transaction
@@ -66,8 +66,10 @@ async def list_audit(
     since: float | None = None,
     limit: int = 200,
     before_id: int | None = None,
+    text_user_ids: Sequence[str] = (),
 ) -> list[AuditEntry]:
-    """Newest first; filters combine with AND. `text` matches number, user id or reason."""
+    """Newest first; filters combine with AND. `text` matches number, user id, reason or the
+    values, or the row is about one of `text_user_ids` (users whose name matched it)."""
     where = ["link_id = ?"]
     params: list[Any] = [link_id]
     if action:
@@ -83,11 +85,15 @@ async def list_audit(
         where.append("id < ?")
         params.append(before_id)
     if text:
+        ids = list(text_user_ids)
+        by_user = f" OR user_id IN ({','.join('?' * len(ids))})" if ids else ""
         where.append(
-            "(number LIKE ? OR user_id LIKE ? OR reason LIKE ? OR before LIKE ? OR after LIKE ?)"
+            "(number LIKE ? OR user_id LIKE ? OR reason LIKE ? OR before LIKE ? OR after LIKE ?"
+            f"{by_user})"
         )
         pattern = f"%{text}%"
         params.extend([pattern] * 5)
+        params.extend(ids)
     rows = await db.fetchall(
         f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
         (*params, limit),
@@ -296,3 +302,17 @@ async def last_changes(db: Database, link_id: int) -> dict[str, tuple[float, str
         (link_id,),
     )
     return {r["number"]: (r["at"], r["action"]) for r in rows}
+
+
+async def latest_user_audit(
+    db: Database, link_id: int, actions: Iterable[str]
+) -> dict[str | None, tuple[str, str]]:
+    """For each user id, the (action, reason) of its newest audit row among `actions`; the
+    conflict trail's memory of what it already recorded. One scan of the link's rows."""
+    names = sorted(set(actions))
+    rows = await db.fetchall(
+        "SELECT user_id, action, reason FROM audit WHERE link_id = ?"
+        f" AND action IN ({','.join('?' * len(names))}) ORDER BY id",
+        (link_id, *names),
+    )
+    return {r["user_id"]: (r["action"], r["reason"]) for r in rows}
