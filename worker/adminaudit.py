@@ -18,7 +18,14 @@ MASK = "(hidden)"
 _SECRET_WORDS = ("secret", "password", "token", "cache", "key", "certificate")
 
 
+REPLACED = "(replaced)"
+# What may stand for a secret in the trail: says that it changed, never what it is.
+_MARKERS = frozenset({MASK, REPLACED})
+
+
 def _masked(name: str, value: Any) -> Any:
+    if isinstance(value, str) and value in _MARKERS:
+        return value
     return MASK if any(w in name.lower() for w in _SECRET_WORDS) else value
 
 
