@@ -18,6 +18,7 @@ from admin import (
     api_admin,
     api_ops,
     auth,
+    pages_activity,
     pages_doctor,
     pages_links,
     pages_ops,
@@ -90,8 +91,8 @@ def _pages(r: web.UrlDispatcher) -> None:
     r.add_post(f"{link}/resync", pages_ops.resync_submit)
     r.add_post(f"{link}/held", pages_ops.held_submit)
     r.add_get(f"{link}/plan", pages_ops.plan_page)
-    r.add_get(f"{link}/activity", pages_ops.activity_page)
-    r.add_get(f"{link}/activity.csv", pages_ops.activity_csv)
+    r.add_get(f"{link}/activity", pages_activity.activity_page)
+    r.add_get(f"{link}/activity.csv", pages_activity.activity_csv)
 
 
 def _api(r: web.UrlDispatcher) -> None:
@@ -113,7 +114,7 @@ def _api(r: web.UrlDispatcher) -> None:
     r.add_post(f"{link}/resync", api_ops.resync)
     r.add_get(f"{link}/plan", api_ops.dry_run)
     r.add_get(f"{link}/audit", api_ops.get_audit)
-    r.add_get(f"{link}/audit.csv", pages_ops.activity_csv)
+    r.add_get(f"{link}/audit.csv", pages_activity.activity_csv)
     r.add_get("/api/tokens", api_admin.get_tokens)
     r.add_post("/api/tokens", api_admin.post_token)
     r.add_delete("/api/tokens/{token_id}", api_admin.delete_token)

@@ -14,6 +14,7 @@ from admin.keys import USERS, principal_of
 from edge.inputs import BadInput, read_json_object, small_int
 from store.links import list_links
 from worker import operations
+from worker.adminaudit import record_settings_change
 from worker.appkeys import DB
 from worker.errors import SyncError
 from worker.linkadmin import save_settings
@@ -108,6 +109,8 @@ async def put_settings(request: web.Request) -> web.Response:
         saved = await save_settings(request.config_dict[DB], link.id, {**link.settings, **body})
     except PolicyError as exc:
         return error_response(exc.message, 422, field=exc.field)
+    actor = f"admin:{principal_of(request).username}"
+    await record_settings_change(request.config_dict[DB], link, saved, actor=actor, via="API")
     return web.json_response(dict(saved.settings))
 
 

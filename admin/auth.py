@@ -16,6 +16,7 @@ from admin.html import Markup, fmt, page
 from admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
 from admin.passwords import hash_password, token_hash, verify_password
 from admin.sessions import Principal, Session
+from admin.signinaudit import record_signin_failed, record_signin_ok, record_signout
 from edge.inputs import read_form
 from edge.listeners import split_listeners
 from store.admins import get_admin_account, list_api_tokens
@@ -205,6 +206,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if principal is None:
         await limiter.failed(db, address, username)
         log.warning("signin.failed", user=username, address=address)
+        await record_signin_failed(request.config_dict[DB], username, address)
         return _login_page(
             request,
             next_=next_,
@@ -215,6 +217,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await limiter.succeeded(db, username)
     session = await request.app[SESSIONS].create(db, principal)
     log.info("signin.succeeded", user=principal.username, links=_links_text(principal))
+    await record_signin_ok(request.config_dict[DB], principal, address)
     response = see_other(next_)
     set_session_cookie(request, response, session.id)
     return response
@@ -250,6 +253,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = request.get(SESSION_KEY)
     if session is not None:
         await request.app[SESSIONS].drop(request.config_dict[DB], session.id)
+        await record_signout(request.config_dict[DB], session.principal)
     response = see_other("/login")
     response.del_cookie(COOKIE, path="/")
     return response

@@ -9,8 +9,10 @@ from aiohttp import web
 
 from admin.common import csrf_field, flash, link_for, render
 from admin.html import Markup, fmt, join
+from admin.keys import principal_of
 from edge.inputs import read_form
 from store.models import Link
+from worker.adminaudit import record_settings_change
 from worker.appkeys import DB
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
@@ -145,10 +147,12 @@ async def settings_submit(request: web.Request) -> web.StreamResponse:
     for name, _, _ in TEXTS:
         values[name] = str(form.get(name) or "").strip()
     try:
-        await save_settings(request.config_dict[DB], link.id, values)
+        saved = await save_settings(request.config_dict[DB], link.id, values)
     except PolicyError as exc:
         field = exc.field if exc.field in {n for n, *_ in (*CHECKBOXES, *TEXTS)} else "settings"
         body = _form(request, link, values, {field: exc.message})
         return render(request, f"Settings · {link.name}", body, link=link, status=422)
+    actor = f"admin:{principal_of(request).username}"
+    await record_settings_change(request.config_dict[DB], link, saved, actor=actor, via="Settings")
     flash(request, "ok", "Settings saved.")
     raise web.HTTPSeeOther(f"/links/{link.id}/settings")

@@ -25,6 +25,20 @@ FIELD_WORDS: dict[str, str] = {
     "oauth_token": "OAuth token",
     "ranges": "Extension number ranges",
     "reserved": "Reserved numbers",
+    "protected": "Protected numbers",
+    "phone_region": "Phone region",
+    "cooloff_days": "Cool-off for freed numbers (days)",
+    "disable_threshold_count": "Disable threshold (extensions)",
+    "disable_threshold_percent": "Disable threshold (percent)",
+    "disable_window_minutes": "Disable window (minutes)",
+    "alert_emails": "Alert e-mail addresses",
+    "sweep_interval_hours": "Sweep interval (hours)",
+    "disable_on_soft_delete": "Disable when the user is deleted",
+    "disable_on_hard_delete": "Disable when the user is permanently deleted",
+    "disable_on_account_disabled": "Disable when sign-in is blocked",
+    "disable_on_out_of_scope": "Disable when the user leaves the scope",
+    "include_guests": "Include guest accounts",
+    "unmatched_without_email": "Disable Unmatched also covers extensions without email",
 }
 
 # Why an action happened (the planner's `Reason` codes), as a phrase.
@@ -89,6 +103,10 @@ _REASON_PREFIX_RE = re.compile(r"^([a-z_]+): ?")
 def field_label(code: str) -> str:
     """`display_name` -> "Last name"; an unknown code is shown tidied, never raw."""
     return FIELD_WORDS.get(code) or code.replace("_", " ").capitalize()
+
+
+# The name the Activity page and the audit code use.
+field_word = field_label
 
 
 def reason_text(reason: str) -> str:

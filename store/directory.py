@@ -204,3 +204,19 @@ async def get_released_numbers(db: Database, link_id: int) -> Mapping[str, float
         "SELECT number, released_at FROM released_numbers WHERE link_id = ?", (link_id,)
     )
     return {r["number"]: r["released_at"] for r in rows}
+
+
+async def directory_ids_matching(
+    db: Database, link_id: int, text: str, *, limit: int = 1000
+) -> list[str]:
+    """Ids of the link's directory users whose stored fields contain `text` (case-insensitive
+    for ASCII): the Activity page's search by name or email."""
+    rows = await db.fetchall(
+        "SELECT id FROM directory_users WHERE link_id = ? AND data LIKE ? ESCAPE '\\' LIMIT ?",
+        (link_id, f"%{_like_escaped(text)}%", limit),
+    )
+    return [r["id"] for r in rows]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from store.db import Database, Row, Transaction
@@ -66,9 +66,39 @@ async def list_audit(
     since: float | None = None,
     limit: int = 200,
     before_id: int | None = None,
+    text_user_ids: Sequence[str] = (),
 ) -> list[AuditEntry]:
-    """Newest first; filters combine with AND. `text` matches number, user id or reason."""
-    where = ["link_id = ?"]
+    """Newest first; filters combine with AND. `text` matches number, user id, reason or the
+    values, or the row is about one of `text_user_ids` (users whose name matched it)."""
+    sql, params = audit_query(
+        link_id,
+        action=action,
+        outcome=outcome,
+        text=text,
+        since=since,
+        limit=limit,
+        before_id=before_id,
+        text_user_ids=text_user_ids,
+    )
+    return [_audit(r) for r in await db.fetchall(sql, params)]
+
+
+def audit_query(
+    link_id: int,
+    *,
+    action: str | None = None,
+    outcome: str | None = None,
+    text: str | None = None,
+    since: float | None = None,
+    limit: int = 200,
+    before_id: int | None = None,
+    text_user_ids: Sequence[str] = (),
+) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of `list_audit` (tests read its query plan)."""
+    # "+link_id": not by the (link_id, at) index, whose rows SQLite would sort in full for
+    # ORDER BY id (90 ms at 100,000 rows); walking the primary key backwards stops after
+    # `limit` rows and `before_id` seeks (bench/activity.py).
+    where = ["+link_id = ?"]
     params: list[Any] = [link_id]
     if action:
         where.append("action = ?")
@@ -83,16 +113,16 @@ async def list_audit(
         where.append("id < ?")
         params.append(before_id)
     if text:
+        ids = list(text_user_ids)
+        by_user = f" OR user_id IN ({','.join('?' * len(ids))})" if ids else ""
         where.append(
-            "(number LIKE ? OR user_id LIKE ? OR reason LIKE ? OR before LIKE ? OR after LIKE ?)"
+            "(number LIKE ? OR user_id LIKE ? OR reason LIKE ? OR before LIKE ? OR after LIKE ?"
+            f"{by_user})"
         )
-        pattern = f"%{text}%"
-        params.extend([pattern] * 5)
-    rows = await db.fetchall(
-        f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
-        (*params, limit),
-    )
-    return [_audit(r) for r in rows]
+        params.extend([f"%{text}%"] * 5)
+        params.extend(ids)
+    sql = f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    return sql, (*params, limit)
 
 
 async def disables_since(db: Database, link_id: int, since: float) -> int:
@@ -300,3 +330,17 @@ async def last_changes(db: Database, link_id: int) -> dict[str, tuple[float, str
         (link_id,),
     )
     return {r["number"]: (r["at"], r["action"]) for r in rows}
+
+
+async def latest_user_audit(
+    db: Database, link_id: int, actions: Iterable[str]
+) -> dict[str | None, tuple[str, str]]:
+    """For each user id, the (action, reason) of its newest audit row among `actions`; the
+    conflict trail's memory of what it already recorded. One scan of the link's rows."""
+    names = sorted(set(actions))
+    rows = await db.fetchall(
+        "SELECT user_id, action, reason FROM audit WHERE link_id = ?"
+        f" AND action IN ({','.join('?' * len(names))}) ORDER BY id",
+        (link_id, *names),
+    )
+    return {r["user_id"]: (r["action"], r["reason"]) for r in rows}

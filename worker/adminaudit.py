@@ -5,12 +5,12 @@ masked before it reaches the database, so a backup of the audit table leaks noth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from store import Database
 from store.events import enqueue_events, has_unfinished_event
-from store.models import AuditEntry, EventKind, Link, NewEvent
+from store.models import AuditEntry, EventKind, HeldAction, HeldStatus, Link, NewEvent
 from store.records import add_audit
 
 ADMIN_TRIGGER = "admin"
@@ -18,7 +18,14 @@ MASK = "(hidden)"
 _SECRET_WORDS = ("secret", "password", "token", "cache", "key", "certificate")
 
 
+REPLACED = "(replaced)"
+# What may stand for a secret in the trail: says that it changed, never what it is.
+_MARKERS = frozenset({MASK, REPLACED})
+
+
 def _masked(name: str, value: Any) -> Any:
+    if isinstance(value, str) and value in _MARKERS:
+        return value
     return MASK if any(w in name.lower() for w in _SECRET_WORDS) else value
 
 
@@ -72,3 +79,43 @@ async def catch_up_waiting(db: Database, link: Link) -> bool:
         return False
     await enqueue_events(db, [NewEvent(link.id, EventKind.SWEEP, payload={"catch_up": True})])
     return True
+
+
+SETTINGS_CHANGED = "settings changed"
+
+
+async def record_settings_change(
+    db: Database, old: Link, new: Link, *, actor: str, via: str = ""
+) -> None:
+    """One row naming each setting that changed, old -> new; nothing when none did."""
+    before, after = settings_changes(old.settings, new.settings)
+    if before or after:
+        await record_admin(
+            db, [new.id], SETTINGS_CHANGED, actor=actor, before=before, after=after, reason=via
+        )
+
+
+HELD_DECISION = {"approved": "held action approved", "rejected": "held action rejected"}
+
+
+async def record_held_decision(
+    db: Database, link_id: int, decided: Sequence[HeldAction], status: HeldStatus, *, actor: str
+) -> None:
+    """Who approved or rejected which held action; the disable an approval then carries
+    out has its own row from the applier."""
+    entries = [
+        AuditEntry(
+            link_id=link_id,
+            action=HELD_DECISION[status.value],
+            outcome="ok",
+            trigger=ADMIN_TRIGGER,
+            actor=actor,
+            user_id=held.action.get("user_id"),
+            number=held.action.get("number"),
+            reason=held.reason[:500],
+        )
+        for held in decided
+    ]
+    if entries:
+        async with db.atomic() as tx:
+            await add_audit(tx, entries)

@@ -31,6 +31,7 @@ from store.records import (
     mark_held_applied,
     return_to_held,
 )
+from worker.adminaudit import record_held_decision
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
 from worker.errors import PermanentError
 from worker.leasing import lease_holder_text
@@ -215,6 +216,7 @@ async def approve_held(
     async with link_lease(db, link, f"{actor}:approve"):
         inp = await snapshot(db, clients)
         approved = await decide_held(db, link.id, ids, HeldStatus.APPROVED, actor)
+        await record_held_decision(db, link.id, approved, HeldStatus.APPROVED, actor=actor)
         try:
             actions, unchanged = _approved_actions(approved, inp)
             result = await _apply(db, clients, inp, actions, trigger="approval", actor=actor)
@@ -271,7 +273,9 @@ def _unchanged_audit(link_id: int, action: Action, actor: str) -> AuditEntry:
 async def reject_held(
     db: Database, link: Link, *, actor: str, ids: Sequence[int] | None = None
 ) -> int:
-    return len(await decide_held(db, link.id, ids, HeldStatus.REJECTED, actor))
+    rejected = await decide_held(db, link.id, ids, HeldStatus.REJECTED, actor)
+    await record_held_decision(db, link.id, rejected, HeldStatus.REJECTED, actor=actor)
+    return len(rejected)
 
 
 async def _apply(

@@ -38,6 +38,7 @@ from store.records import (
     withdraw_held,
 )
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
+from worker.conflictaudit import record_new_conflicts
 from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
@@ -220,6 +221,10 @@ async def run_round(
         )
         if on_commit is not None:
             await on_commit(tx, outcome)
+    # After the round's commit: a crash before this line re-plans and records them then.
+    await record_new_conflicts(
+        db, link.id, outcome.plan.by_kind("conflict"), trigger=request.trigger
+    )
     if known_users is not None:
         known_users.update(read.changed)
     log.info("round.finished", link=link.name, **outcome.stats)
