@@ -23,7 +23,8 @@ def way_out_outcome(applied: Applied) -> dict[str, Any]:
     if failed:
         outcome, message = "failed", failed[0]
     elif action.kind is ActionKind.BIND:
-        outcome, message = "linked", f"linked to extension {action.number}"
+        who = action.email or action.user_id
+        outcome, message = "linked", f"{who} is now linked to extension {action.number}"
     elif action.kind is ActionKind.ENABLE:
         outcome, message = "re-enabled", f"extension {action.number} is enabled again"
     else:

@@ -90,12 +90,12 @@ def _tabs(link: Link, view: str, q: str, n_users: int, n_spare: int) -> Markup:
     )
 
 
+USER_COLUMNS = ("Name", "Email", "Extension", "State", "Last change", "Fix")
+EXTENSION_COLUMNS = ("Extension", "Name", "Email", "State", "Last change")
+
+
 def _head(view: str) -> Markup:
-    names = (
-        ("Name", "Email", "Extension", "State", "Last change", "Way out")
-        if view == "users"
-        else ("Extension", "Name", "Email", "State", "Last change")
-    )
+    names = USER_COLUMNS if view == "users" else EXTENSION_COLUMNS
     return join(fmt('<th scope="col">{n}</th>', n=n) for n in names)
 
 
@@ -103,7 +103,7 @@ def _row(request: web.Request, link: Link, view: str, q: str, r: ViewRow, csrf: 
     state = fmt(
         '<span class="state state-{s}">{w}</span>', s=r.state, w=STATE_WORDS.get(r.state, r.state)
     )
-    if r.detail:
+    if r.detail and r.detail.lower() != STATE_WORDS.get(r.state, "").lower():
         state = Markup(state + fmt('<br><span class="detail">{d}</span>', d=r.detail))
     change = (
         fmt(
@@ -117,10 +117,14 @@ def _row(request: web.Request, link: Link, view: str, q: str, r: ViewRow, csrf: 
     number = fmt('<span class="nowrap">{n}</span>', n=r.number or "")
     cells: tuple[str, ...]
     if view == "extensions":
-        cells = (number, r.name, r.email, state, change)
+        cells, names = (number, r.name, r.email, state, change), EXTENSION_COLUMNS
     else:
-        cells = (r.name, r.email, number, state, change, _way_out(link, view, q, r, csrf))
-    tds = join(fmt("<td>{c}</td>", c=c) for c in cells)
+        fix = _way_out(link, view, q, r, csrf)
+        cells, names = (r.name, r.email, number, state, change, fix), USER_COLUMNS
+    tds = join(
+        fmt('<td data-label="{n}"><div>{c}</div></td>', n=n, c=c)
+        for n, c in zip(names, cells, strict=True)
+    )
     return fmt('<tr data-state="{s}">{tds}</tr>', s=r.state, tds=tds)
 
 

@@ -221,7 +221,7 @@ async def test_directory_page_asks_before_it_writes(
         f"/links/{env.link.id}/directory/link", data={**form, "confirmed": "1"}
     ) as done:
         page_after = await done.text()
-    assert done.status == 200 and "linked to extension 251" in page_after
+    assert done.status == 200 and "is now linked to extension 251" in page_after
     assert [(b.user_id, b.number) for b in await get_bindings(env.db, env.link.id)] == [
         (dan, "251")
     ]

@@ -114,9 +114,10 @@
     const results = document.getElementById("unmatched-results");
     const state = { rows: [] };
 
+    const RESULT_COLS = ["Extension", "Name", "Email", "Result", "Why"];
     const WHAT = {
       disable: "will be disabled",
-      held: "held for approval (over the disable threshold)",
+      held: "held (over the disable threshold): waits for approval",
       skip: "left as it is",
     };
 
@@ -129,17 +130,18 @@
     }
 
     function previewTable(rows) {
-      return el("table", { class: "grid", id: "unmatched-table" },
-        el("thead", {}, el("tr", {}, ...["Disable", "Extension", "Name", "Email", "Last seen in Microsoft 365", "What happens"].map((h) => el("th", { scope: "col" }, h)))),
+      const cols = ["Disable", "Extension", "Name", "Email", "Last seen in Microsoft 365", "What happens"];
+      return el("table", { class: "grid stack", id: "unmatched-table" },
+        el("thead", {}, el("tr", {}, ...cols.map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, ...rows.map((r) => {
           const writes = r.action === "disable" || r.action === "held";
           const box = writes
             ? el("input", { type: "checkbox", checked: true, "data-number": r.number, "aria-label": `Disable extension ${r.number}`, onchange: counts })
             : el("span", { class: "detail" }, "—");
+          const cells = [box, r.number, r.name, r.email, r.last_seen ? when(r.last_seen) : "never",
+            writes ? WHAT[r.action] : `${WHAT.skip}: ${r.message}`];
           return el("tr", { "data-number": r.number },
-            el("td", {}, box), el("td", { class: "nowrap" }, r.number), el("td", {}, r.name), el("td", {}, r.email),
-            el("td", { class: "nowrap" }, r.last_seen ? when(r.last_seen) : "never"),
-            el("td", {}, writes ? WHAT[r.action] : `${WHAT.skip}: ${r.message}`));
+            ...cells.map((c, i) => el("td", { "data-label": cols[i], class: i === 1 || i === 4 ? "nowrap" : null }, c)));
         })));
     }
 
@@ -179,11 +181,11 @@
         results.replaceChildren(
           el("h3", { id: "unmatched-results-title", tabindex: "-1" }, "Results"),
           el("p", { id: "unmatched-summary" }, summary),
-          el("div", { class: "table-wrap" }, el("table", { class: "grid", id: "unmatched-results-table" },
-            el("thead", {}, el("tr", {}, ...["Extension", "Name", "Email", "Result", "Why"].map((h) => el("th", { scope: "col" }, h)))),
+          el("div", { class: "table-wrap" }, el("table", { class: "grid stack", id: "unmatched-results-table" },
+            el("thead", {}, el("tr", {}, ...RESULT_COLS.map((h) => el("th", { scope: "col" }, h)))),
             el("tbody", {}, ...data.results.map((r) => el("tr", { "data-number": r.number },
-              el("td", { class: "nowrap" }, r.number), el("td", {}, names.get(r.number) || ""), el("td", {}, r.email || ""),
-              el("td", { class: r.outcome === "failed" ? "conflict" : "" }, r.outcome), el("td", {}, r.message)))))));
+              ...[r.number, names.get(r.number) || "", r.email || "", r.outcome, r.message].map((c, i) =>
+                el("td", { "data-label": RESULT_COLS[i], class: i === 3 ? (r.outcome === "failed" ? "conflict nowrap" : "nowrap") : i === 0 ? "nowrap" : null }, c))))))));
         const held = tally["held for approval"] || 0;
         if (held) results.append(el("p", { class: "warn" }, `${held} held for approval: see Held actions on this page (reload).`));
         results.querySelector("#unmatched-results-title").focus();
