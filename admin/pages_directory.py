@@ -116,6 +116,7 @@ def _row(request: web.Request, link: Link, view: str, q: str, r: ViewRow, csrf: 
     )
     number = fmt('<span class="nowrap">{n}</span>', n=r.number or "")
     cells: tuple[str, ...]
+    names: tuple[str, ...]
     if view == "extensions":
         cells, names = (number, r.name, r.email, state, change), EXTENSION_COLUMNS
     else:
