@@ -23,6 +23,7 @@ from store.models import Link
 from worker import operations
 from worker.appkeys import DB
 from worker.errors import SyncError
+from worker.planner import ActionKind, ConflictKind, Plan
 
 PAGE_SIZE = 50
 STATE_WORDS = {
@@ -300,3 +301,32 @@ def _confirm_page(
         back=_view_url(link, view if view in directoryview.VIEWS else "users", q),
     )
     return render(request, f"Please confirm · {link.name}", body, link=link)
+
+
+def conflict_fixes(link: Link, plan: Plan) -> Markup:
+    """Under a dry run: each user with an email conflict, linked to the page that offers its
+    way out (Link to 250 / Link to 251)."""
+    emails = sorted(
+        {
+            a.email
+            for a in plan.by_kind(ActionKind.CONFLICT)
+            if a.conflict is ConflictKind.EMAIL and a.email
+        }
+    )
+    if not emails:
+        return Markup("")
+    items = join(
+        fmt(
+            '<li><a href="{h}">{e}: link to one of its extensions</a></li>',
+            h=_view_url(link, "users", email),
+            e=email,
+        )
+        for email in emails
+    )
+    return fmt(
+        '<section class="card" aria-labelledby="fixes-title" id="conflict-fixes">'
+        '<h2 id="fixes-title">Email conflicts you can resolve</h2>'
+        "<p>The address is already on an extension no user is linked to. Open the user in"
+        " Users and extensions to link it, after a confirmation.</p><ul>{items}</ul></section>",
+        items=items,
+    )

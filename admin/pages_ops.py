@@ -14,6 +14,7 @@ from aiohttp import web
 from admin.common import flash, link_clients, link_for, render
 from admin.html import Markup, fmt, join, page, when
 from admin.keys import USERS, principal_of
+from admin.pages_directory import conflict_fixes
 from edge.inputs import read_form, whole_number
 from store.models import AuditEntry
 from store.records import list_audit
@@ -113,6 +114,7 @@ async def plan_page(request: web.Request) -> web.Response:
             other="Plan a round instead" if full else "Plan a full comparison",
             table=plan_table(outcome.plan),
         )
+        body = Markup(body + conflict_fixes(link, outcome.plan))
     except SyncError as exc:
         body = fmt('<p class="error" role="alert">The plan could not be made: {e}</p>', e=exc)
     return render(request, f"Dry-run plan · {link.name}", body, link=link)

@@ -257,3 +257,16 @@ def test_last_seen_counts_leavers_by_either_email() -> None:
         "c": DirectoryUser(id="c", mail=None, user_principal_name="c@x.example", updated_at=7.0),
     }
     assert last_seen_by_email(users) == {"old@x.example": 100.0, "c@x.example": 7.0}
+
+
+async def test_dry_run_points_each_email_conflict_to_its_way_out(
+    admin_env: AdminEnv, http: aiohttp.ClientSession
+) -> None:
+    env = admin_env
+    async with http.get(f"/links/{env.link.id}/plan?full=1") as page:
+        html = await page.text()
+    assert "Email conflicts you can resolve" in html
+    href = f"/links/{env.link.id}/directory?view=users&amp;q=dan.wu%40contoso.example"
+    assert f'<a href="{href}">dan.wu@contoso.example: link to one of its extensions</a>' in html
+    async with http.get(href.replace("&amp;", "&")) as target:
+        assert "Link to 250" in await target.text()
