@@ -16,16 +16,19 @@ from aiohttp import web
 from admin import (
     api,
     api_admin,
+    api_linking,
     api_ops,
     auth,
     pages_activity,
+    pages_directory,
     pages_doctor,
     pages_links,
     pages_ops,
     pages_settings,
     pages_setup,
 )
-from admin.keys import LIMITER, SESSIONS, USERS
+from admin.directoryview import ViewCache
+from admin.keys import DIRECTORY, LIMITER, SESSIONS, USERS
 from admin.listenerreturn import RETURN_PATH, return_page
 from admin.mount import mount as mount_app
 from admin.ratelimit import SignInLimiter
@@ -67,6 +70,7 @@ def create_admin_apps() -> tuple[web.Application, web.Application]:
     console = web.Application(middlewares=[auth.security_headers, auth.guard])
     console[SESSIONS] = sessions
     console[USERS] = UsersCache()
+    console[DIRECTORY] = ViewCache()
     r = console.router
     r.add_post("/logout", auth.logout)
     r.add_get("/", _home)
@@ -93,6 +97,9 @@ def _pages(r: web.UrlDispatcher) -> None:
     r.add_get(f"{link}/plan", pages_ops.plan_page)
     r.add_get(f"{link}/activity", pages_activity.activity_page)
     r.add_get(f"{link}/activity.csv", pages_activity.activity_csv)
+    r.add_get(f"{link}/directory", pages_directory.directory_page)
+    r.add_post(f"{link}/directory/link", pages_directory.link_submit)
+    r.add_post(f"{link}/directory/reenable", pages_directory.reenable_submit)
 
 
 def _api(r: web.UrlDispatcher) -> None:
@@ -114,6 +121,9 @@ def _api(r: web.UrlDispatcher) -> None:
     r.add_post(f"{link}/resync", api_ops.resync)
     r.add_get(f"{link}/plan", api_ops.dry_run)
     r.add_get(f"{link}/audit", api_ops.get_audit)
+    r.add_post(f"{link}/link", api_linking.link_user)
+    r.add_post(f"{link}/reenable", api_linking.reenable)
+    r.add_get(f"{link}/directory", api_linking.get_directory)
     r.add_get(f"{link}/audit.csv", pages_activity.activity_csv)
     r.add_get("/api/tokens", api_admin.get_tokens)
     r.add_post("/api/tokens", api_admin.post_token)

@@ -10,43 +10,70 @@ from aiohttp import web
 
 from admin.api import actor_of, bad_request, error_response, json_body, sync_errors
 from admin.common import link_clients, link_for
-from admin.keys import USERS
+from admin.keys import DIRECTORY, USERS
+from admin.linking import MAX_NUMBER_LEN, unmatched_rows
 from edge.inputs import small_int
 from store.records import list_audit, list_held
 from worker import operations
 from worker.appkeys import DB
+from worker.planner import Action, ActionKind, Reason, plan_disable_unmatched
 
 MAX_HELD_IDS = 100_000
+MAX_EXCLUDE = 100_000
 
 
 @sync_errors
 async def unmatched_preview(request: web.Request) -> web.Response:
+    """The plan, and a row per extension with its name, email and last seen in Microsoft 365."""
     link = await link_for(request)
     async with link_clients(request, link) as clients:
-        plan = await operations.preview_disable_unmatched(request.config_dict[DB], clients)
-    return web.json_response(plan.to_json())
+        inp = await operations.snapshot(request.config_dict[DB], clients)
+    plan = plan_disable_unmatched(inp)
+    return web.json_response({**plan.to_json(), "rows": unmatched_rows(plan, inp)})
+
+
+def _exclude(body: dict[str, Any]) -> list[str]:
+    """The numbers an administrator unticked in the preview."""
+    items = body.get("exclude", [])
+    if (
+        not isinstance(items, list)
+        or len(items) > MAX_EXCLUDE
+        or not all(isinstance(n, str) and 0 < len(n) <= MAX_NUMBER_LEN for n in items)
+    ):
+        raise bad_request(
+            f"exclude must be a list of at most {MAX_EXCLUDE} extension numbers", "exclude"
+        )
+    return items
 
 
 @sync_errors
 async def unmatched_apply(request: web.Request) -> web.Response:
     link = await link_for(request)
+    exclude = _exclude(await json_body(request, empty_ok=True))
     async with link_clients(request, link) as clients:
         applied = await operations.disable_unmatched(
-            request.config_dict[DB], clients, actor=actor_of(request)
+            request.config_dict[DB], clients, actor=actor_of(request), exclude=exclude
         )
+    request.app[DIRECTORY].drop(link.id)
     failed = {a.number: why for a, why in applied.result.failed}
     results = [
         {
             "number": a.number,
             "email": a.email,
-            "outcome": "failed"
-            if a.number in failed
-            else {"disable": "disabled", "held": "held for approval"}.get(a.kind.value, "skipped"),
+            "outcome": "failed" if a.number in failed else _unmatched_outcome(a),
             "message": failed.get(a.number) or a.message,
         }
         for a in applied.plan.actions
     ]
     return web.json_response({"plan": applied.plan.to_json(), "results": results})
+
+
+def _unmatched_outcome(action: Action) -> str:
+    if action.kind is ActionKind.DISABLE:
+        return "disabled"
+    if action.kind is ActionKind.HELD:
+        return "held for approval"
+    return "left out" if action.reason is Reason.EXCLUDED else "skipped"
 
 
 async def get_held(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin.directoryview import ViewCache
 from admin.ratelimit import SignInLimiter
 from admin.selection import UsersCache
 from admin.sessions import Principal, Session, SessionStore
@@ -11,6 +12,7 @@ from admin.sessions import Principal, Session, SessionStore
 SESSIONS = web.AppKey("admin_sessions", SessionStore)
 LIMITER = web.AppKey("admin_limiter", SignInLimiter)
 USERS = web.AppKey("admin_users_cache", UsersCache)
+DIRECTORY = web.AppKey("admin_directory_view", ViewCache)
 COOKIE = "m365sync_session"
 PRINCIPAL_KEY = web.RequestKey("admin_principal", Principal)
 SESSION_KEY = web.RequestKey("admin_session", Session)

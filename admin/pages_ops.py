@@ -7,6 +7,7 @@ from aiohttp import web
 from admin.common import flash, link_clients, link_for, render
 from admin.html import Markup, fmt, join, page
 from admin.keys import USERS, principal_of
+from admin.pages_directory import conflict_fixes
 from edge.inputs import read_form, whole_number
 from worker import operations
 from worker.appkeys import DB
@@ -104,6 +105,7 @@ async def plan_page(request: web.Request) -> web.Response:
             other="Plan a round instead" if full else "Plan a full comparison",
             table=plan_table(outcome.plan),
         )
+        body = Markup(body + conflict_fixes(link, outcome.plan))
     except SyncError as exc:
         body = fmt('<p class="error" role="alert">The plan could not be made: {e}</p>', e=exc)
     return render(request, f"Dry-run plan · {link.name}", body, link=link)

@@ -4,16 +4,24 @@ the outcome per user of Create Extensions."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from admin.wording import plain
 from store import Database
-from store.directory import get_bindings, get_directory_users
-from store.models import DirectoryUser, Link
+from store.directory import get_bindings, get_directory_users, get_extensions
+from store.models import DirectoryUser, Extension, Link
 from worker.applier import ApplyResult
-from worker.planner import Action, ActionKind, Plan, PlanInput, plan_selection
+from worker.planner import (
+    Action,
+    ActionKind,
+    ConflictKind,
+    Plan,
+    PlanInput,
+    link_candidates,
+    plan_selection,
+)
 from worker.planner.actions import Reason
 from worker.rounds import link_policy
 
@@ -28,6 +36,8 @@ class UserRow:
     email: str
     phone: str
     number: str | None  # the current extension, when bound
+    # Bound to an extension the PBX showed disabled at its last read: "Re-enable" is offered.
+    disabled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +46,7 @@ class UserRow:
             "email": self.email,
             "phone": self.phone,
             "number": self.number,
+            "disabled": self.disabled,
         }
 
 
@@ -43,16 +54,17 @@ async def users_in_scope(db: Database, link: Link) -> list[UserRow]:
     """Every active user the policy counts (deleted, disabled and out-of-scope ones are not
     offered), ordered by name."""
     users = await get_directory_users(db, link.id)
+    extensions = await get_extensions(db, link.id)
     inp = PlanInput(
         users=users,
-        extensions={},
+        extensions=extensions,
         bindings=await get_bindings(db, link.id),
         policy=link_policy(link.settings),
         now=time.time(),
     )
     bound = inp.binding_by_user
     rows = [
-        _row(user, inp, bound[uid].number if uid in bound else None)
+        _row(user, inp, bound[uid].number if uid in bound else None, extensions)
         for uid, user in users.items()
         if inp.standing(uid) is Reason.ACTIVE
     ]
@@ -81,14 +93,18 @@ class UsersCache:
         self._rows.pop(link_id, None)
 
 
-def _row(user: DirectoryUser, inp: PlanInput, number: str | None) -> UserRow:
+def _row(
+    user: DirectoryUser, inp: PlanInput, number: str | None, extensions: Mapping[str, Extension]
+) -> UserRow:
     phones = [*user.business_phones, user.mobile_phone or ""]
+    ext = extensions.get(number) if number else None
     return UserRow(
         id=user.id,
         name=user.display_name or " ".join(p for p in (user.given_name, user.surname) if p),
         email=inp.email(user.id) or user.mail or user.user_principal_name or "",
         phone=next((p for p in phones if p), ""),
         number=number,
+        disabled=ext is not None and ext.disabled,
     )
 
 
@@ -106,8 +122,14 @@ def search(rows: Sequence[UserRow], text: str) -> list[UserRow]:
     ]
 
 
-def action_json(action: Action) -> dict[str, Any]:
+def action_json(action: Action, inp: PlanInput | None = None) -> dict[str, Any]:
+    """With `inp`, an email conflict also names the extensions the user could be linked to
+    ("Link to 250" / "Link to 251"): those with the user's email that no one is linked to."""
+    link_to: tuple[str, ...] = ()
+    if inp is not None and action.conflict is ConflictKind.EMAIL and action.user_id:
+        link_to = link_candidates(inp, action.user_id)
     return {
+        "link_to": list(link_to),
         "status": action.kind.value,
         "number": action.number,
         "conflict": action.conflict.value if action.conflict else None,
@@ -128,13 +150,13 @@ def preview(
     not chosen, what they would get if chosen next (their email conflicts show at once)."""
     plan = plan_selection(inp, chosen)
     chosen_ids = {uid for uid, _ in chosen}
-    results = {a.user_id: action_json(a) for a in plan.actions if a.user_id}
+    results = {a.user_id: action_json(a, inp) for a in plan.actions if a.user_id}
     others = [uid for uid in visible if uid not in chosen_ids]
     if others:
         extra = plan_selection(inp, [*chosen, *((uid, None) for uid in others)])
         for action in extra.actions:
             if action.user_id in others:
-                results[action.user_id] = action_json(action)
+                results[action.user_id] = action_json(action, inp)
     conflicts = sorted(a.user_id for a in plan.by_kind(ActionKind.CONFLICT) if a.user_id)
     visible_ids = set(visible)
     return {

@@ -43,7 +43,24 @@
     const linkId = dialog.dataset.linkId;
     const base = `/api/links/${linkId}`;
     const $ = (id) => document.getElementById(id);
-    const state = { offset: 0, limit: 50, q: "", rows: [], total: 0, chosen: new Map(), results: {}, conflicts: [], seq: 0 };
+    const state = { offset: 0, limit: 50, q: "", rows: [], total: 0, chosen: new Map(), results: {}, conflicts: [], seq: 0, done: {} };
+
+    // "Link to 250" / "Re-enable" (linking.js asks for confirmation, then writes); the answer
+    // shows in the row the admin clicked.
+    async function wayOut(row, run) {
+      const wayOutApi = window.m365syncWayOut;
+      if (!wayOutApi) return;
+      try {
+        const answer = await run(wayOutApi);
+        if (!answer) return;
+        state.done[row.id] = answer;
+        state.chosen.delete(row.id);
+        await load();
+      } catch (err) {
+        state.done[row.id] = { outcome: "failed", message: err.message };
+        render();
+      }
+    }
 
     async function load() {
       const params = new URLSearchParams({ q: state.q, offset: state.offset, limit: state.limit });
@@ -71,11 +88,30 @@
     const previewSoon = debounce(preview, 250);
 
     function statusCell(row) {
-      if (row.number) return el("td", {}, `has extension ${row.number}`);
+      const done = state.done[row.id];
+      const note = done ? el("span", { class: done.outcome === "linked" || done.outcome === "re-enabled" ? "ok-text way-out-result" : "conflict way-out-result", role: "status" }, done.message) : null;
+      if (row.number) {
+        const cell = el("td", {}, row.disabled ? `extension ${row.number} is disabled` : `has extension ${row.number}`);
+        if (row.disabled) {
+          cell.append(" ", el("button", {
+            type: "button", class: "small", "aria-label": `Re-enable extension ${row.number} for ${row.name || row.email}`,
+            onclick: () => wayOut(row, (w) => w.reenable(linkId, row)),
+          }, "Re-enable"));
+        }
+        if (note) cell.append(el("br"), note);
+        return cell;
+      }
       const r = state.results[row.id];
       if (!r) return el("td", {}, "");
       if (r.status === "conflict") {
         const cell = el("td", { class: "conflict" }, el("span", { class: `conflict-${r.conflict}` }, r.message));
+        for (const number of r.link_to || []) {
+          cell.append(" ", el("button", {
+            type: "button", class: "small",
+            onclick: () => wayOut(row, (w) => w.linkTo(linkId, row, number)),
+          }, `Link to ${number}`));
+        }
+        if (note) cell.append(el("br"), note);
         if (r.suggested_number) {
           cell.append(" ", el("button", {
             type: "button", class: "small",
@@ -182,55 +218,9 @@
     return () => { dialog.showModal(); $("sync-results").replaceChildren(); load(); };
   }
 
-  // -- Disable Unmatched Extensions ----------------------------------------------------------
-
-  function unmatchedDialog(dialog) {
-    const base = `/api/links/${dialog.dataset.linkId}`;
-    const preview = document.getElementById("unmatched-preview");
-    const confirm = document.getElementById("unmatched-confirm");
-    const results = document.getElementById("unmatched-results");
-
-    function table(rows, id) {
-      return el("table", { class: "grid", id },
-        el("thead", {}, el("tr", {}, ...["Extension", "Email", "Action", "Why"].map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, ...rows.map((r) => el("tr", {}, el("td", {}, r[0]), el("td", {}, r[1]), el("td", {}, r[2]), el("td", {}, r[3])))));
-    }
-
-    async function open() {
-      dialog.showModal();
-      results.replaceChildren();
-      preview.textContent = "Comparing extensions with Microsoft 365 users…";
-      confirm.disabled = true;
-      try {
-        const plan = await api("GET", `${base}/unmatched`);
-        const rows = plan.actions.map((a) => [a.number, a.email || "", a.action === "held" ? "held (over the disable threshold)" : a.action, a.message]);
-        if (!rows.length) { preview.textContent = "Every extension matches a Microsoft 365 user. Nothing to disable."; return; }
-        preview.replaceChildren(table(rows, "unmatched-table"));
-        confirm.disabled = !plan.actions.some((a) => a.action === "disable" || a.action === "held");
-      } catch (err) {
-        preview.textContent = `Could not compare: ${err.message}`;
-      }
-    }
-
-    confirm.addEventListener("click", async () => {
-      confirm.disabled = true;
-      results.textContent = "Disabling…";
-      try {
-        const data = await api("POST", `${base}/unmatched`);
-        const held = data.results.filter((r) => r.outcome.startsWith("held")).length;
-        results.replaceChildren(el("h3", {}, "Result"), table(data.results.map((r) => [r.number, r.email || "", r.outcome, r.message]), "unmatched-results-table"));
-        if (held) results.append(el("p", { class: "warn" }, `${held} held for approval: see Held actions on this page (reload).`));
-      } catch (err) {
-        results.textContent = `Disable Unmatched Extensions failed: ${err.message}`;
-      }
-    });
-    return open;
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     const sync = document.getElementById("sync-dialog");
     if (sync) document.getElementById("open-sync").addEventListener("click", syncDialog(sync));
-    const unmatched = document.getElementById("unmatched-dialog");
-    if (unmatched) document.getElementById("open-unmatched").addEventListener("click", unmatchedDialog(unmatched));
+    // Disable Unmatched Extensions lives in linking.js.
   });
 })();
