@@ -202,7 +202,7 @@
         const data = await api("POST", `${base}/unmatched`);
         const held = data.results.filter((r) => r.outcome.startsWith("held")).length;
         results.replaceChildren(el("h3", {}, "Result"), table(data.results.map((r) => [r.number, r.email || "", r.outcome, r.message]), "unmatched-results-table"));
-        if (held) results.append(el("p", { class: "warn" }, `${held} held for approval: see Held actions on this page (reload).`));
+        if (held) results.append(el("p", { class: "warn" }, `${held} held for approval: see "Disables waiting for approval" on this page (reload).`));
       } catch (err) {
         results.textContent = `Disable Unmatched Extensions failed: ${err.message}`;
       }
