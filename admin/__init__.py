@@ -19,6 +19,8 @@ from admin import (
     api_linking,
     api_ops,
     auth,
+    chrome,
+    notfound,
     pages_activity,
     pages_directory,
     pages_doctor,
@@ -47,6 +49,8 @@ def mount(app: web.Application) -> None:
     signin, console = create_admin_apps()
     mount_app(app, signin)
     mount_app(app, console)
+    # A path nobody routes gets a page a person can read (innermost: after every router).
+    app.middlewares.append(notfound.friendly_not_found)
 
 
 def create_admin_apps() -> tuple[web.Application, web.Application]:
@@ -58,6 +62,7 @@ def create_admin_apps() -> tuple[web.Application, web.Application]:
     r = signin.router
     r.add_static("/static/", STATIC, append_version=False)
     r.add_get("/login", auth.login_form)
+    r.add_get(chrome.HELP_PATH, chrome.help_page)
     r.add_post("/login", auth.login)
     # Microsoft's redirects arrive cross-site without the SameSite=Strict cookie; these
     # authenticate by the flow's one-time `state` instead of the session.
@@ -86,6 +91,7 @@ def _pages(r: web.UrlDispatcher) -> None:
     r.add_get(link, pages_links.link_page)
     r.add_post(f"{link}/check", pages_links.check_submit)
     r.add_post(f"{link}/doctor", pages_doctor.doctor_submit)
+    r.add_post(f"{link}/test-mail", pages_links.test_mail_submit)
     r.add_get(f"{link}/setup", pages_setup.setup_page)
     r.add_post(f"{link}/setup/consent", pages_setup.consent_start)
     r.add_post(f"{link}/setup/token", pages_setup.token_start)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 
+from admin.chrome import PRODUCT
 from admin.html import Markup, fmt, page
 from admin.keys import COOKIE, LIMITER, PRINCIPAL_KEY, SESSION_KEY, SESSIONS
 from admin.passwords import hash_password, token_hash, verify_password
@@ -147,7 +148,11 @@ def safe_next(target: str) -> str:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request, next_=safe_next(request.query.get("next", "/links")))
+    return _login_page(
+        request,
+        next_=safe_next(request.query.get("next", "/links")),
+        signed_out=request.query.get("signed_out") == "1",
+    )
 
 
 def _login_page(
@@ -158,6 +163,7 @@ def _login_page(
     username: str = "",
     status: int = 200,
     headers: dict[str, str] | None = None,
+    signed_out: bool = False,
 ) -> web.Response:
     # Reuse the cookie's token: a second login page (another tab, a favicon redirect) must
     # not invalidate the form already on screen.
@@ -169,6 +175,10 @@ def _login_page(
         csrf=csrf,
         next=next_,
         username=username,
+        product=PRODUCT,
+        notice=Markup('<p class="flash ok" role="status" id="signed-out">You are signed out.</p>')
+        if signed_out
+        else Markup(""),
         error=fmt('<p class="error" role="alert">{e}</p>', e=error) if error else Markup(""),
     )
     response = web.Response(
@@ -254,7 +264,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if session is not None:
         await request.app[SESSIONS].drop(request.config_dict[DB], session.id)
         await record_signout(request.config_dict[DB], session.principal)
-    response = see_other("/login")
+    response = see_other("/login?signed_out=1")
     response.del_cookie(COOKIE, path="/")
     return response
 

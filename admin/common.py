@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from admin.chrome import PRODUCT, framed, help_link, not_found_body
 from admin.html import Markup, fmt, join, page
 from admin.keys import principal_of, session_of
 from edge.inputs import small_int
@@ -33,7 +34,8 @@ async def link_for(request: web.Request) -> Link:
 def _not_found(request: web.Request) -> web.HTTPException:
     if request.path.startswith("/api/"):
         return web.HTTPNotFound(text='{"error": "no such link"}', content_type="application/json")
-    return web.HTTPNotFound(text="no such link")
+    page = framed("Link not found", not_found_body("link"), status=404)
+    return web.HTTPNotFound(text=page.text, content_type="text/html")
 
 
 def require_daemon_admin(request: web.Request) -> None:
@@ -85,7 +87,10 @@ def render(
     *,
     link: Link | None = None,
     status: int = 200,
+    topic: str = "",
 ) -> web.Response:
+    """The page in the layout; `topic` picks the help link's troubleshooting section (one of
+    `admin.chrome.HELP`; by default the overview's for link pages, else the links list's)."""
     session = session_of(request)
     principal = principal_of(request)
     flashes = session.take_flashes() if session else []
@@ -107,6 +112,8 @@ def render(
     html = page(
         "layout.html",
         title=title,
+        product=PRODUCT,
+        help=help_link(topic or ("overview" if link is not None else "links")),
         nav=nav,
         who=who,
         flash=flash_html,

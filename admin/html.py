@@ -60,3 +60,11 @@ def options(choices: Iterable[tuple[str, str]], selected: str) -> Markup:
         )
         for value, label in choices
     )
+
+
+def when_html(epoch_s: float | None) -> Markup:
+    """`when` as a <time> that never wraps mid-value (CSS .nowrap)."""
+    if not epoch_s:
+        return Markup("never")
+    iso = datetime.fromtimestamp(epoch_s, UTC).isoformat()
+    return fmt('<time class="nowrap" datetime="{iso}">{t}</time>', iso=iso, t=when(epoch_s))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin import overview
 from admin.common import (
     csrf_field,
     flash,
@@ -12,15 +13,16 @@ from admin.common import (
     require_daemon_admin,
     state_badge,
 )
-from admin.html import Markup, fmt, join, page, when
+from admin.html import Markup, fmt, join, page, when, when_html
 from admin.keys import principal_of
 from edge.inputs import read_form
 from store.errors import StoreError
 from store.links import list_links
-from store.models import AuthMode, NewLink
+from store.models import AuthMode, HeldAction, NewLink
 from store.records import list_held
 from worker.appkeys import DB, SETTINGS
 from worker.linkadmin import add_link, check_link
+from worker.mail.testmail import send_test_mail
 from worker.planner import PolicyError
 from worker.polling import poll_mode
 from worker.status import LinkStatus, link_status
@@ -127,30 +129,19 @@ async def link_page(request: web.Request) -> web.Response:
     db = request.config_dict[DB]
     status = await link_status(db, link)
     held = await list_held(db, link.id)
-    held_rows = join(
-        page(
-            "held_row.html",
-            id=h.id,
-            num=h.action.get("number") or "",
-            email=h.action.get("email") or "",
-            what=h.action.get("held_action") or h.action.get("action"),
-            reason=h.reason,
-            at=when(h.created_at),
-        )
-        for h in held
-    )
     body = page(
         "link.html",
         link_id=link.id,
         badge=state_badge(link),
-        mode=poll_mode(request.config_dict[SETTINGS], link.settings).text,
-        last_notification=when(status.last_notification_at)
+        mode=overview.sync_mode(status, poll_mode(request.config_dict[SETTINGS], link.settings)),
+        last_notification=when_html(status.last_notification_at)
         if status.last_notification_at
-        else "never",
-        last_poll=when(status.last_poll_at) if status.last_poll_at else "never",
-        sub=_expiry(status.subscription_expires_at),
-        last_round=when(status.last_round.finished_at) if status.last_round else "never",
-        last_sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
+        else "none yet",
+        last_poll=when_html(status.last_poll_at) if status.last_poll_at else "none yet",
+        next_sweep=await overview.next_sweep(db, status),
+        last_read=overview.last_read(status),
+        last_sweep=when_html(status.last_sweep.finished_at) if status.last_sweep else "not yet",
+        last_change=await overview.last_change(db, link.id),
         queue=status.queue_pending,
         scheduled=status.queue_scheduled,
         failed=status.events_failed,
@@ -159,11 +150,53 @@ async def link_page(request: web.Request) -> web.Response:
         if (text := status.lease_wait_text)
         else "",
         csrf=csrf_field(request),
-        held_rows=held_rows or Markup('<tr><td colspan="6">No held actions.</td></tr>'),
+        held_body=_held_body(request, link.id, held),
         held_count=len(held),
         auto_create="on" if link.settings.get("auto_create") else "off",
     )
-    return render(request, link.name, body, link=link)
+    return render(request, link.name, body, link=link, topic="overview")
+
+
+def _held_body(request: web.Request, link_id: int, held: list[HeldAction]) -> Markup:
+    """The table with its buttons only when something waits: no live buttons over nothing."""
+    if not held:
+        return Markup('<p id="held-none">Nothing is waiting for approval.</p>')
+    rows = join(
+        page(
+            "held_row.html",
+            id=h.id,
+            num=h.action.get("number") or "",
+            email=h.action.get("email") or "",
+            what=h.action.get("held_action") or h.action.get("action"),
+            reason=h.reason,
+            at=when_html(h.created_at),
+        )
+        for h in held
+    )
+    return fmt(
+        '<form method="post" action="/links/{id}/held">{csrf}'
+        '<div class="table-wrap"><table class="grid" id="held-table">'
+        '<thead><tr><th scope="col">Pick</th><th scope="col">Extension</th>'
+        '<th scope="col">Email</th><th scope="col">Action</th><th scope="col">Why held</th>'
+        '<th scope="col">Since</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        '<div class="actions">'
+        '<button type="submit" name="decision" value="approve" id="held-approve"'
+        ' class="danger">Approve selected</button>'
+        '<button type="submit" name="decision" value="approve_all" class="danger">'
+        "Approve all</button>"
+        '<button type="submit" name="decision" value="reject" class="danger secondary">'
+        "Reject selected</button></div></form>",
+        id=link_id,
+        csrf=csrf_field(request),
+        rows=rows,
+    )
+
+
+async def test_mail_submit(request: web.Request) -> web.StreamResponse:
+    link = await link_for(request)
+    result = await send_test_mail(request.config_dict[SETTINGS], link)
+    flash(request, "ok" if result.ok else "error", result.text)
+    raise web.HTTPSeeOther(f"/links/{link.id}")
 
 
 async def check_submit(request: web.Request) -> web.StreamResponse:

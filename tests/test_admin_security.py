@@ -80,7 +80,8 @@ def _guarded_routes(env: AdminEnv) -> list[tuple[str, str]]:
 def test_only_graph_health_sign_in_and_the_microsoft_callbacks_are_public(
     admin_env: AdminEnv,
 ) -> None:
-    """Outside the guarded application there are exactly these routes."""
+    """Outside the guarded application there are exactly these routes (/help is the
+    troubleshooting guide)."""
     app = admin_env.server.app
     assert app is not None
     public = sorted(r for a in _apps(app) if auth.guard not in a.middlewares for r in _routes(a))
@@ -89,6 +90,7 @@ def test_only_graph_health_sign_in_and_the_microsoft_callbacks_are_public(
         ("GET", "/auth/return"),
         ("GET", "/auth/token"),
         ("GET", "/healthz"),
+        ("GET", "/help"),
         ("GET", "/login"),
         ("GET", "/metrics"),
         ("GET", "/readyz"),

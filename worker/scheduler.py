@@ -16,7 +16,7 @@ from store.events import (
     queue_stats,
 )
 from store.links import list_links
-from store.models import EventKind, Link, LinkState, NewEvent, RoundKind
+from store.models import EventKind, Link, LinkState, NewEvent, RoundKind, RoundRecord
 from store.records import last_round, list_held
 from worker import metrics
 from worker.clientcache import LinkClientsCache
@@ -60,13 +60,11 @@ class Scheduler:
     async def schedule_sweep(self, link: Link) -> bool:
         """Queue a sweep when the last one is older than the link's interval."""
         db = self.ctx.db
-        try:
-            interval_s = link_policy(link.settings).sweep_interval_hours * 3600.0
-        except SyncError:
-            return False
         # A failed sweep does not count: the next maintenance schedules another.
         last = await last_round(db, link.id, RoundKind.SWEEP, succeeded=True)
-        due_at = (last.finished_at if last else 0.0) + interval_s * (1 + _jitter(link.id))
+        due_at = sweep_due_at(link, last)
+        if due_at is None:
+            return False
         now = self.ctx.clock()
         if now < due_at or await has_unfinished_event(db, link.id, EventKind.SWEEP):
             return False
@@ -133,6 +131,17 @@ class Scheduler:
         metrics.LAST_NOTIFICATION.labels(link=link.name).set(notified or 0.0)
         polled = await last_done_at(db, link.id, EventKind.POLL)
         metrics.LAST_POLL.labels(link=link.name).set(polled or 0.0)
+
+
+def sweep_due_at(link: Link, last_ok_sweep: RoundRecord | None) -> float | None:
+    """When the link's next sweep is due (in the past: at once), from its last successful sweep;
+    None when its settings do not parse (no sweep is scheduled then)."""
+    try:
+        interval_s = link_policy(link.settings).sweep_interval_hours * 3600.0
+    except SyncError:
+        return None
+    start = last_ok_sweep.finished_at if last_ok_sweep else 0.0
+    return start + interval_s * (1 + _jitter(link.id))
 
 
 def _jitter(link_id: int) -> float:

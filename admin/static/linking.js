@@ -187,7 +187,7 @@
               ...[r.number, names.get(r.number) || "", r.email || "", r.outcome, r.message].map((c, i) =>
                 el("td", { "data-label": RESULT_COLS[i], class: i === 3 ? (r.outcome === "failed" ? "conflict nowrap" : "nowrap") : i === 0 ? "nowrap" : null }, c))))))));
         const held = tally["held for approval"] || 0;
-        if (held) results.append(el("p", { class: "warn" }, `${held} held for approval: see Held actions on this page (reload).`));
+        if (held) results.append(el("p", { class: "warn" }, `${held} held for approval: see "Disables waiting for approval" on this page (reload).`));
         results.querySelector("#unmatched-results-title").focus();
       } catch (err) {
         results.textContent = `Disable Unmatched Extensions failed: ${err.message}`;
