@@ -139,6 +139,15 @@ def test_hunt_members_follow_join_leave_and_disable() -> None:
     assert not plan.by_kind(ActionKind.DISABLE)
 
 
+def test_an_extension_disabled_on_the_pbx_is_no_hunt_member() -> None:
+    """Disabled by someone else (not this link): it stays disabled and out of the hunt."""
+    ext = Extension("400", "a", "X", "a@example.com", disabled=True)
+    inp = inp_of(
+        [user("a")], {SUPPORT: frozenset({"a"})}, exts=(ext,), bindings=(Binding("a", "400"),)
+    )
+    assert plan_sweep(inp).hunts[0].members == ()
+
+
 def test_hunt_number_that_is_no_hunt_group_is_a_problem_not_a_write() -> None:
     inp = PlanInput(
         users={}, extensions={}, bindings=(), policy=policy(), now=0.0, group_members={}
