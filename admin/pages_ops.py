@@ -79,9 +79,26 @@ def plan_table(plan: Plan, *, table_id: str = "plan-table") -> Markup:
             number=a.number or "",
             email=a.email or "",
             changes="; ".join(f"{c.field}: {c.old!r} → {c.new!r}" for c in a.changes),
-            message=a.message,
+            message=f"{a.message} ({a.notes[-1]})" if a.rule and a.notes else a.message,
         )
         for a in plan.actions
+    )
+    # Hunt groups after the plan (group rules): one line each, with who will be in it.
+    rows = join(
+        [
+            rows,
+            *(
+                page(
+                    "plan_row.html",
+                    kind="hunt",
+                    number=h.number,
+                    email="",
+                    changes="members: " + (" ".join(h.members) or "none"),
+                    message=h.problem or f"rule {h.rule}: hunt group holds the rule's active users",
+                )
+                for h in plan.hunts
+            ),
+        ]
     )
     counts = ", ".join(f"{k}: {v}" for k, v in plan.counts().items() if v) or "nothing to do"
     return page(

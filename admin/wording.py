@@ -67,6 +67,7 @@ REASON_WORDS: dict[str, str] = {
     "unmatched": "no Microsoft 365 user has this extension's email",
     "protected": "the number is protected",
     "excluded": "left out by an administrator",
+    "not_renumbered": "its group rule would number it elsewhere; not renumbered",
     "conflict": "a conflict",
 }
 

@@ -188,3 +188,47 @@ async def test_disable_unmatched_without_a_terminal_needs_yes(
     assert code == 2
     assert "--yes" in err
     assert emus.pbx.state.get("299").settings["disabled"] == "false"
+
+
+async def test_link_set_group_rules_and_the_dry_run_shows_each_users_rule(
+    emus: RunningEmulators, tmp_path: Path
+) -> None:
+    """`link set group_rules=JSON` (issue 17); a bad template field is refused with exit 2;
+    the dry-run JSON names the rule of every user's action, and the hunt group line."""
+    env = _env(tmp_path, emus.info)
+    assert (await _add(env, emus.info, "--set", "auto_create=true", "--set", "ranges=200-299"))[
+        0
+    ] == 0
+    directory = emus.graph.directory
+    group_id = directory.groups.create({"displayName": "Support"})["id"]
+    member = directory.create_user(
+        displayName="Sue Port",
+        givenName="Sue",
+        surname="Port",
+        mail="sue@contoso.example",
+        userPrincipalName="sue@contoso.example",
+        accountEnabled=True,
+        userType="Member",
+    )
+    directory.groups.add_member(group_id, member["id"])
+    emus.graph.identity.set_app_roles(
+        emus.info["client_id"], ("User.Read.All", "GroupMember.Read.All")
+    )
+    bad = json.dumps(
+        [{"name": "Support", "group_id": group_id, "template": {"email_address": "x"}}]
+    )
+    code, _, err = await m365sync(env, "link", "set", "contoso", f"group_rules={bad}")
+    assert code == 2 and "group_rules" in err and "email_address" in err
+    rules = [{"name": "Support", "group_id": group_id, "ranges": "400-449", "hunt_group": "800"}]
+    code, _, err = await m365sync(env, "link", "set", "contoso", f"group_rules={json.dumps(rules)}")
+    assert code == 0, err
+    code, dry, err = await m365sync(env, "resync", "--dry-run", "--json")
+    assert code == 0, err
+    plan = json.loads(dry)
+    creates = {a["email"]: a for a in plan["actions"] if a["action"] == "create"}
+    assert creates["sue@contoso.example"]["rule"] == "Support"
+    assert creates["sue@contoso.example"]["number"] == "400"
+    assert all(a["rule"] in ("Support", "default") for a in plan["actions"] if a["user_id"])
+    assert plan["hunts"] == [
+        {"number": "800", "rule": "Support", "members": ["400"], "problem": None}
+    ]

@@ -28,6 +28,7 @@ ACTION_KEYS = [
     "suggested_number",
     "held_action",
     "notes",
+    "rule",
 ]
 
 
@@ -73,6 +74,7 @@ def test_plan_json_has_the_documented_shape() -> None:
         "unmatched",
         "left",
         "withdrawn",
+        "hunts",
     ]
     assert data["version"] == PLAN_FORMAT_VERSION
     assert list(data["counts"]) == [k.value for k in ActionKind]

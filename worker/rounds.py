@@ -38,6 +38,7 @@ from store.records import (
     withdraw_held,
 )
 from worker.applier import ApplyContext, ApplyResult, apply_actions, pool_after
+from worker.applier_hunts import HuntResult, apply_hunts
 from worker.conflictaudit import record_new_conflicts
 from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
@@ -103,6 +104,7 @@ class RoundOutcome:
     held_new: int = 0  # disables this round put on the held list
     held_waiting: int = 0  # disables on the held list once the round committed
     held_first_id: int = 0  # the oldest of them: one id per held list, for its alert
+    hunts: HuntResult | None = None  # hunt groups written after the plan (group rules)
 
 
 @dataclass(slots=True)
@@ -155,6 +157,7 @@ async def run_round(
         policy=policy,
         now=started,
         in_scope_ids=await scope_of(clients, policy),
+        group_members=await rule_members_of(clients, policy),
         released=pbx.released,
         directory_complete=complete,
         other_accounts=pbx.others,
@@ -200,6 +203,10 @@ async def run_round(
         numbers=pool_after(inp, plan.actions),
     )
     outcome.applied = await apply_actions(ctx, plan.writes, progress.applying)
+    if plan.hunts:
+        outcome.hunts = await apply_hunts(
+            db, link.id, clients.pbx, plan.hunts, outcome.applied, trigger=request.trigger
+        )
     outcome.finished_at = time.time()
     outcome.stats = _stats(outcome)
     async with db.atomic() as tx:
@@ -437,6 +444,25 @@ async def scope_of(clients: LinkClients, policy: Policy) -> frozenset[str] | Non
     return frozenset(members)
 
 
+async def rule_members_of(clients: LinkClients, policy: Policy) -> dict[str, frozenset[str]] | None:
+    """The transitive members of every group a group rule names; None if a read failed
+    (the planner then creates nobody and leaves the hunt groups alone)."""
+    members: dict[str, frozenset[str]] = {}
+    try:
+        for rule in policy.group_rules:
+            if rule.group_id not in members:
+                ids = [
+                    m.lower() async for m in clients.graph.iter_transitive_member_ids(rule.group_id)
+                ]
+                members[rule.group_id] = frozenset(ids)
+    except GraphError as exc:
+        if is_permission_denied(exc):
+            raise group_permission_missing(clients.link) from exc
+        log.warning("round.group_rules_unreadable", link=clients.link.name, error=str(exc))
+        return None
+    return members
+
+
 def _stats(outcome: RoundOutcome) -> dict[str, Any]:
     applied = outcome.applied
     conflicts = [
@@ -464,6 +490,11 @@ def _stats(outcome: RoundOutcome) -> dict[str, Any]:
             for planned, done in (applied.renumbered if applied else [])
         ][:100],
         "numbers_taken": applied.numbers_taken if applied else 0,
+        "hunts_changed": outcome.hunts.changed if outcome.hunts else [],
+        "hunts_failed": [
+            {"number": n, "error": err}
+            for n, err in (outcome.hunts.failed if outcome.hunts else [])
+        ],
         "conflicts": conflicts[:100],
         "missing": sorted(outcome.missing_ids)[:100],
         "resynced": outcome.resynced,

@@ -72,6 +72,29 @@ _SERVICE_DEFAULTS: dict[str, str] = {
 }
 
 
+# A hunt group's own settings, from the example of GET /rest/domain/{d}/user_settings/{hunt}
+# in Vodia's API pages (https://api.vodia.com/hunt_groups_api, "Vodia PBX API (for versions
+# 58.0 and above)"): four stages, each with its extensions (`stN_ext`), its duration and
+# whether a missed call is reported. Several accounts in one field are separated by spaces,
+# as everywhere in Vodia's account fields (domain_action's `selected`, the UI's lists).
+_HUNT_DEFAULTS: dict[str, str] = {
+    **_SERVICE_DEFAULTS,
+    "display": "",
+    "melody": "ringer6",
+    "st1_dur": "5",
+    "st1_ext": "",
+    "st1_miss": "true",
+    "st2_dur": "",
+    "st2_ext": "",
+    "st2_miss": "false",
+    "st3_dur": "",
+    "st3_ext": "",
+    "st3_miss": "false",
+    "st4_ext": "",
+}
+HUNT_STAGE_FIELDS = ("st1_ext", "st2_ext", "st3_ext", "st4_ext")
+
+
 @dataclass(slots=True)
 class Account:
     id: int
@@ -85,7 +108,9 @@ class Account:
 
     @classmethod
     def new(cls, account_id: int, number: str, usertype: str = "extensions") -> Account:
-        defaults = _EXTENSION_DEFAULTS if usertype == "extensions" else _SERVICE_DEFAULTS
+        defaults = {"extensions": _EXTENSION_DEFAULTS, "hunts": _HUNT_DEFAULTS}.get(
+            usertype, _SERVICE_DEFAULTS
+        )
         return cls(
             id=account_id, number=number, usertype=usertype, settings=dict(defaults), alias=[number]
         )
@@ -155,6 +180,17 @@ class Account:
             "email_address": self.settings.get("email_address", ""),
             "alias": list(self.alias),
         }
+
+    def hunts_row(self) -> dict[str, Any]:
+        """A row of GET /rest/domain/{d}/hunts (same source as _HUNT_DEFAULTS): the
+        `agents` are every stage's extensions, as numbers in the documented example."""
+        agents: list[Any] = []
+        for stage in HUNT_STAGE_FIELDS:
+            for member in self.settings.get(stage, "").split():
+                if member not in agents:
+                    agents.append(int(member) if member.isdigit() else member)
+        display = self.settings.get("display") or self.settings.get("display_name", "")
+        return {"name": self.number, "display": display, "agents": agents, "calls": 0}
 
     def userlist_row(self) -> dict[str, str]:
         name = self.full_name()

@@ -46,6 +46,13 @@ async def list_extensions(request: web.Request) -> web.Response:
     return json_reply({str(a.id): a.extensions_row() for a in kept})
 
 
+async def list_hunts(request: web.Request) -> web.Response:
+    """Vodia's `GET /rest/domain/{d}/hunts` (https://api.vodia.com/hunt_groups_api):
+    `[{name, display, agents, calls}]`. A hunt group is changed through its user_settings."""
+    hunts = [a for a in tenant_of(request).accounts.values() if a.usertype == "hunts"]
+    return json_reply([a.hunts_row() for a in hunts])
+
+
 async def userlist(request: web.Request) -> web.Response:
     kind = request.match_info["kind"]
     accounts = [a for a in tenant_of(request).accounts.values() if a.usertype == kind]
@@ -170,6 +177,7 @@ def add_domain_routes(app: web.Application) -> None:
     router = app.router
     router.add_get(f"{_D}/users{{s:/?}}", list_users)
     router.add_get(f"{_D}/extensions{{s:/?}}", list_extensions)
+    router.add_get(f"{_D}/hunts{{s:/?}}", list_hunts)
     router.add_get(f"{_D}/userlist/{{kind}}{{s:/?}}", userlist)
     settings_path = f"{_D}/user_settings/{{ext}}{{s:/?}}"
     router.add_get(settings_path, get_user_settings)

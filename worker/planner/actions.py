@@ -64,6 +64,7 @@ class Reason(StrEnum):
     UNMATCHED = "unmatched"
     PROTECTED = "protected"
     EXCLUDED = "excluded"
+    NOT_RENUMBERED = "not_renumbered"
     CONFLICT = "conflict"
 
 
@@ -93,6 +94,8 @@ class Action:
     suggested_number: str | None = None
     held_kind: ActionKind | None = None
     notes: tuple[str, ...] = ()
+    # The group rule that applied to the user (rules.py); None where no rule was chosen.
+    rule: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -129,6 +132,7 @@ class Action:
             "suggested_number": self.suggested_number,
             "held_action": self.held_kind.value if self.held_kind else None,
             "notes": list(self.notes),
+            "rule": self.rule,
         }
 
     @classmethod
@@ -150,6 +154,35 @@ class Action:
             suggested_number=data.get("suggested_number"),
             held_kind=ActionKind(held) if held else None,
             notes=tuple(str(n) for n in data.get("notes") or ()),
+            rule=str(data["rule"]) if data.get("rule") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HuntTarget:
+    """A Vodia hunt group whose members are exactly `members`: the extensions of the
+    active users of rule `rule` once the plan is applied (hunts.py)."""
+
+    number: str
+    rule: str
+    members: tuple[str, ...]
+    problem: str = ""  # why the applier leaves it alone (e.g. not a hunt group on the PBX)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "rule": self.rule,
+            "members": list(self.members),
+            "problem": self.problem or None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HuntTarget:
+        return cls(
+            number=str(data["number"]),
+            rule=str(data["rule"]),
+            members=tuple(str(m) for m in data.get("members") or ()),
+            problem=str(data.get("problem") or ""),
         )
 
 
@@ -167,6 +200,7 @@ class Plan:
     unmatched: tuple[str, ...] = ()
     left: tuple[str, ...] = ()
     withdrawn: tuple[str, ...] = ()
+    hunts: tuple[HuntTarget, ...] = ()
 
     @classmethod
     def of(
@@ -178,6 +212,7 @@ class Plan:
         unmatched: Iterable[str] = (),
         left: Iterable[str] = (),
         withdrawn: Iterable[str] = (),
+        hunts: Iterable[HuntTarget] = (),
     ) -> Plan:
         return cls(
             kind=kind,
@@ -186,6 +221,7 @@ class Plan:
             unmatched=tuple(sorted(set(unmatched), key=lambda n: (len(n), n))),
             left=tuple(sorted(set(left))),
             withdrawn=tuple(sorted(set(withdrawn), key=lambda n: (len(n), n))),
+            hunts=tuple(sorted(hunts, key=lambda h: (len(h.number), h.number))),
         )
 
     def by_kind(self, kind: ActionKind | str) -> tuple[Action, ...]:
@@ -216,6 +252,7 @@ class Plan:
             "unmatched": list(self.unmatched),
             "left": list(self.left),
             "withdrawn": list(self.withdrawn),
+            "hunts": [h.to_json() for h in self.hunts],
         }
 
     @classmethod
@@ -227,4 +264,5 @@ class Plan:
             unmatched=data.get("unmatched") or (),
             left=data.get("left") or (),
             withdrawn=data.get("withdrawn") or (),
+            hunts=(HuntTarget.from_json(h) for h in data.get("hunts") or ()),
         )

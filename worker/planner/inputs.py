@@ -17,6 +17,7 @@ from worker.planner.directory import (
 )
 from worker.planner.numbering import NumberPool, spec_contains
 from worker.planner.policy import Policy
+from worker.planner.rules import GroupRule, RuleChoice, choose_rule
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -40,6 +41,9 @@ class PlanInput:
     recent_disables: how many extensions the link disabled within the policy's
         `disable_window_minutes` before this plan (approved disables not counted); they count
         toward this plan's disable limit.
+    group_members: the transitive members (user ids, any case) of every group a group rule
+        names, by group id in lower case; None when the group read failed (then nobody is
+        created while the link has group rules: the rule, and so the number, is unknown).
     """
 
     users: Mapping[str, DirectoryUser]
@@ -53,6 +57,7 @@ class PlanInput:
     other_accounts: Mapping[str, str] = field(default_factory=dict)
     held_numbers: frozenset[str] = frozenset()
     recent_disables: int = 0
+    group_members: Mapping[str, frozenset[str]] | None = field(default_factory=dict)
 
     @cached_property
     def binding_by_user(self) -> dict[str, Binding]:
@@ -205,9 +210,41 @@ class PlanInput:
         freed_at = self.released.get(number)
         return freed_at is not None and self.now - freed_at < self.policy.cooloff_s
 
-    def number_pool(self) -> NumberPool:
-        """A fresh pool for one plan: numbers it hands out are not handed out again."""
-        return NumberPool(self.policy.ranges, self.is_blocked)
+    def number_pool(
+        self, rule: GroupRule | None = None, given: set[str] | None = None
+    ) -> NumberPool:
+        """A fresh pool for one plan: numbers it hands out are not handed out again.
+
+        With `rule`, the rule's own ranges (else the link's); pools sharing `given` never
+        hand out one number twice."""
+        ranges = rule.ranges if rule is not None and rule.ranges else self.policy.ranges
+        return NumberPool(ranges, self.is_blocked, given)
+
+    @cached_property
+    def _members_lower(self) -> dict[str, frozenset[str]] | None:
+        if self.group_members is None:
+            return None
+        return {
+            gid.lower(): frozenset(uid.lower() for uid in ids)
+            for gid, ids in self.group_members.items()
+        }
+
+    @cached_property
+    def _rule_choices(self) -> dict[str, RuleChoice]:
+        return {}
+
+    def rule_of(self, user_id: str) -> RuleChoice:
+        """The group rule that applies to the user (first match), and why."""
+        cached = self._rule_choices.get(user_id)
+        if cached is None:
+            cached = choose_rule(self.policy.group_rules, user_id, self._members_lower)
+            self._rule_choices[user_id] = cached
+        return cached
+
+    @property
+    def rules_unknown(self) -> bool:
+        """Group rules exist but their memberships could not be read."""
+        return bool(self.policy.group_rules) and self.group_members is None
 
 
 def _number_key(number: str) -> tuple[int, str]:

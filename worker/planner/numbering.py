@@ -82,10 +82,16 @@ class NumberPool:
     size of the ranges rather than quadratic.
     """
 
-    def __init__(self, ranges: NumberRanges, is_blocked: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        ranges: NumberRanges,
+        is_blocked: Callable[[str], bool],
+        given: set[str] | None = None,
+    ) -> None:
         self._ranges = ranges
         self._is_blocked = is_blocked
-        self._given: set[str] = set()
+        # Shared by the pools of one plan (one per group rule): a number is given once.
+        self._given: set[str] = set() if given is None else given
         self._cursor = (0, ranges[0][0]) if ranges else (0, 0)
 
     def is_free(self, number: str) -> bool:

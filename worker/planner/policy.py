@@ -15,6 +15,7 @@ from worker.planner.numbering import (
     format_number_spec,
     parse_number_spec,
 )
+from worker.planner.rules import GroupRule, RuleError, parse_rules
 
 SCOPES = ("all", "groups")
 EMAIL_SOURCES = ("mail_then_upn", "mail", "upn")
@@ -64,6 +65,8 @@ class Policy:
     unmatched_without_email: bool = False
     sweep_interval_hours: int = 12
     alert_emails: tuple[str, ...] = ()
+    # Ordered rules per Entra group (rules.py); the link's own ranges are the default rule.
+    group_rules: tuple[GroupRule, ...] = ()
 
     @property
     def cooloff_s(self) -> float:
@@ -100,6 +103,8 @@ class Policy:
             value = getattr(self, f.name)
             if f.name in _SPEC_FIELDS:
                 value = format_number_spec(value)
+            elif f.name == "group_rules":
+                value = [rule.to_json() for rule in value]
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value
@@ -181,6 +186,13 @@ def _alert_emails(key: str, value: Any) -> tuple[str, ...]:
     return emails
 
 
+def _group_rules(key: str, value: Any) -> tuple[GroupRule, ...]:
+    try:
+        return parse_rules(value)
+    except RuleError as exc:
+        raise PolicyError(key, str(exc)) from None
+
+
 def _region(key: str, value: Any) -> str:
     region = value.strip().upper() if isinstance(value, str) else ""
     if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -210,5 +222,6 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "unmatched_without_email": _bool,
     "sweep_interval_hours": _int_between(1, MAX_SWEEP_INTERVAL_HOURS),
     "alert_emails": _alert_emails,
+    "group_rules": _group_rules,
 }
 _SPEC_FIELDS = frozenset({"ranges", "reserved", "protected"})

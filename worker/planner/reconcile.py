@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from store.models import Binding, Extension
 from worker.planner.accounts import describe_account
@@ -12,8 +12,10 @@ from worker.planner.brakes import hold_if_over_limit
 from worker.planner.directory import EMAIL, changes_for, disables_for
 from worker.planner.emails import EmailMoves, describe_holders
 from worker.planner.gcpause import gc_paused
+from worker.planner.hunts import hunt_targets
 from worker.planner.inputs import PlanInput
-from worker.planner.numbering import NumberPool, format_number_spec
+from worker.planner.numbering import NumberPool, format_number_spec, spec_contains
+from worker.planner.rules import GroupRule
 from worker.planner.unmatched import unmatched_extensions
 
 _NEW_BINDINGS = frozenset({ActionKind.CREATE, ActionKind.BIND})
@@ -63,13 +65,15 @@ class _Reconciler:
         self.actions: list[Action] = []
         self.left: list[str] = []
         self.withdrawn: list[str] = []
-        self._pool: NumberPool | None = None
+        self._pools: dict[str, NumberPool] = {}
+        self._given: set[str] = set()
 
-    @property
-    def pool(self) -> NumberPool:
-        if self._pool is None:
-            self._pool = self.inp.number_pool()
-        return self._pool
+    def pool(self, rule: GroupRule | None) -> NumberPool:
+        """The pool of the user's rule; all pools of a plan share the numbers given."""
+        key = rule.name if rule is not None else ""
+        if key not in self._pools:
+            self._pools[key] = self.inp.number_pool(rule, self._given)
+        return self._pools[key]
 
     def run(self, kind: str, user_ids: list[str]) -> Plan:
         bound = self.inp.binding_by_user
@@ -99,6 +103,8 @@ class _Reconciler:
             held=self.inp.held_numbers - frozenset(self.withdrawn),
             recent=self.inp.recent_disables,
         )
+        if self.inp.policy.group_rules:
+            actions = [self._with_rule(a) for a in actions]
         unmatched: list[str] = []
         if kind == "sweep":
             unmatched = [ext.number for ext, _ in unmatched_extensions(self.inp)]
@@ -109,7 +115,17 @@ class _Reconciler:
             unmatched=unmatched,
             left=self.left,
             withdrawn=self.withdrawn,
+            hunts=hunt_targets(self.inp, actions),
         )
+
+    def _with_rule(self, action: Action) -> Action:
+        """Say which group rule applied to the action's user, and why."""
+        uid = action.user_id
+        if uid is None or uid not in self.inp.users:
+            return action
+        choice = self.inp.rule_of(uid)
+        note = f"rule {choice.name}: {choice.why}"
+        return replace(action, rule=choice.name, notes=(*action.notes, note))
 
     # bound users
 
@@ -159,8 +175,37 @@ class _Reconciler:
             kind, reason = ActionKind.UPDATE, Reason.FIELDS_CHANGED
             msg = f"directory changed {', '.join(c.field for c in changes)}"
         else:
+            self._not_renumbered(binding, ext, None)
             return []
-        return [_Pending(kind, binding, profile.email, changes, reason, msg, profile.notes)]
+        notes = profile.notes
+        moved = self._not_renumbered(binding, ext, msg) if ext is not None else None
+        if moved:
+            notes = (*notes, moved)
+        return [_Pending(kind, binding, profile.email, changes, reason, msg, notes)]
+
+    def _not_renumbered(
+        self, binding: Binding, ext: Extension | None, pending: str | None
+    ) -> str | None:
+        """A bound user whose rule's range no longer holds the number keeps it; say so.
+
+        With a pending write the words go into its notes; otherwise they are a plan line."""
+        if ext is None or not self.inp.policy.group_rules:
+            return None
+        rule = self.inp.rule_of(binding.user_id).rule
+        ranges = rule.ranges if rule is not None and rule.ranges else self.inp.policy.ranges
+        if not ranges or spec_contains(ranges, binding.number):
+            return None
+        words = f"would move to range {format_number_spec(ranges)}; not renumbered"
+        if pending is None:
+            msg = f"extension {binding.number}: {words}"
+            self._skip(
+                binding.user_id,
+                binding.number,
+                Reason.NOT_RENUMBERED,
+                msg,
+                self.inp.email(binding.user_id),
+            )
+        return words
 
     def _settle(self, p: _Pending, moves: EmailMoves) -> None:
         number, uid = p.binding.number, p.binding.user_id
@@ -252,12 +297,21 @@ class _Reconciler:
         )
 
     def _create(self, uid: str, email: str) -> None:
-        number = self.pool.next_free()
+        if self.inp.rules_unknown:
+            msg = "the group rules' memberships could not be read, so the number is unknown"
+            self._skip(uid, None, Reason.SCOPE_UNKNOWN, msg, email)
+            return
+        rule = self.inp.rule_of(uid).rule
+        number = self.pool(rule).next_free()
         if number is None:
-            msg = _range_full_message(self.inp)
+            msg = _range_full_message(self.inp, rule)
             self._conflict(uid, None, email, ConflictKind.RANGE_FULL, msg)
             return
         profile = self.inp.profile(uid)
+        changes = changes_for(profile, None)
+        if rule is not None and rule.template:
+            # Applied once, at create: later rounds never touch these fields again.
+            changes = (*changes, *(FieldChange(k, "", v) for k, v in rule.template))
         self.actions.append(
             Action(
                 ActionKind.CREATE,
@@ -265,7 +319,7 @@ class _Reconciler:
                 uid,
                 number,
                 email,
-                changes_for(profile, None),
+                changes,
                 f"new extension {number}",
                 notes=profile.notes,
             )
@@ -313,7 +367,9 @@ def _moves(p: _Pending) -> bool:
     return p.email is not None and any(c.field == EMAIL for c in p.changes)
 
 
-def _range_full_message(inp: PlanInput) -> str:
+def _range_full_message(inp: PlanInput, rule: GroupRule | None = None) -> str:
+    if rule is not None and rule.ranges:
+        return f"no free number left in {format_number_spec(rule.ranges)} (rule {rule.name})"
     ranges = format_number_spec(inp.policy.ranges)
     if not ranges:
         return "no number range is configured for this link"

@@ -50,5 +50,7 @@ def _apply(
 
 def _with_changes(ext: Extension, action: Action) -> Extension:
     for change in action.changes:
+        if change.field not in _EXTENSION_FIELDS:
+            continue  # a template setting (rules.py): not part of the extension model
         ext = replace(ext, **{_EXTENSION_FIELDS[change.field]: change.new})  # type: ignore[arg-type]
     return ext

@@ -24,6 +24,7 @@ from worker.errors import PbxError, PbxNotFoundError, PbxWriteNotApplied
 from worker.vodia import confirm, rows
 from worker.vodia.transport import PbxTransport
 
+HUNT_MEMBERS_FIELD = "st1_ext"
 _NUMBER = re.compile(r"^[0-9A-Za-z_.+-]{1,32}$")
 # domain_action takes one space-separated string; keep each request body modest.
 _ACTION_BATCH = 200
@@ -173,6 +174,24 @@ class VodiaClient:
         if settings is None:
             raise PbxNotFoundError(f"extension {number} not found", status=404)
         return rows.extension_from_settings(number, settings)
+
+    async def hunt_members(self, number: str) -> tuple[str, ...] | None:
+        """The extensions of a hunt group's first stage (`st1_ext`, space-separated, in its
+        user_settings: https://api.vodia.com/hunt_groups_api); None if there is no such
+        account. Stages 2-4 stay the administrator's (overflow to a cell phone, ...)."""
+        settings = await self._read_settings(number)
+        if settings is None:
+            return None
+        return tuple(str(settings.get(HUNT_MEMBERS_FIELD) or "").split())
+
+    async def set_hunt_members(self, number: str, members: Iterable[str]) -> None:
+        """Write the first stage's extensions (a partial user_settings POST, as for an
+        extension), confirmed by the answer or a read-back. Never a delete."""
+        _check_number(number)
+        body = {HUNT_MEMBERS_FIELD: " ".join(members)}
+        reply = await self._http.write(self._settings_path(number), body)
+        if await self._confirm(number, body, reply) is None:
+            raise PbxNotFoundError(f"hunt group {number} not found", status=404)
 
     async def _confirm(
         self, number: str, body: Mapping[str, str], reply: Any
