@@ -237,7 +237,8 @@ async def save(request: web.Request) -> web.StreamResponse:
     # A field the form did not send keeps what is stored: a hand-made post without the
     # radios must not switch the sign-in mode or widen the scope.
     scope = str(form.get("scope") or link.settings.get("scope") or "all")
-    groups = str(form.get("group_ids") or "")
+    stored_groups = ", ".join(link.settings.get("group_ids") or [])
+    groups = str(form.get("group_ids") or "") if "scope" in form else stored_groups
     mode = _MODES.get(str(form.get("auth_mode") or ""), link.auth_mode)
     # The page always posts the scope radios; without them the checkbox was not on the form.
     if "scope" in form:

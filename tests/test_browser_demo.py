@@ -70,6 +70,13 @@ async def test_the_demo_banner_walks_the_vodia_manual_in_delegated_mode(
     # 1. Setup, the manual's way; the stored mode is application, so only the admin's
     # choice says "delegated": it must survive both trips to Microsoft.
     await page.goto(f"{env.base_url}/links/{env.link.id}/setup")
+    # The group field is shown only with "Members of these groups".
+    groups = page.locator("#group_ids")
+    await expect(groups).to_be_hidden()
+    await page.get_by_role("radio", name="Members of these groups").check()
+    await expect(groups).to_be_visible()
+    await page.get_by_role("radio", name="All accounts").check()
+    await expect(groups).to_be_hidden()
     delegated = page.get_by_label(_said("Admin Consent + OAuth Token"), exact=False)
     await delegated.check()
     await _shots(page, "1-setup")
