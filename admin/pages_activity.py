@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from admin.activitywords import (
     reason_words,
 )
 from admin.common import link_for, render
-from admin.html import Markup, fmt, join, options, page
-from admin.wording import field_word
+from admin.html import Markup, esc, fmt, join, options, page
+from admin.wording import FIELD_WORDS, field_word
 from edge.inputs import whole_number
 from store.directory import directory_ids_matching, get_directory_users
 from store.models import AuditEntry, DirectoryUser
@@ -85,15 +86,25 @@ def changes(e: AuditEntry) -> list[str]:
     """ "Last name: Wu → Wu-Li" per field; a field that only has a new value (a create)
     reads "Last name: Wu", without an empty old side."""
     lines = []
-    for code in sorted(set(e.before) | set(e.after)):
+    # A create has nothing before it: the applier records every old value as "".
+    fresh = e.action == "create"
+    for code in sorted(set(e.before) | set(e.after), key=_field_order):
         word = field_word(code)
-        if code not in e.before:
+        if code not in e.before or (fresh and code in e.after):
             lines.append(f"{word}: {_value(e.after[code])}")
         elif code not in e.after:
             lines.append(f"{word}: {_value(e.before[code])} → (none)")
         else:
             lines.append(f"{word}: {_value(e.before[code])} → {_value(e.after[code])}")
     return lines
+
+
+_ORDER = {code: n for n, code in enumerate(FIELD_WORDS)}
+
+
+def _field_order(code: str) -> tuple[int, str]:
+    """First name, Last name, Email, Cell phone, then the settings, as the form shows them."""
+    return _ORDER.get(code, len(_ORDER)), code
 
 
 def _value(value: Any) -> str:
@@ -208,11 +219,20 @@ def _row(e: AuditEntry, people: Mapping[str, Person]) -> Markup:
         failed=" failed" if e.outcome == "failed" else "",
         number=e.number or "",
         name=who.name,
-        email=who.email,
-        changes=join(changes(e), Markup("<br>")),
-        reason=reason_words(e.reason),
-        by=actor_words(e.actor, e.trigger),
+        email=_breakable(who.email),
+        changes=join((_breakable(c) for c in changes(e)), Markup("<br>")),
+        reason=_breakable(reason_words(e.reason)),
+        by=_breakable(actor_words(e.actor, e.trigger)),
     )
+
+
+_BREAK_AFTER = re.compile(r"(@(?=\S))")
+
+
+def _breakable(text: str) -> Markup:
+    """Escaped, with a line-break chance after "@": an email breaks as "ann.lee@" /
+    "contoso.example" in a narrow column, not at an arbitrary letter."""
+    return Markup(_BREAK_AFTER.sub(r"\1<wbr>", str(esc(text))))
 
 
 CSV_HEADER = (

@@ -72,7 +72,7 @@ async def big_trail(admin_env: AdminEnv) -> AsyncIterator[aiohttp.ClientSession]
 async def _page(http: aiohttp.ClientSession, url: str) -> tuple[list[str], str | None, str]:
     async with http.get(url) as response:
         assert response.status == 200
-        body = await response.text()
+        body = (await response.text()).replace("<wbr>", "")
     older = _OLDER.search(body)
     return _TIME.findall(body), html.unescape(older.group(1)) if older else None, body
 

@@ -116,7 +116,8 @@ async def test_audit_trail_holds_no_secret(admin_env: AdminEnv, browser: Any) ->
     assert rows, "nothing recorded"
     dump = json.dumps([dict(r) for r in rows])
     saved = [e for e in await list_audit(env.db, env.link.id) if e.action == "setup saved"]
-    assert saved and saved[0].after["client_secret"] == "(hidden)"
+    # A new secret reads "(replaced)": that it changed, never what it is.
+    assert saved and saved[0].after["client_secret"] == "(replaced)"
     for secret in secrets:
         assert len(secret) >= 8 and secret not in dump
     await context.close()

@@ -46,7 +46,6 @@ async def record_new_conflicts(
                 trigger=trigger,
                 user_id=action.user_id,
                 number=action.number or action.suggested_number,
-                after={"email_address": action.email} if action.email else {},
                 reason=reason,
             )
         )
