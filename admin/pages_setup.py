@@ -17,7 +17,7 @@ from admin.tokencheck import MemoryTokenCache, verify_token_cache
 from edge.inputs import read_form
 from store.links import get_secret, save_token_cache, set_secret, update_link
 from store.models import AuthMode, Link, LinkState
-from worker.adminaudit import MASK, record_admin, settings_changes
+from worker.adminaudit import MASK, REPLACED, record_admin, settings_changes
 from worker.appkeys import DB, SETTINGS
 from worker.errors import SyncError
 from worker.graph.auth import admin_consent_url, finish_auth_code_flow, start_auth_code_flow
@@ -286,7 +286,9 @@ async def save(request: web.Request) -> web.StreamResponse:
     discarded = has_token and mode is AuthMode.APPLICATION
     if mode is AuthMode.DELEGATED and has_token:
         await save_token_cache(db, link.id, pending.token_cache or "")
-        after["oauth_token"] = f"stored (signed in as {pending.signed_in_as})"
+        # The token itself is a secret (masked by name); who signed in is not.
+        after["oauth_token"] = REPLACED
+        after["signed_in_as"] = pending.signed_in_as or ""
     session.pending.pop(link.id, None)
     link = await check_link(db, link.id, request.config_dict[SETTINGS])
     await record_admin(

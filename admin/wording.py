@@ -23,6 +23,7 @@ FIELD_WORDS: dict[str, str] = {
     "auto_create": "Automatic Extension Creation",
     "client_secret": "Client secret",
     "oauth_token": "OAuth token",
+    "signed_in_as": "Signed in as",
     "ranges": "Extension number ranges",
     "reserved": "Reserved numbers",
     "protected": "Protected numbers",
