@@ -24,6 +24,7 @@ from worker.graph.client import GraphClient
 from worker.linkadmin import check_link, save_settings
 from worker.linkctx import LinkClients, client_ssl, open_link_clients
 from worker.settings import Settings
+from worker.subscriptions import VERIFY_EVERY_S
 
 
 def _remote(stack: Stack) -> list[Any]:
@@ -55,6 +56,8 @@ async def test_extra_subscriptions_of_ours_are_deleted(make_stack: MakeStack) ->
     for _ in range(2):
         subscriptions.add(replace(first, id=subscriptions.new_id(), client_state="unknown"))
     subscriptions.remove(first.id)  # Graph lost ours: the next pass creates one
+    stack.shift_clock(VERIFY_EVERY_S)  # the next look at Graph
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
     await stack.settle()
     (remote,) = _remote(stack)
     (local,) = await link_subscriptions(stack.db, stack.link.id)
@@ -71,6 +74,8 @@ async def test_vanished_subscription_is_recreated_and_caught_up_without_lifecycl
     await stack.settle()
     (old,) = _remote(stack)
     stack.emus.graph.context.subscriptions.remove(old.id)
+    stack.shift_clock(VERIFY_EVERY_S)  # the next look at Graph
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
     stack.directory.create_user(**graph_user("Quiet", "Change"))
     await stack.emus.graph.delivery_idle()
     assert stack.emus.graph.delivery.counters.delivered == 0  # nothing was sent

@@ -12,7 +12,7 @@ from store.events import list_events
 from store.records import last_round
 from store.subscriptions import link_subscriptions
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
-from worker.subscriptions import LIFETIME_S
+from worker.subscriptions import LIFETIME_S, VERIFY_EVERY_S
 
 USER = graph_user("Ann", "Lee")
 
@@ -57,6 +57,8 @@ async def test_subscription_is_recreated_when_graph_lost_it(make_stack: MakeStac
     await stack.settle()
     (old,) = await link_subscriptions(stack.db, stack.link.id)
     stack.emus.graph.context.subscriptions.remove(old.id)
+    stack.shift_clock(VERIFY_EVERY_S)  # the next look at Graph
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
     rounds_before = await last_round(stack.db, stack.link.id)
     await stack.settle()
     (new,) = await link_subscriptions(stack.db, stack.link.id)
@@ -153,3 +155,25 @@ async def test_forged_notification_with_wrong_client_state_changes_nothing(
     assert len(await list_events(stack.db, stack.link.id)) == events_before
     await stack.drain()
     assert stack.pbx_state.extensions() == []
+
+
+async def test_a_trusted_subscription_is_looked_up_every_15_minutes_not_every_pass(
+    make_stack: MakeStack,
+) -> None:
+    """Each maintenance pass (every minute) keeps the subscription; Graph is asked whether
+    it still exists once per VERIFY_EVERY_S, not once per pass (60 GETs a link an hour)."""
+    stack = await make_stack()
+    await stack.settle()
+    (sub,) = await link_subscriptions(stack.db, stack.link.id)
+    looks = stack.emus.graph.faults.add(
+        FaultRule(rf"/subscriptions/{sub.id}$", "latency", count=-1, latency_s=0.0)
+    )
+    for _ in range(5):
+        stack.shift_clock(60)
+        await stack.engine.run_until_idle(maintain=True)
+    assert looks.hits == 0
+    stack.shift_clock(VERIFY_EVERY_S)
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
+    await stack.engine.run_until_idle(maintain=True)
+    assert looks.hits == 1
+    assert [s.id for s in await link_subscriptions(stack.db, stack.link.id)] == [sub.id]

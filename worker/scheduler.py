@@ -42,6 +42,9 @@ class Scheduler:
     def __init__(self, ctx: WorkerContext, clients: LinkClientsCache) -> None:
         self.ctx = ctx
         self.clients = clients
+        # When Graph last confirmed each subscription (this process only: a restart looks
+        # once at start).
+        self._verified: dict[str, float] = {}
 
     async def maintain(self) -> None:
         for link in await list_links(self.ctx.db):
@@ -93,7 +96,7 @@ class Scheduler:
         try:
             clients = await self.clients.get(link)
             result = await ensure_subscription(
-                ctx.db, link, clients.graph, public_url, now=ctx.clock()
+                ctx.db, link, clients.graph, public_url, now=ctx.clock(), verified=self._verified
             )
         except SetupRequired as exc:
             await mark_setup_required(ctx, self.clients, link, exc)
