@@ -148,6 +148,7 @@ async def resync(request: web.Request) -> web.Response:
             actor=actor_of(request),
         )
     request.app[USERS].drop(link.id)
+    request.app[DIRECTORY].drop(link.id)
     return web.json_response(
         {
             "kind": outcome.kind,

@@ -104,7 +104,8 @@ def _row(request: web.Request, link: Link, view: str, q: str, r: ViewRow, csrf: 
     state = fmt(
         '<span class="state state-{s}">{w}</span>', s=r.state, w=STATE_WORDS.get(r.state, r.state)
     )
-    if r.detail and r.detail.lower() != STATE_WORDS.get(r.state, "").lower():
+    # "No user" says it all; other details add what the state word does not.
+    if r.detail and r.state != "unlinked" and r.detail.lower() != STATE_WORDS[r.state].lower():
         state = Markup(state + fmt('<br><span class="detail">{d}</span>', d=r.detail))
     change = (
         fmt(

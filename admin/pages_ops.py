@@ -6,7 +6,7 @@ from aiohttp import web
 
 from admin.common import flash, link_clients, link_for, render
 from admin.html import Markup, fmt, join, page
-from admin.keys import USERS, principal_of
+from admin.keys import DIRECTORY, USERS, principal_of
 from admin.pages_directory import conflict_fixes
 from edge.inputs import read_form, whole_number
 from worker import operations
@@ -25,6 +25,7 @@ async def resync_submit(request: web.Request) -> web.StreamResponse:
         async with link_clients(request, link) as clients:
             outcome = await operations.resync(request.config_dict[DB], clients, actor=actor)
         request.app[USERS].drop(link.id)
+        request.app[DIRECTORY].drop(link.id)
     except SyncError as exc:
         flash(request, "error", f"Resync failed: {exc}")
     else:

@@ -67,6 +67,12 @@ async def test_email_conflict_offers_link_to_each_free_extension_and_links(
     env.pbx.get("250").settings["first_name"] = "Daniel"
     before = await _preview_of(http, env, dan)
     assert before["conflict"] == "email" and before["link_to"] == ["250", "251"]
+    # Both lists are read (and cached) before the write: the write must show at once.
+    assert (await _get(http, f"/api/links/{env.link.id}/users?q=dan.wu"))["users"][0][
+        "number"
+    ] is None
+    spare = await _get(http, f"/api/links/{env.link.id}/directory?view=extensions")
+    assert spare["total"] == 3
 
     status, out = await _post(
         http, f"/api/links/{env.link.id}/link", {"user_id": dan, "number": "250"}
@@ -85,8 +91,11 @@ async def test_email_conflict_offers_link_to_each_free_extension_and_links(
     users = await _get(http, f"/api/links/{env.link.id}/users?q=dan.wu")
     assert users["users"][0]["number"] == "250"
     # 251 keeps Dan's email but is linked to no one: it shows as an extension with no user.
-    spare = await _get(http, f"/api/links/{env.link.id}/directory?view=extensions&q=251")
-    assert [(r["number"], r["state"]) for r in spare["rows"]] == [("251", "unlinked")]
+    spare = await _get(http, f"/api/links/{env.link.id}/directory?view=extensions")
+    assert [(r["number"], r["state"]) for r in spare["rows"]] == [
+        ("200", "unlinked"),
+        ("251", "unlinked"),
+    ]
 
 
 async def test_link_is_refused_without_writing_when_it_cannot_be_done(
