@@ -19,6 +19,7 @@ from admin import (
     api_ops,
     auth,
     chrome,
+    groups,
     notfound,
     pages_doctor,
     pages_links,
@@ -105,6 +106,7 @@ def _api(r: web.UrlDispatcher) -> None:
     r.add_get(f"{link}/settings", api.get_settings)
     r.add_put(f"{link}/settings", api.put_settings)
     r.add_get(f"{link}/users", api.get_users)
+    r.add_get(f"{link}/groups", groups.search_groups)
     r.add_post(f"{link}/selection/preview", api.selection_preview)
     r.add_post(f"{link}/selection/auto-assign", api.selection_auto_assign)
     r.add_post(f"{link}/selection/create", api.selection_create)
