@@ -7,19 +7,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-m365sync
+# axe-core from npm, injected into the admin pages by the browser tests.
+AXE := tests/js/node_modules/axe-core/axe.min.js
 PACKAGES := admin cli edge worker webhook store emulators
 
 SHELL := /bin/bash
 
 .PHONY: test lint typecheck unit browser postgresql demo bench venv clean constraints
 
-venv: $(STAMP)
+venv: $(STAMP) $(AXE)
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+$(AXE): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install npm (the browser tests need axe-core)"; exit 1; }
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $(AXE)
 
 # After changing the dependencies in setup.cfg: re-resolve, then run make test.
 constraints:
@@ -42,7 +49,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict $(PACKAGES)
 
-unit: $(STAMP)
+unit: $(STAMP) $(AXE)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: browser postgresql lint typecheck unit

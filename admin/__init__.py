@@ -20,6 +20,7 @@ from admin import (
     api_ops,
     auth,
     chrome,
+    groups,
     notfound,
     pages_activity,
     pages_directory,
@@ -116,6 +117,7 @@ def _api(r: web.UrlDispatcher) -> None:
     r.add_get(f"{link}/settings", api.get_settings)
     r.add_put(f"{link}/settings", api.put_settings)
     r.add_get(f"{link}/users", api.get_users)
+    r.add_get(f"{link}/groups", groups.search_groups)
     r.add_post(f"{link}/selection/preview", api.selection_preview)
     r.add_post(f"{link}/selection/auto-assign", api.selection_auto_assign)
     r.add_post(f"{link}/selection/create", api.selection_create)

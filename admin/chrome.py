@@ -91,37 +91,71 @@ def markdown_html(text: str) -> Markup:
     return join(parts)
 
 
-def _prose(text: str) -> list[Markup]:
-    parts: list[Markup] = []
-    para: list[str] = []
-    items: list[str] = []
+def _table(rows: list[list[str]]) -> Markup:
+    head, *body = rows
+    return fmt(
+        '<div class="table-wrap-x"><table class="grid"><thead><tr>{h}</tr></thead>'
+        "<tbody>{b}</tbody></table></div>",
+        h=join(fmt('<th scope="col">{c}</th>', c=_inline(c)) for c in head),
+        b=join(
+            fmt("<tr>{r}</tr>", r=join(fmt("<td>{c}</td>", c=_inline(c)) for c in row))
+            for row in body
+        ),
+    )
 
-    def flush() -> None:
-        if para:
-            parts.append(fmt("<p>{t}</p>", t=_inline(" ".join(para))))
-            para.clear()
-        if items:
-            parts.append(
-                fmt("<ul>{i}</ul>", i=join(fmt("<li>{t}</li>", t=_inline(i)) for i in items))
-            )
-            items.clear()
 
-    for line in text.splitlines():
-        if heading := _heading(line):
-            flush()
-            parts.append(heading)
+class _Prose:
+    """Markdown outside code blocks, one line at a time: paragraphs, lists, tables, headings."""
+
+    def __init__(self) -> None:
+        self.parts: list[Markup] = []
+        self.para: list[str] = []
+        self.items: list[str] = []
+        self.rows: list[list[str]] = []
+
+    def flush(self) -> None:
+        if self.rows:
+            self.parts.append(_table(self.rows))
+        if self.para:
+            self.parts.append(fmt("<p>{t}</p>", t=_inline(" ".join(self.para))))
+        if self.items:
+            items = join(fmt("<li>{t}</li>", t=_inline(i)) for i in self.items)
+            self.parts.append(fmt("<ul>{i}</ul>", i=items))
+        self.rows, self.para, self.items = [], [], []
+
+    def line(self, line: str) -> None:
+        if line.startswith("|"):
+            self.table_row(line)
+        elif heading := _heading(line):
+            self.flush()
+            self.parts.append(heading)
         elif m := re.match(r"\s*[-*] (.*)", line):
-            if para:
-                flush()
-            items.append(m.group(1))
+            if self.para or self.rows:
+                self.flush()
+            self.items.append(m.group(1))
         elif not line.strip():
-            flush()
-        elif items and line.startswith("  "):
-            items[-1] += " " + line.strip()
+            self.flush()
+        elif self.items and line.startswith("  "):
+            self.items[-1] += " " + line.strip()
         else:
-            para.append(line.strip())
-    flush()
-    return parts
+            if self.rows:
+                self.flush()
+            self.para.append(line.strip())
+
+    def table_row(self, line: str) -> None:
+        if self.para or self.items:
+            self.flush()
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+            self.rows.append(cells)
+
+
+def _prose(text: str) -> list[Markup]:
+    prose = _Prose()
+    for line in text.splitlines():
+        prose.line(line)
+    prose.flush()
+    return prose.parts
 
 
 @cache

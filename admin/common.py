@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from admin.chrome import PRODUCT, framed, help_link, not_found_body
+from admin.chrome import HELP, PRODUCT, framed, help_link, not_found_body
 from admin.html import Markup, fmt, join, page
 from admin.keys import principal_of, session_of
 from edge.inputs import small_int
@@ -90,7 +90,8 @@ def render(
     topic: str = "",
 ) -> web.Response:
     """The page in the layout; `topic` picks the help link's troubleshooting section (one of
-    `admin.chrome.HELP`; by default the overview's for link pages, else the links list's)."""
+    `admin.chrome.HELP`; by default the one named like the path's last part, else the
+    overview's for link pages, else the links list's)."""
     session = session_of(request)
     principal = principal_of(request)
     flashes = session.take_flashes() if session else []
@@ -113,7 +114,7 @@ def render(
         "layout.html",
         title=title,
         product=PRODUCT,
-        help=help_link(topic or ("overview" if link is not None else "links")),
+        help=help_link(topic or _topic(request.path, link)),
         nav=nav,
         who=who,
         flash=flash_html,
@@ -121,6 +122,14 @@ def render(
         csrf=session.csrf if session else "",
     )
     return web.Response(text=html, content_type="text/html", status=status)
+
+
+def _topic(path: str, link: Link | None) -> str:
+    """The help section for a page nobody named one for: by the path's last part."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if last in HELP:
+        return last
+    return "overview" if link is not None else "links"
 
 
 def csrf_field(request: web.Request) -> Markup:

@@ -13,7 +13,7 @@ from admin.common import (
     require_daemon_admin,
     state_badge,
 )
-from admin.html import Markup, fmt, join, page, when, when_html
+from admin.html import Markup, fmt, join, page, when_html
 from admin.keys import principal_of
 from edge.inputs import read_form
 from store.errors import StoreError
@@ -42,7 +42,6 @@ async def links_page(request: web.Request) -> web.Response:
 
 def _row(status: LinkStatus) -> Markup:
     link = status.link
-    last = status.last_round
     return page(
         "links_row.html",
         id=link.id,
@@ -50,8 +49,8 @@ def _row(status: LinkStatus) -> Markup:
         domain=link.pbx_domain,
         badge=state_badge(link),
         sub=_expiry(status.subscription_expires_at),
-        round=f"{when(last.finished_at)} ({last.outcome})" if last else "never",
-        sweep=when(status.last_sweep.finished_at) if status.last_sweep else "never",
+        round=overview.last_read(status),
+        sweep=when_html(status.last_sweep.finished_at) if status.last_sweep else "not yet",
         queue=status.queue_pending,
         failed=status.events_failed,
         held=status.held,
@@ -208,8 +207,8 @@ async def check_submit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/links/{link.id}")
 
 
-def _expiry(expires_at: float | None) -> str:
-    return when(expires_at) if expires_at else "no subscription"
+def _expiry(expires_at: float | None) -> Markup:
+    return when_html(expires_at) if expires_at else Markup("none (full comparisons only)")
 
 
 def _state_text(reason: str) -> str:

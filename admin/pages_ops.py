@@ -101,7 +101,7 @@ def plan_table(plan: Plan, *, table_id: str = "plan-table") -> Markup:
             ),
         ]
     )
-    counts = ", ".join(f"{k}: {v}" for k, v in plan.counts().items() if v) or "nothing to do"
+    counts = ", ".join(f"{k}: {v}" for k, v in plan.counts().items() if v) or "no changes"
     return page(
         "plan_table.html",
         tid=table_id,
@@ -118,12 +118,15 @@ async def plan_page(request: web.Request) -> web.Response:
             outcome = await operations.dry_run(request.config_dict[DB], clients, full=full)
         body = page(
             "plan.html",
-            kind="full comparison" if full else "round",
+            what="What a full comparison of every user with the PBX would change now."
+            if full
+            else "What Resync now would change on the PBX now, from Microsoft 365's latest"
+            " changes.",
             href="?" if full else "?full=1",
-            other="Plan a round instead" if full else "Plan a full comparison",
+            other="Preview the latest changes instead" if full else "Plan a full comparison",
             table=plan_table(outcome.plan),
         )
         body = Markup(body + conflict_fixes(link, outcome.plan))
     except SyncError as exc:
         body = fmt('<p class="error" role="alert">The plan could not be made: {e}</p>', e=exc)
-    return render(request, f"Dry-run plan · {link.name}", body, link=link)
+    return render(request, f"Dry-run plan · {link.name}", body, link=link, topic="plan")

@@ -8,8 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from admin.common import csrf_field, flash, link_for, render
+from admin.groups import group_names
 from admin.html import Markup, fmt, join
 from admin.keys import principal_of
+from admin.scopepicker import MAX_GROUPS, scope_fieldset
 from edge.inputs import read_form
 from store.models import Link
 from worker.adminaudit import record_settings_change
@@ -18,50 +20,134 @@ from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
 from worker.planner import PolicyError
 
-CHECKBOXES = (
-    ("auto_create", "Automatic Extension Creation", "new users get an extension without a click"),
-    ("disable_on_soft_delete", "Disable when the user is deleted", "restorable for 30 days"),
-    ("disable_on_hard_delete", "Disable when the user is permanently deleted", ""),
-    ("disable_on_account_disabled", "Disable when sign-in is blocked", "accountEnabled false"),
+# (name, kind, label, hint): kind "check" is a checkbox, "text" a text field. The hints say
+# what each does in plain words; no Vodia or Graph field names.
+Field = tuple[str, str, str, str]
+GROUPS: tuple[tuple[str, str, tuple[Field, ...]], ...] = (
     (
-        "disable_on_out_of_scope",
-        "Disable when the user leaves the scope",
-        "e.g. removed from group",
+        "numbering",
+        "Numbering",
+        (
+            (
+                "auto_create",
+                "check",
+                "Automatic Extension Creation",
+                "every new Microsoft 365 user gets an extension without a click",
+            ),
+            (
+                "ranges",
+                "text",
+                "Number ranges",
+                "new extensions get numbers from here, e.g. 200-299,400-449",
+            ),
+            ("reserved", "text", "Reserved numbers", "never handed out, e.g. 200,250-259"),
+            (
+                "cooloff_days",
+                "text",
+                "Wait before reusing a number (days)",
+                "a freed number is not given to someone else sooner",
+            ),
+            (
+                "phone_region",
+                "text",
+                "Phone region",
+                "two letters such as US or DE, for phone numbers written without +country code",
+            ),
+        ),
     ),
-    ("include_guests", "Include guest accounts", ""),
-    ("unmatched_without_email", "Disable Unmatched also covers extensions without email", ""),
+    (
+        "leavers",
+        "Leavers",
+        (
+            (
+                "disable_on_soft_delete",
+                "check",
+                "Disable when the user is deleted",
+                "the user can still be restored in Microsoft 365 for 30 days",
+            ),
+            ("disable_on_hard_delete", "check", "Disable when the user is permanently deleted", ""),
+            (
+                "disable_on_account_disabled",
+                "check",
+                "Disable when sign-in is blocked",
+                "the account is blocked from signing in to Microsoft 365",
+            ),
+            (
+                "disable_on_out_of_scope",
+                "check",
+                "Disable when the user leaves the scope",
+                "for example, removed from the chosen groups",
+            ),
+            (
+                "unmatched_without_email",
+                "check",
+                "Disable Unmatched also covers extensions without email",
+                "",
+            ),
+            ("protected", "text", "Protected numbers", "never disabled, e.g. the reception"),
+        ),
+    ),
+    (
+        "safety",
+        "Safety",
+        (
+            (
+                "disable_threshold_count",
+                "text",
+                "Disable threshold (extensions)",
+                "more disables than this within the time below wait for your approval on the"
+                " Overview; while any wait, every further disable waits too",
+            ),
+            (
+                "disable_threshold_percent",
+                "text",
+                "Disable threshold (percent)",
+                "or this share of all extensions, whichever is larger",
+            ),
+            (
+                "disable_window_minutes",
+                "text",
+                "Counted over (minutes)",
+                "disables of this many past minutes count toward the threshold",
+            ),
+            (
+                "sweep_interval_hours",
+                "text",
+                "Full comparison every (hours)",
+                "all users are compared with the PBX this often; the Vodia manual says 12",
+            ),
+            (
+                "poll_interval_s",
+                "text",
+                "Ask for changes every (seconds)",
+                "without a public URL: how often Microsoft 365 is asked for changes;"
+                " 10 or more, default 60",
+            ),
+            (
+                "safety_poll_s",
+                "text",
+                "Safety check every (seconds)",
+                "with notifications: a check that catches a lost one; 60 or more, default 900",
+            ),
+        ),
+    ),
+    (
+        "alerts",
+        "Alerts",
+        (
+            (
+                "alert_emails",
+                "text",
+                "Alert e-mail addresses",
+                "comma separated; they get conflicts, held disables and failures",
+            ),
+        ),
+    ),
 )
-TEXTS = (
-    ("ranges", "Number ranges", "e.g. 200-299,400-449"),
-    ("reserved", "Reserved numbers", "never handed out, e.g. 200,250-259"),
-    ("protected", "Protected numbers", "never disabled"),
-    ("phone_region", "Phone region", "two letters, for numbers without +country code"),
-    ("cooloff_days", "Cool-off for freed numbers (days)", ""),
-    (
-        "disable_threshold_count",
-        "Disable threshold (extensions)",
-        "more within the disable window are held for approval; while any are held, every "
-        "further disable is held too",
-    ),
-    ("disable_threshold_percent", "Disable threshold (percent)", "of all extensions"),
-    (
-        "disable_window_minutes",
-        "Disable window (minutes)",
-        "disables of the last minutes count toward the threshold",
-    ),
-    ("alert_emails", "Alert e-mail addresses", "comma separated"),
-    ("sweep_interval_hours", "Sweep interval (hours)", "full comparison; the manual's 12 hours"),
-    (
-        "poll_interval_s",
-        "Poll interval (seconds)",
-        "without a public URL: how often the delta is read; 10 or more, default 60",
-    ),
-    (
-        "safety_poll_s",
-        "Safety poll (seconds)",
-        "with push: a delta read that catches a lost notification; 60 or more, default 900",
-    ),
-)
+FIELDS = tuple(f for _, _, fields in GROUPS for f in fields)
+CHECKBOXES = tuple((n, label, hint) for n, kind, label, hint in FIELDS if kind == "check")
+TEXTS = tuple((n, label, hint) for n, kind, label, hint in FIELDS if kind == "text")
+SCOPE_FIELDS = ("scope", "group_ids", "include_guests")
 
 
 async def settings_page(request: web.Request) -> web.Response:
@@ -70,7 +156,9 @@ async def settings_page(request: web.Request) -> web.Response:
         values: Mapping[str, Any] = validated_settings(link.settings)
     except PolicyError:
         values = link.settings
-    return render(request, f"Settings · {link.name}", _form(request, link, values), link=link)
+    names, problem = await group_names(request, link, _ids(values.get("group_ids")))
+    body = _form(request, link, values, group_names=names, group_problem=problem)
+    return render(request, f"Settings · {link.name}", body, link=link, topic="settings")
 
 
 def _text(value: Any) -> str:
@@ -84,6 +172,9 @@ def _form(
     link: Link,
     values: Mapping[str, Any],
     errors: dict[str, str] | None = None,
+    *,
+    group_names: Mapping[str, str] | None = None,
+    group_problem: str = "",
 ) -> Markup:
     errors = errors or {}
 
@@ -94,44 +185,73 @@ def _form(
             '<span class="field-error" id="err-{n}" role="alert">{m}</span>', n=name, m=errors[name]
         )
 
-    boxes = join(
-        fmt(
-            '<div class="check"><input type="checkbox" id="s-{n}" name="{n}" value="true"{c}'
-            ' aria-describedby="err-{n}"> <label for="s-{n}">{label}</label>'
-            " <small>{hint}</small>{err}</div>",
-            n=name,
-            c=Markup(" checked") if _truthy(values.get(name)) else "",
-            label=label,
-            hint=hint,
-            err=error(name),
-        )
-        for name, label, hint in CHECKBOXES
-    )
-    texts = join(
-        fmt(
+    def field(name: str, kind: str, label: str, hint: str) -> Markup:
+        described = f"hint-{name} err-{name}" if name in errors else f"hint-{name}"
+        if kind == "check":
+            return fmt(
+                '<div class="check"><input type="checkbox" id="s-{n}" name="{n}" value="true"{c}'
+                ' aria-describedby="{d}"> <label for="s-{n}">{label}</label>'
+                ' <small class="hint" id="hint-{n}">{hint}</small>{err}</div>',
+                n=name,
+                c=Markup(" checked") if _truthy(values.get(name)) else "",
+                d=described,
+                label=label,
+                hint=hint,
+                err=error(name),
+            )
+        return fmt(
             '<div class="field"><label for="s-{n}">{label}</label>'
-            '<input id="s-{n}" name="{n}" value="{v}" aria-describedby="hint-{n} err-{n}"'
-            '{inv}> <small id="hint-{n}">{hint}</small>{err}</div>',
+            '<input id="s-{n}" name="{n}" value="{v}" aria-describedby="{d}"{inv}>'
+            ' <small class="hint" id="hint-{n}">{hint}</small>{err}</div>',
             n=name,
             label=label,
             v=_text(values.get(name)),
+            d=described,
             hint=hint,
             inv=Markup(' aria-invalid="true"') if name in errors else "",
             err=error(name),
         )
-        for name, label, hint in TEXTS
+
+    groups = join(
+        fmt(
+            '<fieldset id="group-{key}"><legend>{title}</legend>{fields}</fieldset>',
+            key=key,
+            title=title,
+            fields=join(field(*f) for f in fields),
+        )
+        for key, title, fields in GROUPS
     )
     return fmt(
         '<form method="post" action="/links/{id}/settings" class="card settings"'
         ' id="settings-form">'
-        "{csrf}{other}{boxes}{texts}"
-        '<button type="submit" id="settings-save">Save</button></form>',
+        "{csrf}{other}{scope}{groups}"
+        '<button type="submit" id="settings-save">Save</button></form>'
+        '<script src="/static/settings.js" defer></script>',
         id=link.id,
         csrf=csrf_field(request),
         other=error("settings"),
-        boxes=boxes,
-        texts=texts,
+        scope=scope_fieldset(
+            link.id,
+            values,
+            group_names or {},
+            group_problem,
+            error("scope"),
+            error("group_ids"),
+            field(
+                "include_guests",
+                "check",
+                "Include guest accounts",
+                "people from other organisations",
+            ),
+        ),
+        groups=groups,
     )
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(str(v) for v in value if isinstance(v, str) and v)[:MAX_GROUPS]
 
 
 def _truthy(value: Any) -> bool:
@@ -142,16 +262,24 @@ async def settings_submit(request: web.Request) -> web.StreamResponse:
     link = await link_for(request)
     form = await read_form(request)
     values: dict[str, Any] = dict(link.settings)
-    for name, _, _ in CHECKBOXES:
+    for name, _, _ in (*CHECKBOXES, ("include_guests", "", "")):
         values[name] = form.get(name) == "true"
     for name, _, _ in TEXTS:
         values[name] = str(form.get(name) or "").strip()
+    values["scope"] = "groups" if form.get("scope") == "groups" else "all"
+    values["group_ids"] = [str(v)[:100] for v in form.getall("group_ids", [])][:MAX_GROUPS]
     try:
         saved = await save_settings(request.config_dict[DB], link.id, values)
     except PolicyError as exc:
-        field = exc.field if exc.field in {n for n, *_ in (*CHECKBOXES, *TEXTS)} else "settings"
-        body = _form(request, link, values, {field: exc.message})
-        return render(request, f"Settings · {link.name}", body, link=link, status=422)
+        known = {n for n, *_ in FIELDS} | set(SCOPE_FIELDS)
+        field = exc.field if exc.field in known else "settings"
+        names, problem = await group_names(request, link, _ids(values["group_ids"]))
+        body = _form(
+            request, link, values, {field: exc.message}, group_names=names, group_problem=problem
+        )
+        return render(
+            request, f"Settings · {link.name}", body, link=link, status=422, topic="settings"
+        )
     actor = f"admin:{principal_of(request).username}"
     await record_settings_change(request.config_dict[DB], link, saved, actor=actor, via="Settings")
     flash(request, "ok", "Settings saved.")

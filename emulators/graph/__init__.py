@@ -18,6 +18,8 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
     GET/DELETE /v1.0/directory/deletedItems/{id}  DELETE is permanent
     POST       /v1.0/directory/deletedItems/{id}/restore
     GET/POST   /v1.0/groups, GET /v1.0/groups/{id}, …/members, …/transitiveMembers
+                                                  GET /v1.0/groups: $filter as on users
+                                                  (startswith(displayName,'…'))
     POST       /v1.0/groups/{id}/members/$ref, DELETE /v1.0/groups/{id}/members/{mid}/$ref
     GET/POST   /v1.0/subscriptions                create runs the validation handshake
     GET/PATCH/DELETE /v1.0/subscriptions/{id}, POST /v1.0/subscriptions/{id}/reauthorize

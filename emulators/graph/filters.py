@@ -5,7 +5,7 @@ queries: `eq`, `in`, `startswith(…)`, joined by `and`/`or` (and `ne` with
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from .errors import GraphError
@@ -35,9 +35,13 @@ def tokenize(text: str) -> list[str]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[str], advanced: bool) -> None:
+    def __init__(
+        self, tokens: list[str], advanced: bool, properties: Collection[str], entity: str
+    ) -> None:
         self.tokens = tokens
         self.advanced = advanced
+        self.properties = properties
+        self.entity = entity
         self.index = 0
 
     def take(self, expected: str | None = None) -> str:
@@ -90,11 +94,12 @@ class _Parser:
 
     def property(self) -> str:
         name = self.take()
-        if name not in ALL_PROPERTIES:
+        if name not in self.properties:
             raise GraphError(
                 400,
                 "Request_BadRequest",
-                f"Could not find a property named '{name}' on type 'microsoft.graph.user'.",
+                f"Could not find a property named '{name}' on type"
+                f" 'microsoft.graph.{self.entity}'.",
             )
         return name
 
@@ -120,8 +125,16 @@ def _fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
-def parse_filter(raw: str, *, advanced: bool = False) -> Predicate:
-    parser = _Parser(tokenize(raw), advanced)
+def parse_filter(
+    raw: str,
+    *,
+    advanced: bool = False,
+    properties: Collection[str] = ALL_PROPERTIES,
+    entity: str = "user",
+) -> Predicate:
+    """Users by default; groups pass their own properties (the same operators apply to a
+    group's displayName: learn.microsoft.com/graph/api/resources/group, "Properties")."""
+    parser = _Parser(tokenize(raw), advanced, properties, entity)
     predicate = parser.expression()
     if parser.index != len(parser.tokens):
         raise GraphError(400, "BadRequest", "Invalid filter clause: unexpected trailing tokens.")

@@ -10,6 +10,8 @@ from emulators.identity.tokens import READ_GROUP_MEMBERS_PERMISSIONS
 
 from .context import CLAIMS, context
 from .errors import GraphError, bad_request
+from .filters import parse_filter
+from .groups import GROUP_PROPERTIES
 from .query import decode_skiptoken, metadata_context, next_page_link, page_size
 from .routes_users import read_json
 from .users import parse_select
@@ -41,9 +43,21 @@ def _require_group_read(request: web.Request) -> None:
 
 
 async def list_groups(request: web.Request) -> web.Response:
+    """`$filter` as on users, e.g. `startswith(displayName,'Sales')`, which Graph allows on
+    groups without advanced query headers (learn.microsoft.com/graph/api/group-list,
+    "Optional query parameters" and its example "Use $filter and $top to get one group with
+    a display name that starts with 'a'")."""
     _require_group_read(request)
     groups = context(request).directory.groups
-    return _page(request, groups.ids(), "groups", lambda gid: dict(groups.by_id[gid].props))
+    ids = groups.ids()
+    raw_filter = request.query.get("$filter")
+    if raw_filter is not None:
+        eventual = request.headers.get("ConsistencyLevel", "").lower() == "eventual"
+        keep = parse_filter(
+            raw_filter, advanced=eventual, properties=GROUP_PROPERTIES, entity="group"
+        )
+        ids = [gid for gid in ids if keep(groups.by_id[gid].props)]
+    return _page(request, ids, "groups", lambda gid: dict(groups.by_id[gid].props))
 
 
 async def create_group(request: web.Request) -> web.Response:

@@ -164,6 +164,24 @@ class GraphClient:
                 if is_user and isinstance(member_id, str):
                     yield member_id
 
+    async def search_groups(self, prefix: str, *, limit: int = 20) -> list[tuple[str, str]]:
+        """(id, displayName) of groups whose name starts with `prefix`: `$filter=startswith`
+        needs no advanced query headers, unlike `$search` (learn.microsoft.com/graph/api/
+        group-list; needs GroupMember.Read.All or wider, else 403)."""
+        literal = prefix.replace("'", "''")
+        query = quote(f"startswith(displayName,'{literal}')", safe="")
+        url = self._url(f"/v1.0/groups?$filter={query}&$select=id,displayName&$top={limit}")
+        page = await self._required_json("GET", url)
+        return [
+            (item["id"], str(item.get("displayName") or ""))
+            for item in page_items(page)
+            if isinstance(item.get("id"), str)
+        ][:limit]
+
+    async def group_name(self, group_id: str) -> str:
+        url = self._url(f"/v1.0/groups/{_segment(group_id)}?$select=id,displayName")
+        return str((await self._required_json("GET", url)).get("displayName") or "")
+
     # Subscriptions
 
     async def create_subscription(
