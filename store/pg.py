@@ -30,6 +30,11 @@ from store.migrations import MIGRATIONS, postgres_ddl, statements
 MIGRATION_LOCK_KEY = 0x6D333635  # "m365"
 POOL_SIZE = 10
 LISTEN_CONNECT_TIMEOUT_S = 5.0
+POOL_CLOSE_TIMEOUT_S = 10.0
+# Nothing in the store may wait for ever on a database that went away: a round, the
+# webhook and /readyz get an error and go on (retry, 503) instead.
+ACQUIRE_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 30.0
 
 
 class PgDatabase(Database):
@@ -50,7 +55,9 @@ class PgDatabase(Database):
 
     @classmethod
     async def open_url(cls, url: str, box: SecretBox) -> PgDatabase:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=POOL_SIZE, command_timeout=COMMAND_TIMEOUT_S
+        )
         try:
             await apply_pg_migrations(pool)
         except BaseException:
@@ -69,7 +76,12 @@ class PgDatabase(Database):
             with contextlib.suppress(OSError, asyncpg.PostgresError):
                 await self._listener.close()
             self._listener = None
-        await self._pool.close()
+        try:
+            # close() waits for every connection to be handed back; one that a cancelled
+            # call left behind (a database outage) must not hold up a shutdown for ever.
+            await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            self._pool.terminate()
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Transaction]:
@@ -78,7 +90,7 @@ class PgDatabase(Database):
             raise StoreError("atomic() does not nest; pass the Transaction down instead")
         token = _IN_TRANSACTION.set(owners | {id(self)})
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
                 yield PgTransaction(conn)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
@@ -87,11 +99,13 @@ class PgDatabase(Database):
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = to_postgres(sql, params)
-        return list(await self._pool.fetch(text, *args))
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            return list(await conn.fetch(text, *args))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         text, args = to_postgres(sql, params)
-        row: Row | None = await self._pool.fetchrow(text, *args)
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            row: Row | None = await conn.fetchrow(text, *args)
         return row
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> bool:

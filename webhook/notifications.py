@@ -7,6 +7,7 @@ the worker re-reads everything from Graph.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ log = structlog.get_logger("m365sync.webhook")
 MAX_VALIDATION_TOKEN_BYTES = 1024
 MAX_ITEMS = 1000
 MAX_CLIENT_STATE = 255
+# Below Graph's 3 s for an answer: judging and storing together get this long.
+STORE_TIMEOUT_S = 2.5
 # Graph object ids are GUIDs; anything else in a resource is not from Graph.
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _RESOURCE = re.compile(r"^/?users/(?P<id>[^/?#]+)$", re.IGNORECASE)
@@ -69,15 +72,26 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
     except BadPayload as exc:
         _count(lifecycle, "rejected_bad_payload")
         raise BadInput(400, "bad_payload", f"bad notification payload: {exc}") from None
-    verdict = await _judge(request, items, lifecycle=lifecycle)
+    # Graph waits about 3 s for an answer: a store that does not answer in time is
+    # unavailable. An enqueue committed anyway is only delivered twice (and coalesced).
+    deadline = asyncio.get_running_loop().time() + STORE_TIMEOUT_S
+    try:
+        # The subscriptions are looked up in the store: without it nothing can be judged.
+        async with asyncio.timeout_at(deadline):
+            verdict = await _judge(request, items, lifecycle=lifecycle)
+    except Exception as exc:
+        log.warning("notification.not_judged", error=type(exc).__name__)
+        _count(lifecycle, "unavailable", len(items))
+        return _unavailable()
     if verdict.accepted:
         try:
-            await enqueue_durably(request.app[DB], verdict.accepted)
-        except Exception:
+            async with asyncio.timeout_at(deadline):
+                await enqueue_durably(request.app[DB], verdict.accepted)
+        except Exception as exc:
             # Not persisted: answer 5xx so Graph delivers it again.
-            log.exception("notification.not_stored")
+            log.warning("notification.not_stored", error=type(exc).__name__)
             _count(lifecycle, "unavailable", len(verdict.accepted))
-            return web.json_response({"error": "temporarily unavailable"}, status=503)
+            return _unavailable()
         request.app[WAKER].wake({e.link_id for e in verdict.accepted})
     _count(lifecycle, "accepted", len(verdict.accepted))
     for reason, count in verdict.rejected.items():
@@ -92,6 +106,13 @@ async def _receive(request: web.Request, *, lifecycle: bool) -> web.StreamRespon
             rejected=verdict.rejected,
         )
     return web.Response(status=202)
+
+
+def _unavailable() -> web.Response:
+    # Retry-After: Graph retries failed deliveries with back-off anyway; a hint for others.
+    return web.json_response(
+        {"error": "temporarily unavailable"}, status=503, headers={"Retry-After": "5"}
+    )
 
 
 def _count(lifecycle: bool, verdict: str, items: int = 1) -> None:

@@ -94,6 +94,7 @@ class Engine:
                 # Before looking for due work: a dead process's leases would hide its
                 # claimed events until they run out (two minutes by default).
                 await self._guarded(self.leases.reclaim_dead())
+                await self._guarded(self.links.hand_back_stranded())
                 await self._guarded(self._start_due())
                 await self._sleep(stop)
         finally:
@@ -107,6 +108,7 @@ class Engine:
             await self.scheduler.maintain()
         while True:
             await self.leases.reclaim_dead()
+            await self.links.hand_back_stranded()
             worked = [await self.links.process(link_id) for link_id in await self._due_links()]
             if not any(worked):
                 return

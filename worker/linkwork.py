@@ -66,6 +66,10 @@ class LinkWorker:
         # The link's directory as the last round left it, tagged with that round's id, so
         # a round in a large tenant does not re-read every user from SQLite.
         self._users: dict[int, tuple[int, dict[str, DirectoryUser]]] = {}
+        # Events of a round the store failed under (the database went away): neither done
+        # nor handed back. Handed back as soon as the store answers, not when the lease
+        # runs out (two minutes by default).
+        self._stranded: dict[int, list[int]] = {}
 
     async def ready(self, link_id: int) -> bool:
         """Only active links are worked; a link in Setup Required keeps its events queued."""
@@ -102,10 +106,28 @@ class LinkWorker:
                     max_running_sweeps=ctx.config.max_sweeps,
                 )
                 if events:
-                    await self._work_with_heartbeat(link, events)
+                    try:
+                        await self._work_with_heartbeat(link, events)
+                    except Exception:
+                        self._stranded[link_id] = [e.id for e in events]
+                        raise
                 return bool(events)
             finally:
                 await release_link_lease(ctx.db, link_id, ctx.worker_id)
+
+    async def hand_back_stranded(self) -> int:
+        """Hand back the events of rounds the store failed under; how many links had some.
+        A link in a round is left alone: its events are that round's."""
+        handed = 0
+        for link_id, ids in list(self._stranded.items()):
+            lock = self._locks.get(link_id)
+            if lock is not None and lock.locked():
+                continue
+            released = await release_events(self.ctx.db, ids, self.ctx.worker_id)
+            del self._stranded[link_id]
+            handed += 1
+            log.info("round.handed_back", link_id=link_id, events=released)
+        return handed
 
     async def _work_with_heartbeat(self, link: Link, events: list[Event]) -> None:
         """Run the round while a heartbeat keeps the leases; if the heartbeat finds the
