@@ -164,6 +164,14 @@ class GraphClient:
                 if is_user and isinstance(member_id, str):
                     yield member_id
 
+    async def group_display_name(self, group_id: str) -> str:
+        """A group's displayName (`GET /groups/{id}?$select=id,displayName`, which needs
+        GroupMember.Read.All or Group.Read.All); "" when it has none."""
+        url = self._url(f"/v1.0/groups/{_segment(group_id)}?$select=id,displayName")
+        group = await self._required_json("GET", url)
+        name = group.get("displayName")
+        return name if isinstance(name, str) else ""
+
     # Subscriptions
 
     async def create_subscription(
