@@ -50,7 +50,7 @@ async def group_names(
         return {}, ""
     try:
         async with link_clients(request, link) as clients:
-            names = await asyncio.gather(*(clients.graph.group_name(gid) for gid in ids))
+            names = await asyncio.gather(*(clients.graph.group_display_name(gid) for gid in ids))
     except SyncError as exc:
         return {}, _failure_text(exc)
     return dict(zip(ids, names, strict=True)), ""

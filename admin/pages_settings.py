@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -143,6 +144,23 @@ GROUPS: tuple[tuple[str, str, tuple[Field, ...]], ...] = (
             ),
         ),
     ),
+    (
+        "pbx",
+        "PBX sign-in",
+        (
+            (
+                "ms_signin",
+                "text",
+                "Sign in with Microsoft on the PBX",
+                "keep, on or off: lets users log in to their extension's portal with"
+                " Microsoft 365 (the PBX tenant setting)",
+            ),
+        ),
+    ),
+)
+RULES_HINT = (
+    'JSON list, first match wins: [{"name": "Support", "group_id": "...", "ranges": "400-449",'
+    ' "template": {"dial_plan": "intl"}, "hunt_group": "810"}]; everyone else: the ranges above'
 )
 FIELDS = tuple(f for _, _, fields in GROUPS for f in fields)
 CHECKBOXES = tuple((n, label, hint) for n, kind, label, hint in FIELDS if kind == "check")
@@ -156,9 +174,58 @@ async def settings_page(request: web.Request) -> web.Response:
         values: Mapping[str, Any] = validated_settings(link.settings)
     except PolicyError:
         values = link.settings
-    names, problem = await group_names(request, link, _ids(values.get("group_ids")))
+    names, problem = await group_names(request, link, _all_group_ids(values))
     body = _form(request, link, values, group_names=names, group_problem=problem)
     return render(request, f"Settings · {link.name}", body, link=link, topic="settings")
+
+
+def _all_group_ids(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The scope's groups and the group rules' groups, each once."""
+    rules = values.get("group_rules")
+    found = (
+        [r.get("group_id") for r in rules if isinstance(r, Mapping)]
+        if isinstance(rules, list)
+        else []
+    )
+    ids = [*_ids(values.get("group_ids")), *(i for i in found if isinstance(i, str) and i)]
+    return tuple(dict.fromkeys(ids))[: 2 * MAX_GROUPS]
+
+
+def _rules_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value or [], indent=1, ensure_ascii=False) if value else ""
+
+
+def _rules_area(
+    values: Mapping[str, Any], names: Mapping[str, str], error: Markup, invalid: bool
+) -> Markup:
+    rules = values.get("group_rules")
+    shown = join(
+        fmt(
+            "<li>{rule}: group {name} <code>{gid}</code>, {where}</li>",
+            rule=r.get("name", ""),
+            name=repr(names[r.get("group_id", "")]) if names.get(r.get("group_id", "")) else "",
+            gid=r.get("group_id", ""),
+            where=f"numbers {r.get('ranges') or 'of the link'}"
+            + (f", hunt group {r['hunt_group']}" if r.get("hunt_group") else ""),
+        )
+        for r in (rules if isinstance(rules, list) else [])
+        if isinstance(r, Mapping)
+    )
+    return fmt(
+        '<fieldset id="group-rules-set"><legend>Group rules</legend>'
+        '<div class="field"><label for="s-group_rules">Rules per Entra group</label>'
+        '<textarea id="s-group_rules" name="group_rules" rows="6" cols="60"'
+        ' aria-describedby="hint-group_rules err-group_rules"{inv}>{v}</textarea>'
+        ' <small class="hint" id="hint-group_rules">{hint}</small>{err}'
+        '<ul id="group-rules">{shown}</ul></div></fieldset>',
+        v=_rules_text(rules),
+        hint=RULES_HINT,
+        inv=Markup(' aria-invalid="true"') if invalid else "",
+        err=error,
+        shown=shown,
+    )
 
 
 def _text(value: Any) -> str:
@@ -221,10 +288,11 @@ def _form(
         )
         for key, title, fields in GROUPS
     )
+    rules = _rules_area(values, group_names or {}, error("group_rules"), "group_rules" in errors)
     return fmt(
         '<form method="post" action="/links/{id}/settings" class="card settings"'
         ' id="settings-form">'
-        "{csrf}{other}{scope}{groups}"
+        "{csrf}{other}{scope}{groups}{rules}"
         '<button type="submit" id="settings-save">Save</button></form>'
         '<script src="/static/settings.js" defer></script>',
         id=link.id,
@@ -245,6 +313,7 @@ def _form(
             ),
         ),
         groups=groups,
+        rules=rules,
     )
 
 
@@ -268,10 +337,11 @@ async def settings_submit(request: web.Request) -> web.StreamResponse:
         values[name] = str(form.get(name) or "").strip()
     values["scope"] = "groups" if form.get("scope") == "groups" else "all"
     values["group_ids"] = [str(v)[:100] for v in form.getall("group_ids", [])][:MAX_GROUPS]
+    values["group_rules"] = str(form.get("group_rules") or "").strip()
     try:
         saved = await save_settings(request.config_dict[DB], link.id, values)
     except PolicyError as exc:
-        known = {n for n, *_ in FIELDS} | set(SCOPE_FIELDS)
+        known = {n for n, *_ in FIELDS} | set(SCOPE_FIELDS) | {"group_rules"}
         field = exc.field if exc.field in known else "settings"
         names, problem = await group_names(request, link, _ids(values["group_ids"]))
         body = _form(

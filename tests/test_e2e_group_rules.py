@@ -118,3 +118,31 @@ async def test_out_of_every_scope_is_disabled_and_leaves_the_hunt(
     await operations.resync(stack.db, clients, sweep=True)
     assert _ext(stack, ann["mail"]).disabled
     assert stack.pbx_state.get(HUNT).settings["st1_ext"] == ""
+
+
+async def test_sign_in_with_microsoft_is_set_on_the_pbx_and_shown(make_stack: MakeStack) -> None:
+    """`ms_signin=on` turns the tenant's `mssign` on (read back over Vodia's REST API),
+    `off` turns it off, `keep` leaves an admin's choice alone; the round says the state."""
+    stack = await make_stack(policy={"ms_signin": "on"})
+    tenant = stack.pbx_state.tenant()
+    clients = await stack.engine.clients.get(stack.link)
+    outcome = await operations.resync(stack.db, clients, sweep=True)
+    assert tenant.settings["mssign"] == "true"
+    assert outcome.stats["ms_signin"] == "on"
+
+    stack.link = await save_settings(
+        stack.db, stack.link.id, {**stack.link.settings, "ms_signin": "off"}
+    )
+    clients = await stack.engine.clients.get(stack.link)
+    outcome = await operations.resync(stack.db, clients, sweep=True)
+    assert tenant.settings["mssign"] == "false"
+    assert outcome.stats["ms_signin"] == "off"
+
+    tenant.settings["mssign"] = "true"  # an admin turns it on by hand
+    stack.link = await save_settings(
+        stack.db, stack.link.id, {**stack.link.settings, "ms_signin": "keep"}
+    )
+    clients = await stack.engine.clients.get(stack.link)
+    outcome = await operations.resync(stack.db, clients, sweep=True)
+    assert tenant.settings["mssign"] == "true"
+    assert outcome.stats["ms_signin"] == "on"

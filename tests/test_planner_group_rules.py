@@ -24,8 +24,15 @@ from worker.planner.numbering import spec_contains
 from worker.planner.rules import parse_rules
 from worker.planner.simulate import apply_plan
 
-SALES, SUPPORT = "g-sales", "g-support"
+SALES, SUPPORT, DESK = "g-sales", "g-support", "g-desk"
 RULES = [
+    {
+        "name": "Desk",
+        "group_id": DESK,
+        "ranges": "500-599",
+        "number_from": "business_phone",
+        "digits": 3,
+    },
     {"name": "Sales", "group_id": SALES, "ranges": "300-309"},
     {
         "name": "Support",
@@ -35,6 +42,7 @@ RULES = [
         "hunt_group": "800",
     },
 ]
+PHONES = ["+1 425 555 0512", "555-0513", "0512", "+1 425 555 0700", "", "12"]
 FAST = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
@@ -189,15 +197,48 @@ def test_rules_round_trip_and_accept_json_text() -> None:
     assert p.group_rules == parse_rules(RULES)
 
 
+def phone_user(uid: str, phone: str) -> DirectoryUser:
+    return DirectoryUser(
+        uid, given_name=uid, surname="X", mail=f"{uid}@example.com", business_phones=(phone,)
+    )
+
+
+def test_number_from_the_business_phone_with_its_conflicts() -> None:
+    users = [
+        phone_user("a", "+1 (425) 555-0512"),  # 512
+        phone_user("b", "+49 30 1234 0512"),  # 512 again: a duplicate in this plan
+        phone_user("c", "+1 425 555 0700"),  # 700: outside 500-599
+        phone_user("d", "+1 425 555 0501"),  # 501: in use on the PBX
+        phone_user("e", "x"),  # no digits
+    ]
+    members = {DESK: frozenset("abcde")}
+    exts = (Extension("501", "Old", "Ext", "old@example.com"),)
+    plan = plan_sweep(inp_of(users, members, exts=exts))
+    (create,) = plan.by_kind(ActionKind.CREATE)
+    assert (create.user_id, create.number, create.rule) == ("a", "512", "Desk")
+    conflicts = {a.user_id: a for a in plan.by_kind(ActionKind.CONFLICT)}
+    assert (
+        conflicts["b"].message == "512 from the business phone is also another user's in this plan"
+    )
+    assert conflicts["b"].suggested_number == "513"
+    assert conflicts["c"].message == "700 from the business phone is outside 500-599 (rule Desk)"
+    assert conflicts["d"].message == "501 from the business phone is in use on the PBX"
+    assert conflicts["e"].message.startswith("no business phone with 3 digits")
+    assert not any(a.number in ("700", "501") for a in plan.writes)
+
+
 # properties
 
 
 @st.composite
 def rule_inputs(draw: st.DrawFn) -> PlanInput:
     ids = [f"u{i}" for i in range(draw(st.integers(0, 14)))]
+    desk = frozenset(draw(st.lists(st.sampled_from(ids), unique=True)) if ids else [])
     sales = frozenset(draw(st.lists(st.sampled_from(ids), unique=True)) if ids else [])
     support = frozenset(draw(st.lists(st.sampled_from(ids), unique=True)) if ids else [])
-    taken = draw(st.lists(st.sampled_from(["200", "300", "301", "400", "401", "405"]), unique=True))
+    taken = draw(
+        st.lists(st.sampled_from(["200", "300", "301", "400", "401", "405", "512"]), unique=True)
+    )
     exts = tuple(Extension(n, "Old", "Ext", f"old{n}@example.com") for n in taken)
     users = [
         DirectoryUser(
@@ -206,6 +247,7 @@ def rule_inputs(draw: st.DrawFn) -> PlanInput:
             surname="X",
             mail=f"{uid}@example.com",
             account_enabled=draw(st.sampled_from([True, True, False])),
+            business_phones=(draw(st.sampled_from(PHONES)),),
         )
         for uid in ids
     ]
@@ -216,7 +258,7 @@ def rule_inputs(draw: st.DrawFn) -> PlanInput:
         policy=policy(),
         now=0.0,
         other_accounts={"800": "hunts"},
-        group_members={SALES: sales, SUPPORT: support},
+        group_members={SALES: sales, SUPPORT: support, DESK: desk},
     )
 
 
@@ -239,6 +281,9 @@ def test_property_numbers_unique_in_their_rules_range_hunts_exact_deterministic(
     for action in created:
         assert action.rule == inp.rule_of(action.user_id or "").name
         assert spec_contains(_rule_ranges(inp, action.rule or ""), action.number or "")
+        if action.rule == "Desk":  # from the directory: the phone's last three digits
+            phone = inp.users[action.user_id or ""].business_phones[0]
+            assert "".join(c for c in phone if c.isdigit())[-3:] == action.number
         assert action.number not in inp.extensions
     # The hunt group holds exactly the Support rule's active users with an extension.
     after = apply_plan(inp, plan)

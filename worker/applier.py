@@ -25,6 +25,7 @@ from store.records import add_audit
 from worker.errors import PermanentError, TransientError
 from worker.planner import Action, ActionKind, PlanInput, Reason
 from worker.planner.numbering import NumberPool
+from worker.planner.rules import DEFAULT_RULE
 from worker.vodia.client import ExtensionExists
 
 log = structlog.get_logger("m365sync.applier")
@@ -205,6 +206,9 @@ async def _attempt(ctx: ApplyContext, action: Action, result: ApplyResult) -> bo
             isinstance(exc, ExtensionExists)
             and creating
             and action.reason in _RENUMBERABLE
+            # The shared pool knows only the link's ranges: a group rule's create fails
+            # here and the next round numbers it again inside the rule's own range.
+            and action.rule in (None, DEFAULT_RULE)
             and ctx.numbers is not None
         ):
             ctx.numbers.take(number)

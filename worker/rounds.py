@@ -44,6 +44,7 @@ from worker.directory import merge_item, user_id_of
 from worker.errors import GraphError, PageTokenExpired, PermanentError, ResyncRequired
 from worker.linkctx import LinkClients
 from worker.linksettings import link_policy_of
+from worker.pbx_signin import sync_ms_signin
 from worker.pbxlist import complete_list
 from worker.permissions import group_permission_missing, is_permission_denied
 from worker.planner import (
@@ -105,6 +106,7 @@ class RoundOutcome:
     held_waiting: int = 0  # disables on the held list once the round committed
     held_first_id: int = 0  # the oldest of them: one id per held list, for its alert
     hunts: HuntResult | None = None  # hunt groups written after the plan (group rules)
+    ms_signin: str = ""  # the PBX's "Sign in with Microsoft" once applied (pbx_signin.py)
 
 
 @dataclass(slots=True)
@@ -207,6 +209,9 @@ async def run_round(
         outcome.hunts = await apply_hunts(
             db, link.id, clients.pbx, plan.hunts, outcome.applied, trigger=request.trigger
         )
+    if sweep or policy.ms_signin != "keep":
+        # Only sweeps read a switch the link keeps as it is: rounds stay at their requests.
+        outcome.ms_signin = await sync_ms_signin(clients.pbx, policy.ms_signin)
     outcome.finished_at = time.time()
     outcome.stats = _stats(outcome)
     async with db.atomic() as tx:
@@ -490,6 +495,7 @@ def _stats(outcome: RoundOutcome) -> dict[str, Any]:
             for planned, done in (applied.renumbered if applied else [])
         ][:100],
         "numbers_taken": applied.numbers_taken if applied else 0,
+        "ms_signin": outcome.ms_signin or None,
         "hunts_changed": outcome.hunts.changed if outcome.hunts else [],
         "hunts_failed": [
             {"number": n, "error": err}

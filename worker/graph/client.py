@@ -178,9 +178,13 @@ class GraphClient:
             if isinstance(item.get("id"), str)
         ][:limit]
 
-    async def group_name(self, group_id: str) -> str:
+    async def group_display_name(self, group_id: str) -> str:
+        """A group's displayName (`GET /groups/{id}?$select=id,displayName`, which needs
+        GroupMember.Read.All or Group.Read.All); "" when it has none."""
         url = self._url(f"/v1.0/groups/{_segment(group_id)}?$select=id,displayName")
-        return str((await self._required_json("GET", url)).get("displayName") or "")
+        group = await self._required_json("GET", url)
+        name = group.get("displayName")
+        return name if isinstance(name, str) else ""
 
     # Subscriptions
 

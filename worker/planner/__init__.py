@@ -14,12 +14,18 @@ Policy
     disable_on_account_disabled / disable_on_out_of_scope (all True),
     disable_threshold_count (10), disable_threshold_percent (20), disable_window_minutes (60),
     protected (""),
-    unmatched_without_email (False), sweep_interval_hours (12), alert_emails ([]).
+    unmatched_without_email (False), sweep_interval_hours (12), alert_emails ([]),
+    group_rules ([]: ordered ``GroupRule(name, group_id, ranges, template, hunt_group)``,
+    see ``rules.py``; the first rule whose group holds a user applies, the link's own
+    ranges are the "default" rule).
 
 Input
     ``PlanInput(users=, extensions=, bindings=, policy=, now=, in_scope_ids=None,
     released={}, directory_complete=True, other_accounts={}, held_numbers=frozenset(),
-    recent_disables=0)`` (keyword-only, frozen); ``other_accounts`` maps the numbers of PBX
+    recent_disables=0, group_members={})`` (keyword-only, frozen); ``group_members`` maps
+    each rule's group id to its transitive member ids (None: the read failed, nobody is
+    created and hunt groups are left alone); ``inp.rule_of(user_id)`` is the rule and why;
+    ``other_accounts`` maps the numbers of PBX
     accounts that are not extensions (hunt groups, queues, IVRs, conferences, aliases, ...)
     to their usertype: they are never handed out; the last two are the brake's memory, see
     ``brakes.py``. Build a new one per plan: its indexes are computed on first use and kept.
@@ -37,7 +43,9 @@ Planning
     ``link_candidates(inp, user_id) -> tuple``       unlinked extensions with the user's email
 
 Plan
-    ``Plan(kind, actions, disable_limit, unmatched, left, withdrawn)``; actions sorted by
+    ``Plan(kind, actions, disable_limit, unmatched, left, withdrawn, hunts)``; ``hunts`` are
+    ``HuntTarget(number, rule, members, problem)``: each rule's hunt group members once the
+    plan is applied (``hunts.py``; the round writes them after the actions). Actions sorted by
     (kind, number, user id) with kinds in the order create, bind, update, enable, disable, held,
     conflict, skip. ``Plan.of(kind, actions, ...)`` sorts. ``plan.writes`` (what the applier
     does), ``plan.held``, ``plan.by_kind(kind)``, ``plan.counts()``, ``plan.to_json()`` /
@@ -46,7 +54,9 @@ Plan
 
 Action
     ``Action(kind, reason, user_id, number, email, changes, message, conflict,
-    suggested_number, held_kind, notes)``. ``changes`` are ``FieldChange(field, old, new)``
+    suggested_number, held_kind, notes, rule)``; ``rule`` names the group rule that applied
+    (None without group rules); a create's ``changes`` include the rule's template.
+    ``changes`` are ``FieldChange(field, old, new)``
     (a named tuple) over the Vodia fields first_name, display_name (the *last* name),
     email_address and cell_dis; ``action.new_values()`` is the body to send,
     ``action.change_map()`` the {field: (old, new)} view, ``action.to_json()`` /

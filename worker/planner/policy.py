@@ -19,6 +19,7 @@ from worker.planner.rules import GroupRule, RuleError, parse_rules
 
 SCOPES = ("all", "groups")
 EMAIL_SOURCES = ("mail_then_upn", "mail", "upn")
+MS_SIGNIN = ("keep", "on", "off")
 PHONE_SOURCES = ("business_then_mobile", "business", "mobile", "none")
 # Graph's delta tokens live 7 days; a sweep must run well inside that.
 MAX_SWEEP_INTERVAL_HOURS = 24 * 6
@@ -67,6 +68,9 @@ class Policy:
     alert_emails: tuple[str, ...] = ()
     # Ordered rules per Entra group (rules.py); the link's own ranges are the default rule.
     group_rules: tuple[GroupRule, ...] = ()
+    # "Sign in with Microsoft" on the PBX tenant (its `mssign` setting): keep as it is, or
+    # turn on/off (worker/pbx_signin.py).
+    ms_signin: str = "keep"
 
     @property
     def cooloff_s(self) -> float:
@@ -223,5 +227,6 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "sweep_interval_hours": _int_between(1, MAX_SWEEP_INTERVAL_HOURS),
     "alert_emails": _alert_emails,
     "group_rules": _group_rules,
+    "ms_signin": _choice(MS_SIGNIN),
 }
 _SPEC_FIELDS = frozenset({"ranges", "reserved", "protected"})

@@ -15,7 +15,7 @@ from worker.planner.gcpause import gc_paused
 from worker.planner.hunts import hunt_targets
 from worker.planner.inputs import PlanInput
 from worker.planner.numbering import NumberPool, format_number_spec, spec_contains
-from worker.planner.rules import GroupRule
+from worker.planner.rules import GroupRule, directory_number
 from worker.planner.unmatched import unmatched_extensions
 
 _NEW_BINDINGS = frozenset({ActionKind.CREATE, ActionKind.BIND})
@@ -302,10 +302,16 @@ class _Reconciler:
             self._skip(uid, None, Reason.SCOPE_UNKNOWN, msg, email)
             return
         rule = self.inp.rule_of(uid).rule
-        number = self.pool(rule).next_free()
+        if rule is not None and rule.number_from:
+            number = self._directory_number(uid, email, rule)
+        else:
+            number = self.pool(rule).next_free()
+            if number is None:
+                self._conflict(
+                    uid, None, email, ConflictKind.RANGE_FULL, _range_full_message(self.inp, rule)
+                )
+                return
         if number is None:
-            msg = _range_full_message(self.inp, rule)
-            self._conflict(uid, None, email, ConflictKind.RANGE_FULL, msg)
             return
         profile = self.inp.profile(uid)
         changes = changes_for(profile, None)
@@ -324,6 +330,46 @@ class _Reconciler:
                 notes=profile.notes,
             )
         )
+
+    def _directory_number(self, uid: str, email: str, rule: GroupRule) -> str | None:
+        """The number from the user's business phone, or a conflict (never written): no
+        phone, outside the rule's range, in use, or already given in this plan."""
+        pool = self.pool(rule)
+        number = directory_number(rule, self.inp.users[uid].business_phones)
+        ranges = format_number_spec(rule.ranges or self.inp.policy.ranges)
+        if number is None:
+            msg = (
+                f"no business phone with {rule.digits} digits to take the number from "
+                f"(rule {rule.name})"
+            )
+            self._conflict(uid, None, email, ConflictKind.NUMBER, msg)
+            return None
+        if not spec_contains(rule.ranges or self.inp.policy.ranges, number):
+            msg = f"{number} from the business phone is outside {ranges} (rule {rule.name})"
+            self._conflict(uid, number, email, ConflictKind.NUMBER, msg)
+            return None
+        if pool.is_free(number):
+            pool.take(number)
+            return number
+        if number in self._given:
+            msg = f"{number} from the business phone is also another user's in this plan"
+            kind = ConflictKind.DUPLICATE_SELECTION
+        else:
+            msg = f"{number} from the business phone is in use on the PBX"
+            kind = ConflictKind.NUMBER
+        self.actions.append(
+            Action(
+                ActionKind.CONFLICT,
+                Reason.CONFLICT,
+                uid,
+                number,
+                email,
+                message=msg,
+                conflict=kind,
+                suggested_number=pool.suggest_after(number),
+            )
+        )
+        return None
 
     def _no_email(self, uid: str) -> None:
         msg = "the user has no usable email (mail or user principal name)"

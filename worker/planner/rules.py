@@ -28,7 +28,11 @@ MAX_VALUE_LENGTH = 200
 DEFAULT_RULE = "default"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}")
 _GROUP_ID_RE = re.compile(r"[0-9A-Za-z-]{1,100}")
-_RULE_KEYS = frozenset({"name", "group_id", "ranges", "template", "hunt_group"})
+_RULE_KEYS = frozenset(
+    {"name", "group_id", "ranges", "template", "hunt_group", "number_from", "digits"}
+)
+# Where a rule may take the extension number from instead of the next free one.
+NUMBER_SOURCES = ("", "business_phone")
 
 # The extension fields a template may set once at create. Every one is a key of the
 # extension `user_settings` object in Vodia's REST API (the GET example of
@@ -72,6 +76,10 @@ class GroupRule:
     ranges: NumberRanges = ()
     template: tuple[tuple[str, str], ...] = ()
     hunt_group: str = ""
+    # "business_phone": the last `digits` digits of the first business phone (3CX- and
+    # Thirdlane-style); "": the next free number of the ranges.
+    number_from: str = ""
+    digits: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +88,8 @@ class GroupRule:
             "ranges": format_number_spec(self.ranges),
             "template": dict(self.template),
             "hunt_group": self.hunt_group,
+            "number_from": self.number_from,
+            "digits": self.digits,
         }
 
 
@@ -131,13 +141,32 @@ def _rule(index: int, item: Any) -> GroupRule:
     hunt = item.get("hunt_group") or ""
     if not isinstance(hunt, str) or (hunt and not is_extension_number(hunt.strip())):
         raise RuleError(f"{where}: hunt_group must be the number of a Vodia hunt group")
+    source, digits = _number_source(where, item)
     return GroupRule(
         name=name,
         group_id=group_id.strip().lower(),
         ranges=ranges,
         template=_template(where, item.get("template")),
         hunt_group=hunt.strip(),
+        number_from=source,
+        digits=digits,
     )
+
+
+def _number_source(where: str, item: Mapping[str, Any]) -> tuple[str, int]:
+    source = item.get("number_from") or ""
+    if source not in NUMBER_SOURCES:
+        raise RuleError(f"{where}: number_from must be 'business_phone' or empty")
+    digits = item.get("digits") or 0
+    if isinstance(digits, str) and digits.strip().isascii() and digits.strip().isdigit():
+        digits = int(digits.strip())
+    if isinstance(digits, bool) or not isinstance(digits, int):
+        raise RuleError(f"{where}: digits must be a whole number")
+    if source and not 2 <= digits <= 6:
+        raise RuleError(f"{where}: number_from needs digits between 2 and 6")
+    if not source and digits:
+        raise RuleError(f"{where}: digits needs number_from")
+    return source, digits
 
 
 def _template(where: str, value: Any) -> tuple[tuple[str, str], ...]:
@@ -207,3 +236,13 @@ def choose_rule(
         if uid in members.get(rule.group_id, frozenset()):
             return RuleChoice(rule, f"member of group {rule.group_id}")
     return RuleChoice(None, "in none of the rules' groups")
+
+
+def directory_number(rule: GroupRule, business_phones: tuple[str, ...]) -> str | None:
+    """The number a `number_from` rule takes from the directory: the last `digits` digits
+    of the first business phone; None when there is no phone with that many digits."""
+    for phone in business_phones:
+        digits = "".join(c for c in phone if c.isascii() and c.isdigit())
+        if digits:
+            return digits[-rule.digits :] if len(digits) >= rule.digits else None
+    return None

@@ -175,6 +175,19 @@ class VodiaClient:
             raise PbxNotFoundError(f"extension {number} not found", status=404)
         return rows.extension_from_settings(number, settings)
 
+    async def tenant_setting(self, name: str) -> str:
+        """One tenant (domain) setting, as the PBX spells it ("" when absent)."""
+        settings = await self._http.get(f"{self._prefix}/settings")
+        value = settings.get(name) if isinstance(settings, Mapping) else None
+        return "" if value is None else str(value)
+
+    async def set_tenant_setting(self, name: str, value: str) -> None:
+        """A partial POST of the tenant settings, confirmed by reading them back."""
+        await self._http.write(f"{self._prefix}/settings", {name: value})
+        shown = await self.tenant_setting(name)
+        if shown.strip().lower() != value.lower():
+            raise PbxWriteNotApplied(f"tenant setting {name} did not change (shows {shown!r})")
+
     async def hunt_members(self, number: str) -> tuple[str, ...] | None:
         """The extensions of a hunt group's first stage (`st1_ext`, space-separated, in its
         user_settings: https://api.vodia.com/hunt_groups_api); None if there is no such
