@@ -1,8 +1,8 @@
 # Two commands matter: `make demo` and `make test`. Both create the virtual
 # environment on first use (exact versions from constraints.txt), so a fresh clone needs
-# nothing but Python and make; `make test` also installs Debian's chromium and postgresql
-# (for the store tests' throw-away server) when it runs as root with apt-get, and otherwise
-# says which command to run.
+# nothing but Python and make; `make test` also installs Debian's chromium, postgresql
+# (for the store tests' throw-away server) and npm (for axe-core) when it runs as root with
+# apt-get, and otherwise says which command to run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 $(AXE): tests/js/package.json tests/js/package-lock.json
-	@command -v npm >/dev/null || { echo "npm is missing: apt-get install npm (the browser tests need axe-core)"; exit 1; }
+	@./.ci/ensure-npm
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 	touch $(AXE)
 
