@@ -30,9 +30,17 @@ PAGES = (
     AdminPage("settings", "/links/{link_id}/settings", "/links/{link}/settings"),
     AdminPage("plan", "/links/{link_id}/plan", "/links/{link}/plan"),
     AdminPage("activity", "/links/{link_id}/activity", "/links/{link}/activity"),
+    AdminPage("directory", "/links/{link_id}/directory", "/links/{link}/directory"),
     AdminPage("not-found", None, "/no/such/page"),
     AdminPage("link-not-found", None, "/links/999999"),
 )
 
 # GET routes that are not pages: files, redirects, Microsoft's callbacks, downloads.
-NOT_PAGES = ("/", "/auth/consent", "/auth/token", "/links/{link_id}/activity.csv")
+# /auth/return only sends the browser on to Setup (admin/listenerreturn.py).
+NOT_PAGES = (
+    "/",
+    "/auth/consent",
+    "/auth/token",
+    "/auth/return",
+    "/links/{link_id}/activity.csv",
+)

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from admin.overview import sync_mode
 from cli.app import create_daemon_app
 from store.links import update_link
 from store.models import AuthMode, Subscription
@@ -22,6 +23,8 @@ from tests.plugins.browser import AdminEnv
 from tests.test_admin_security import _csrf, _sign_in
 from tests.test_alerts import SmtpServer, smtp_server  # noqa: F401 (the fixture)
 from worker.linkadmin import check_link, save_settings
+from worker.polling import PollMode
+from worker.status import link_status
 
 
 async def _activate(env: AdminEnv) -> None:
@@ -78,7 +81,9 @@ async def test_mode_and_next_full_comparison(
 ) -> None:
     env = admin_env
     page = await _overview(env, http)
-    assert _fact(page, "sync-mode").startswith("Full comparisons only")
+    # The admin_env daemon has no public URL: it polls.
+    assert _fact(page, "sync-mode").startswith("Polling: this daemon asks Microsoft 365")
+    assert "every minute" in _fact(page, "sync-mode")
     assert _fact(page, "next-sweep").startswith("due now")
     async with http.post(f"/api/links/{env.link.id}/resync", json={"sweep": True}) as swept:
         assert swept.status == 200, await swept.text()
@@ -88,7 +93,10 @@ async def test_mode_and_next_full_comparison(
         Subscription("sub-1", env.link.id, "/users", client_state_hash("x"), expires),
     )
     page = await _overview(env, http)
-    assert _fact(page, "sync-mode").startswith("Push: Microsoft 365 notifies")
+    # With a public URL the same subscription reads as push, with its safety check.
+    status = await link_status(env.db, env.link)
+    push = str(sync_mode(status, PollMode(push=True, interval_s=900)))
+    assert push.startswith("Push: Microsoft 365 notifies") and "every 15 minutes" in push
     next_sweep = _fact(page, "next-sweep")
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(every few hours", next_sweep), next_sweep
 
