@@ -11,6 +11,7 @@ from tests.plugins.pipeline import MakeStack, Stack
 from worker.alerts import Alerts
 from worker.errors import SetupRequired
 from worker.setuprequired import mark_setup_required
+from worker.subscriptions import VERIFY_EVERY_S
 
 
 class Recorded(Alerts):
@@ -41,6 +42,10 @@ async def test_subscription_upkeep_marks_setup_required_like_a_round(
     stack = await make_stack(alerts=lambda db: alerts)
     await _lose_consent(stack)
     before = _failures(stack.link.name)
+    # The subscription made at start is trusted for VERIFY_EVERY_S; the next look at Graph
+    # is the upkeep that meets the lost consent.
+    stack.shift_clock(VERIFY_EVERY_S)
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
     await stack.engine.scheduler.maintain()
     link = await get_link(stack.db, stack.link.id)
     assert link.state is LinkState.SETUP_REQUIRED
