@@ -205,14 +205,19 @@ async def _acks_per_s(url: str, graphs: list[GraphEmulator]) -> tuple[float, int
 
 async def main(links: int, users: int, wave: int) -> None:
     configure_logging("console", level="warning")  # per-round lines would swamp the figures
-    print(f"links benchmark: {links} links x {users} users, sweep wave of {wave}, slots {MAX_SWEEPS}")
+    print(
+        f"links benchmark: {links} links x {users} users, sweep wave of {wave}, slots {MAX_SWEEPS}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         before = rss_mb()
         t0 = time.perf_counter()
         graphs, pbx = await _start_emulators(state, links, users)
         emu_rss = rss_mb() - before
-        print(f"  emulators: {links} tenants up in {time.perf_counter() - t0:.1f} s, +{emu_rss:.0f} MB")
+        print(
+            f"  emulators: {links} tenants up in {time.perf_counter() - t0:.1f} s, "
+            f"+{emu_rss:.0f} MB"
+        )
         try:
             await _run(state, graphs, pbx, links, users, wave, emu_rss)
         finally:
@@ -240,13 +245,15 @@ async def _run(
 
     # 1. First sync: each link's first sweep, as a new daemon would run them.
     t0 = time.perf_counter()
+    rss_before_sync = rss_mb()
     first = build_engine(db, base, config=config)
     await first.run_until_idle(maintain=True)
     await first.shutdown()
     bound = await db.fetchone("SELECT COUNT(*) AS n FROM bindings")
     print(
         f"  first sync: {n_links} sweeps in {time.perf_counter() - t0:.1f} s, "
-        f"{bound['n'] if bound else 0} bindings"
+        f"{bound['n'] if bound else 0} bindings, RSS +{rss_mb() - rss_before_sync:.0f} MB "
+        "(both sides: the emulators' delta state and our heap)"
     )
 
     # 2. Start-up over the synced links: app, engine, first maintenance (subscriptions).
@@ -270,14 +277,25 @@ async def _run(
         rest = rss_mb()
         print(
             f"  RSS at rest: {rest:.0f} MB in all, emulators ~{emu_rss:.0f} MB, "
-            f"daemon ~{rest - emu_rss:.0f} MB (goal < 500 MB)"
+            f"daemon ~{rest - emu_rss:.0f} MB (goal < 500 MB); the running app and engine "
+            f"with {len(links)} links' clients open: +{rest - rss_before_daemon:.0f} MB"
         )
-        del rss_before_daemon
         await _wave(db, engine.ctx.clock, graphs, pbx, links, wave, emu_rss)
         scheduled = sum([await engine.scheduler.schedule_sweep(link) for link in links])
         print(f"  12 h per link: {scheduled} sweeps scheduled right after the wave (expect 0)")
-        rate, accepted = await _acks_per_s(f"{settings.public_url}/graph/notifications", graphs)
-        print(f"  webhook: {rate:.0f} acks/s over {len(links)} subscriptions ({accepted}/{ACKS} 202)")
+        url = f"{settings.public_url}/graph/notifications"
+        rate, accepted = await _acks_per_s(url, graphs)
+        print(
+            f"  webhook, engine working the rounds in the same process (serve): {rate:.0f} acks/s"
+            f" over {len(links)} subscriptions ({accepted}/{ACKS} 202)"
+        )
+        stop.set()
+        await task
+        rate, accepted = await _acks_per_s(url, graphs)
+        print(
+            f"  webhook alone (the `web` process of a split deployment): {rate:.0f} acks/s "
+            f"({accepted}/{ACKS} 202)"
+        )
     finally:
         stop.set()
         with contextlib.suppress(Exception):

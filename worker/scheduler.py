@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import structlog
@@ -33,6 +34,9 @@ SWEEP_JITTER = 0.1
 # Finished events are only history (the audit trail keeps what happened); 30 days of
 # them is plenty to debug with, and the table stays small.
 DONE_EVENTS_KEEP_S = 30 * 86400.0
+# Subscription checks run this many links at once: 500 links one after another made
+# start-up take a quarter of a minute, and one throttled tenant held up every renewal.
+SUBSCRIPTION_UPKEEP_CONCURRENCY = 16
 
 
 class Scheduler:
@@ -41,6 +45,7 @@ class Scheduler:
         self.clients = clients
 
     async def maintain(self) -> None:
+        active = []
         for link in await list_links(self.ctx.db):
             metrics.LINK_ACTIVE.labels(link=link.name).set(link.state is LinkState.ACTIVE)
             await self._gauges(link)
@@ -48,8 +53,9 @@ class Scheduler:
                 continue
             await self.schedule_sweep(link)
             await self.schedule_poll(link)
-            if self.ctx.settings.public_url:
-                await self.keep_subscription(link)
+            active.append(link)
+        if self.ctx.settings.public_url:
+            await self._keep_subscriptions(active)
         await self.ctx.alerts.check_expiry(await list_links(self.ctx.db))
         await purge_done_events(self.ctx.db, self.ctx.clock() - DONE_EVENTS_KEEP_S)
 
@@ -83,6 +89,15 @@ class Scheduler:
         )
         log.info("poll.scheduled", link=link.name, mode=mode.name, interval_s=mode.interval_s)
         return True
+
+    async def _keep_subscriptions(self, links: list[Link]) -> None:
+        slots = asyncio.Semaphore(SUBSCRIPTION_UPKEEP_CONCURRENCY)
+
+        async def keep(link: Link) -> None:
+            async with slots:
+                await self.keep_subscription(link)
+
+        await asyncio.gather(*(keep(link) for link in links))
 
     async def keep_subscription(self, link: Link) -> None:
         ctx = self.ctx
