@@ -46,7 +46,7 @@ test: browser lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/m365sync demo
 
-BENCHMARKS := store planner emulators clients latency webhook burst restart
+BENCHMARKS := store planner emulators clients latency webhook burst restart links
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
