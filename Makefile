@@ -57,7 +57,7 @@ test: browser postgresql lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/m365sync demo
 
-BENCHMARKS := store planner emulators clients latency webhook burst restart activity directory_view
+BENCHMARKS := store planner emulators clients latency webhook burst restart activity directory_view links
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done

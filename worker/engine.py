@@ -83,13 +83,20 @@ class Engine:
         """Work until `stop` is set, then shut down in three steps."""
         log.info("engine.started", worker=self.ctx.worker_id)
         next_maintenance = 0.0
+        maintenance: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 self.last_loop_at = self.ctx.clock()
                 WORKER_HEARTBEAT.set(self.last_loop_at)
                 await self._guarded(self._listen())
-                if self.last_loop_at >= next_maintenance:
-                    await self._guarded(self.scheduler.maintain())
+                if self.last_loop_at >= next_maintenance and (
+                    maintenance is None or maintenance.done()
+                ):
+                    # In a task of its own: a throttled tenant's subscription check waits
+                    # out its Retry-After there, while every other link's events are claimed.
+                    maintenance = asyncio.create_task(
+                        self._guarded(self.scheduler.maintain()), name="maintenance"
+                    )
                     next_maintenance = self.last_loop_at + self.ctx.config.maintenance_every_s
                 # Before looking for due work: a dead process's leases would hide its
                 # claimed events until they run out (two minutes by default).
@@ -98,6 +105,10 @@ class Engine:
                 await self._guarded(self._start_due())
                 await self._sleep(stop)
         finally:
+            if maintenance is not None and not maintenance.done():
+                maintenance.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await maintenance
             await self.shutdown()
 
     async def run_until_idle(self, *, maintain: bool = False) -> None:

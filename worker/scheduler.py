@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import structlog
@@ -36,6 +37,9 @@ SWEEP_JITTER = 0.1
 DONE_EVENTS_KEEP_S = 30 * 86400.0
 # A finished poll says no more than "the link polled then": an hour of them is enough.
 DONE_POLLS_KEEP_S = 3600.0
+# Subscription checks run this many links at once: 500 links one after another made
+# start-up take a quarter of a minute, and one throttled tenant held up every renewal.
+SUBSCRIPTION_UPKEEP_CONCURRENCY = 16
 
 
 class Scheduler:
@@ -47,6 +51,7 @@ class Scheduler:
         self._verified: dict[str, float] = {}
 
     async def maintain(self) -> None:
+        active = []
         for link in await list_links(self.ctx.db):
             metrics.LINK_ACTIVE.labels(link=link.name).set(link.state is LinkState.ACTIVE)
             await self._gauges(link)
@@ -54,8 +59,9 @@ class Scheduler:
                 continue
             await self.schedule_sweep(link)
             await self.schedule_poll(link)
-            if self.ctx.settings.public_url:
-                await self.keep_subscription(link)
+            active.append(link)
+        if self.ctx.settings.public_url:
+            await self._keep_subscriptions(active)
         await self.ctx.alerts.check_expiry(await list_links(self.ctx.db))
         await purge_done_events(self.ctx.db, self.ctx.clock() - DONE_EVENTS_KEEP_S)
         await purge_done_polls(self.ctx.db, self.ctx.clock() - DONE_POLLS_KEEP_S)
@@ -88,6 +94,15 @@ class Scheduler:
         )
         log.info("poll.scheduled", link=link.name, mode=mode.name, interval_s=mode.interval_s)
         return True
+
+    async def _keep_subscriptions(self, links: list[Link]) -> None:
+        slots = asyncio.Semaphore(SUBSCRIPTION_UPKEEP_CONCURRENCY)
+
+        async def keep(link: Link) -> None:
+            async with slots:
+                await self.keep_subscription(link)
+
+        await asyncio.gather(*(keep(link) for link in links))
 
     async def keep_subscription(self, link: Link) -> None:
         ctx = self.ctx

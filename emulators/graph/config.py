@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulators.tenant import EmulatedTenant
+from emulators.tls import TestCA
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,6 @@ class GraphEmulatorConfig:
     slow_endpoint_min_notifications: int = 100
     slow_endpoint_window_s: float = 600.0
     slow_endpoint_delay_s: float = 600.0
+    # One CA for many instances (a service provider's many tenants in one process, as the
+    # PBX emulator's `tls`): each instance would otherwise mint its own.
+    tls: TestCA | None = None

@@ -68,7 +68,7 @@ class GraphEmulator:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._ca = create_test_ca(self.config.state_dir)
+        self._ca = self.config.tls or create_test_ca(self.config.state_dir)
         if self.config.seed_users:
             self._directory.seed(self.config.seed_users, self.config.seed)
         self._outbound = self._outbound_ssl(self._ca)

@@ -68,7 +68,11 @@ class PbxEmulator:
         return self.state.default_domain
 
     async def start(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # A hung-PBX fault keeps its handler asleep for minutes; stopping the emulator
+        # should not wait for it (aiohttp waits 60 s for handlers by default).
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await runner.setup()
         ssl_context = self.config.tls.server_context if self.config.tls else None
         site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=ssl_context)
