@@ -34,7 +34,7 @@ POOL_CLOSE_TIMEOUT_S = 10.0
 # Nothing in the store may wait for ever on a database that went away: a round, the
 # webhook and /readyz get an error and go on (retry, 503) instead.
 ACQUIRE_TIMEOUT_S = 10.0
-COMMAND_TIMEOUT_S = 30.0
+COMMAND_TIMEOUT_S = 10.0
 
 
 class PgDatabase(Database):

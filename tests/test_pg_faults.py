@@ -9,6 +9,8 @@ database failover or a network cut would.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -148,3 +150,36 @@ async def test_a_store_that_does_not_answer_in_time_gets_503_not_a_late_202(
     await until(lambda: _statuses(stack)[-1] == 202, "Graph's retry accepted")
     await stack.drain()
     await _all_done(stack, 2)
+
+
+async def test_rounds_pause_while_the_database_is_away_and_resume_when_it_is_back(
+    outage_stack: tuple[Stack, Outage],
+) -> None:
+    """The database goes away in the middle of a round of 60 creates: the running engine
+    survives it, and once the database is back it finishes the work on its own, every
+    user with exactly one extension, every event done."""
+    stack, outage = outage_stack
+    stop = asyncio.Event()
+    engine = asyncio.create_task(stack.engine.run(stop))
+    try:
+        _users(stack, "Pause", 60)
+        await until(lambda: len(stack.pbx_state.extensions()) >= 5, "a round under way")
+        await outage.cut()
+        try:
+            # A statement on a connection the server ended can wait for the command
+            # timeout (store.pg.COMMAND_TIMEOUT_S) before it fails.
+            await until(lambda: bool(stack.engine.links._stranded), "the round stopped", 60)
+            mid = len(stack.pbx_state.extensions())
+            assert mid < 60, "the cut should land mid-round"
+            assert not engine.done()
+            assert await _readyz(stack) == 503
+        finally:
+            await outage.restore()
+        restored = time.monotonic()
+        await _all_done(stack, 60)
+        print(f"database back to all done: {time.monotonic() - restored:.2f} s")
+        assert not engine.done()
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(engine, 30)

@@ -148,6 +148,7 @@ async def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
         clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
         alerts: Callable[[Database], Alerts] | None = None,
         backend: str = "sqlite",
+        public_url: str | None = None,
     ) -> Stack:
         manager = running_emulators(
             tmp_path / "emulators",
@@ -177,7 +178,9 @@ async def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
         await server.start_server()
         cleanups.append(server.close)
         if subscribe:
-            settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
+            # public_url: where Graph posts instead of this app (a load balancer, say).
+            own = str(server.make_url("")).rstrip("/")
+            settings = replace(settings, public_url=public_url or own)
         # The link may name the tenant by domain, as an admin may type it.
         info = {**emus.info, "tenant_id": tenant_id or emus.info["tenant_id"]}
         link = await add_emulator_link(
