@@ -32,6 +32,9 @@
     return node;
   }
 
+  // For the page's other scripts (linking.js): the same helpers, one copy.
+  window.m365sync = Object.freeze({ api, el });
+
   function debounce(fn, ms) {
     let timer = null;
     return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };

@@ -4,34 +4,9 @@
 "use strict";
 
 (function () {
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-
-  async function api(method, url, body) {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({ error: response.statusText }));
-    if (!response.ok) throw new Error(data.error || response.statusText);
-    return data;
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
+  // admin.js (loaded by every page before this file) shares its request and element
+  // helpers, so the CSRF header and the text-only rendering live in one place.
+  const { api, el } = window.m365sync;
 
   function when(epoch) {
     if (!epoch) return "never";
