@@ -41,6 +41,9 @@ def _user_json(user: DirectoryUser) -> str:
 def _user(row: Row) -> DirectoryUser:
     data = json.loads(row["data"])
     data["business_phones"] = tuple(data.get("business_phones") or ())
+    data["extension_attributes"] = tuple(
+        (str(k), str(v)) for k, v in data.get("extension_attributes") or ()
+    )
     removed = row["removed"]
     return DirectoryUser(
         id=row["id"],

@@ -32,6 +32,9 @@ class DirectoryUser:
     department: str | None = None
     job_title: str | None = None
     employee_id: str | None = None
+    # Graph's onPremisesExtensionAttributes, as (extensionAttributeN, value) pairs in order,
+    # only those with a value: a group rule may take the extension number from one.
+    extension_attributes: tuple[tuple[str, str], ...] = ()
     removed: Removal | None = None
     updated_at: float = 0.0
 

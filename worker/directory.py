@@ -25,7 +25,12 @@ GRAPH_TO_FIELD = {
     "department": "department",
     "jobTitle": "job_title",
     "employeeId": "employee_id",
+    # A complex property: Graph returns all 15 attributes together (nulls included), and
+    # the individual attributes cannot be $selected (resources/user.md).
+    "onPremisesExtensionAttributes": "extension_attributes",
 }
+EXTENSION_ATTRIBUTE_COUNT = 15
+MAX_ATTRIBUTE_LENGTH = 1024  # onpremisesextensionattributes.md: up to 1024 characters each
 
 
 def user_id_of(item: Mapping[str, Any]) -> str | None:
@@ -59,9 +64,25 @@ def _clean(field: str, value: Any) -> Any:
         if not isinstance(value, list):
             return ()
         return tuple(str(v) for v in value if isinstance(v, str) and v.strip())
+    if field == "extension_attributes":
+        return _extension_attributes(value)
     if field == "account_enabled":
         return value if isinstance(value, bool) else None
     if value is None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _extension_attributes(value: Any) -> tuple[tuple[str, str], ...]:
+    """The set values of onPremisesExtensionAttributes, in attribute order; anything that is
+    not a string of at most 1024 characters is left out (never trust the directory)."""
+    if not isinstance(value, Mapping):
+        return ()
+    out = []
+    for i in range(1, EXTENSION_ATTRIBUTE_COUNT + 1):
+        name = f"extensionAttribute{i}"
+        raw = value.get(name)
+        if isinstance(raw, str) and raw.strip() and len(raw) <= MAX_ATTRIBUTE_LENGTH:
+            out.append((name, raw.strip()))
+    return tuple(out)

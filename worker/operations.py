@@ -53,6 +53,7 @@ from worker.rounds import (
     RoundRequest,
     link_policy,
     read_pbx,
+    rule_members_of,
     run_round,
     scope_of,
 )
@@ -71,7 +72,9 @@ class Applied:
 
 
 async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
-    """The planner's input as of now: stored directory, fresh PBX list, bindings."""
+    """The planner's input as of now: stored directory, fresh PBX list, bindings, and the
+    group rules' memberships read fresh (as rounds do), so the popup numbers users by
+    their rule."""
     link = clients.link
     policy = link_policy(link.settings)
     now = time.time()
@@ -83,6 +86,7 @@ async def snapshot(db: Database, clients: LinkClients) -> PlanInput:
         policy=policy,
         now=now,
         in_scope_ids=await scope_of(clients, policy),
+        group_members=await rule_members_of(clients, policy),
         released=pbx.released,
         other_accounts=pbx.others,
         held_numbers=await held_numbers(db, link.id),

@@ -7,7 +7,8 @@ Graph (Bearer token required; 401 InvalidAuthenticationToken / 403 Authorization
     GET/POST   /v1.0/users                        $select, $top ≤ 999, $filter (eq, in,
                                                   startswith, and/or), $skiptoken nextLinks
     GET        /v1.0/users/$count                 ConsistencyLevel: eventual
-    GET/PATCH/DELETE /v1.0/users/{id|upn}         DELETE is a soft delete
+    GET/PATCH/DELETE /v1.0/users/{id|upn}         DELETE is a soft delete; a PATCH of
+                                                  onPremisesExtensionAttributes merges
     GET        /v1.0/users/delta                  also /users/microsoft.graph.delta, delta();
                                                   $select baked into tokens, $filter=id eq …,
                                                   $deltatoken=latest, Prefer: return=minimal,

@@ -21,7 +21,14 @@ from emulators.clock import Clock
 from .errors import bad_request, not_found
 from .groups import Groups
 from .seeding import SeedResult, seed_directory
-from .users import blank_user, check_user_body, iso_time, project
+from .users import (
+    EXTENSION_ATTRIBUTES,
+    blank_user,
+    check_user_body,
+    iso_time,
+    merged_attributes,
+    project,
+)
 
 ChangeListener = Callable[[str, str], None]  # (user id, "updated" | "deleted")
 
@@ -159,6 +166,13 @@ class Directory:
         if upn_key in self._by_upn:
             raise bad_request(_UPN_TAKEN)
         props = blank_user(user_id, iso_time(self.clock.now()))
+        if EXTENSION_ATTRIBUTES in changes:
+            changes = {
+                **changes,
+                EXTENSION_ATTRIBUTES: merged_attributes(
+                    props[EXTENSION_ATTRIBUTES], changes[EXTENSION_ATTRIBUTES]
+                ),
+            }
         props.update(changes)
         record = UserRecord(props=props)
         self.records[user_id] = record
@@ -179,6 +193,10 @@ class Directory:
                 raise bad_request(_UPN_TAKEN)
             del self._by_upn[old_upn.lower()]
             self._by_upn[new_upn.lower()] = user_id
+        if EXTENSION_ATTRIBUTES in changes:
+            changes[EXTENSION_ATTRIBUTES] = merged_attributes(
+                record.props.get(EXTENSION_ATTRIBUTES), changes[EXTENSION_ATTRIBUTES]
+            )
         changed = [name for name, value in changes.items() if record.props.get(name) != value]
         if changed:
             record.props.update(changes)

@@ -44,7 +44,18 @@ _STRING_PROPERTIES = frozenset(
         "userType",
     }
 )
-WRITABLE_PROPERTIES = _STRING_PROPERTIES | {"accountEnabled", "businessPhones"}
+# The 15 Exchange custom attributes, one complex property of the user. Source: Microsoft
+# Learn, resources/onpremisesextensionattributes.md (extensionAttribute1..15, strings of
+# up to 1024 characters) and resources/user.md ("Returned only on $select"; the single
+# attributes are "neither selectable nor filterable", so only the whole object is).
+EXTENSION_ATTRIBUTES = "onPremisesExtensionAttributes"
+EXTENSION_ATTRIBUTE_NAMES = tuple(f"extensionAttribute{i}" for i in range(1, 16))
+MAX_ATTRIBUTE_LENGTH = 1024
+WRITABLE_PROPERTIES = _STRING_PROPERTIES | {
+    "accountEnabled",
+    "businessPhones",
+    EXTENSION_ATTRIBUTES,
+}
 READ_ONLY_PROPERTIES = frozenset({"id", "createdDateTime", "deletedDateTime"})
 ALL_PROPERTIES = WRITABLE_PROPERTIES | READ_ONLY_PROPERTIES
 # Accepted on create and never returned, like the real service.
@@ -57,8 +68,21 @@ _BLANK_USER.update(accountEnabled=True, userType="Member")
 
 def blank_user(user_id: str, created: str) -> dict[str, Any]:
     user = _BLANK_USER.copy()
-    user.update(id=user_id, createdDateTime=created, businessPhones=[])
+    user.update(
+        id=user_id,
+        createdDateTime=created,
+        businessPhones=[],
+        onPremisesExtensionAttributes=dict.fromkeys(EXTENSION_ATTRIBUTE_NAMES),
+    )
     return user
+
+
+def merged_attributes(current: Any, update: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH of the complex property sets the attributes it names and keeps the others
+    (OData v4.01 Protocol §11.4.3: a complex value in PATCH is merged, not replaced);
+    Learn's user-update example sets one extensionAttribute this way."""
+    base = current if isinstance(current, dict) else dict.fromkeys(EXTENSION_ATTRIBUTE_NAMES)
+    return {**base, **update}
 
 
 def parse_select(raw: str | None) -> tuple[str, ...] | None:
@@ -108,6 +132,8 @@ def _checked_value(name: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise _invalid(name)
         return list(value)
+    if name == EXTENSION_ATTRIBUTES:
+        return _checked_attributes(value)
     if value is not None and not isinstance(value, str):
         raise _invalid(name)
     if name in ("displayName", "userPrincipalName") and not value:
@@ -115,6 +141,20 @@ def _checked_value(name: str, value: Any) -> Any:
     if name == "userPrincipalName" and "@" not in str(value):
         raise _invalid(name)
     return value
+
+
+def _checked_attributes(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(EXTENSION_ATTRIBUTES)
+    for key, item in value.items():
+        if key not in EXTENSION_ATTRIBUTE_NAMES:
+            raise bad_request(
+                f"Invalid property '{key}'. Property '{key}' does not exist on "
+                "type 'microsoft.graph.onPremisesExtensionAttributes'."
+            )
+        if item is not None and (not isinstance(item, str) or len(item) > MAX_ATTRIBUTE_LENGTH):
+            raise _invalid(EXTENSION_ATTRIBUTES)
+    return dict(value)
 
 
 def _invalid(name: str) -> Exception:

@@ -45,6 +45,13 @@ USER_SELECT: tuple[str, ...] = (
     "department",
     "jobTitle",
     "employeeId",
+    # For group rules that take the number from an extension attribute. The 15 attributes
+    # come as one complex property (resources/user.md: "individual extension attributes
+    # are neither selectable nor filterable"); user-delta.md supports $select on
+    # /users/delta and tracks the selected properties ("Only properties included in
+    # $select are tracked", delta-query-users.md), naming only licenseAssignmentStates as
+    # untracked, so both employeeId and onPremisesExtensionAttributes come back on delta.
+    "onPremisesExtensionAttributes",
 )
 
 MAX_PAGE_SIZE = 999

@@ -10,12 +10,13 @@ from worker.planner.accounts import describe_account
 from worker.planner.actions import Action, ActionKind, ConflictKind, FieldChange, Plan, Reason
 from worker.planner.brakes import hold_if_over_limit
 from worker.planner.directory import EMAIL, changes_for, disables_for
+from worker.planner.dirnumbers import take_directory_number
 from worker.planner.emails import EmailMoves, describe_holders
 from worker.planner.gcpause import gc_paused
 from worker.planner.hunts import hunt_targets
 from worker.planner.inputs import PlanInput
 from worker.planner.numbering import NumberPool, format_number_spec, spec_contains
-from worker.planner.rules import GroupRule, directory_number
+from worker.planner.rules import GroupRule
 from worker.planner.unmatched import unmatched_extensions
 
 _NEW_BINDINGS = frozenset({ActionKind.CREATE, ActionKind.BIND})
@@ -332,41 +333,23 @@ class _Reconciler:
         )
 
     def _directory_number(self, uid: str, email: str, rule: GroupRule) -> str | None:
-        """The number from the user's business phone, or a conflict (never written): no
-        phone, outside the rule's range, in use, or already given in this plan."""
-        pool = self.pool(rule)
-        number = directory_number(rule, self.inp.users[uid].business_phones)
-        ranges = format_number_spec(rule.ranges or self.inp.policy.ranges)
-        if number is None:
-            msg = (
-                f"no business phone with {rule.digits} digits to take the number from "
-                f"(rule {rule.name})"
-            )
-            self._conflict(uid, None, email, ConflictKind.NUMBER, msg)
-            return None
-        if not spec_contains(rule.ranges or self.inp.policy.ranges, number):
-            msg = f"{number} from the business phone is outside {ranges} (rule {rule.name})"
-            self._conflict(uid, number, email, ConflictKind.NUMBER, msg)
-            return None
-        if pool.is_free(number):
-            pool.take(number)
-            return number
-        if number in self._given:
-            msg = f"{number} from the business phone is also another user's in this plan"
-            kind = ConflictKind.DUPLICATE_SELECTION
-        else:
-            msg = f"{number} from the business phone is in use on the PBX"
-            kind = ConflictKind.NUMBER
+        """The number from the user's business phone or attribute, or a conflict (never
+        written): none, not a number, outside the rule's range, in use, or given twice."""
+        got = take_directory_number(
+            self.inp, rule, self.inp.users[uid], self.pool(rule), self._given
+        )
+        if isinstance(got, str):
+            return got
         self.actions.append(
             Action(
                 ActionKind.CONFLICT,
                 Reason.CONFLICT,
                 uid,
-                number,
+                got.number,
                 email,
-                message=msg,
-                conflict=kind,
-                suggested_number=pool.suggest_after(number),
+                message=got.message,
+                conflict=got.kind,
+                suggested_number=got.suggested,
             )
         )
         return None

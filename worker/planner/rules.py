@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from store.models import DirectoryUser
 from worker.planner.numbering import (
     NumberRanges,
     NumberSpecError,
@@ -31,8 +32,16 @@ _GROUP_ID_RE = re.compile(r"[0-9A-Za-z-]{1,100}")
 _RULE_KEYS = frozenset(
     {"name", "group_id", "ranges", "template", "hunt_group", "number_from", "digits"}
 )
-# Where a rule may take the extension number from instead of the next free one.
-NUMBER_SOURCES = ("", "business_phone")
+# Where a rule may take the extension number from instead of the next free one: the
+# business phone, or a directory attribute whose value is the number. `employeeId` and
+# `onPremisesExtensionAttributes.extensionAttribute1..15` are user properties (Microsoft
+# Learn, resources/user.md and resources/onpremisesextensionattributes.md); both are
+# "returned only on $select", and the 15 attributes can only be selected together.
+BUSINESS_PHONE = "business_phone"
+EMPLOYEE_ID = "employeeId"
+EXTENSION_ATTRIBUTES = tuple(f"extensionAttribute{i}" for i in range(1, 16))
+ATTRIBUTE_SOURCES = (EMPLOYEE_ID, *EXTENSION_ATTRIBUTES)
+NUMBER_SOURCES = ("", BUSINESS_PHONE, *ATTRIBUTE_SOURCES)
 
 # The extension fields a template may set once at create. Every one is a key of the
 # extension `user_settings` object in Vodia's REST API (the GET example of
@@ -77,7 +86,8 @@ class GroupRule:
     template: tuple[tuple[str, str], ...] = ()
     hunt_group: str = ""
     # "business_phone": the last `digits` digits of the first business phone (3CX- and
-    # Thirdlane-style); "": the next free number of the ranges.
+    # Thirdlane-style); "employeeId" / "extensionAttributeN": that attribute's value, all
+    # digits (its last `digits` digits when `digits` is set); "": the next free number.
     number_from: str = ""
     digits: int = 0
 
@@ -156,14 +166,19 @@ def _rule(index: int, item: Any) -> GroupRule:
 def _number_source(where: str, item: Mapping[str, Any]) -> tuple[str, int]:
     source = item.get("number_from") or ""
     if source not in NUMBER_SOURCES:
-        raise RuleError(f"{where}: number_from must be 'business_phone' or empty")
+        raise RuleError(
+            f"{where}: number_from must be 'business_phone', 'employeeId', "
+            "'extensionAttribute1' to 'extensionAttribute15', or empty"
+        )
     digits = item.get("digits") or 0
     if isinstance(digits, str) and digits.strip().isascii() and digits.strip().isdigit():
         digits = int(digits.strip())
     if isinstance(digits, bool) or not isinstance(digits, int):
         raise RuleError(f"{where}: digits must be a whole number")
-    if source and not 2 <= digits <= 6:
+    if source == BUSINESS_PHONE and not 2 <= digits <= 6:
         raise RuleError(f"{where}: number_from needs digits between 2 and 6")
+    if source in ATTRIBUTE_SOURCES and digits and not 2 <= digits <= 6:
+        raise RuleError(f"{where}: digits must be between 2 and 6 (or left out: the whole value)")
     if not source and digits:
         raise RuleError(f"{where}: digits needs number_from")
     return source, digits
@@ -238,11 +253,37 @@ def choose_rule(
     return RuleChoice(None, "in none of the rules' groups")
 
 
-def directory_number(rule: GroupRule, business_phones: tuple[str, ...]) -> str | None:
-    """The number a `number_from` rule takes from the directory: the last `digits` digits
-    of the first business phone; None when there is no phone with that many digits."""
-    for phone in business_phones:
-        digits = "".join(c for c in phone if c.isascii() and c.isdigit())
-        if digits:
-            return digits[-rule.digits :] if len(digits) >= rule.digits else None
-    return None
+def source_label(rule: GroupRule) -> str:
+    """How the plan names where a rule's number comes from."""
+    return "the business phone" if rule.number_from == BUSINESS_PHONE else rule.number_from
+
+
+def directory_value(rule: GroupRule, user: DirectoryUser) -> str | None:
+    """The raw directory value a `number_from` rule reads (None: the user has none)."""
+    if rule.number_from == BUSINESS_PHONE:
+        return next((p for p in user.business_phones if p.strip()), None)
+    if rule.number_from == EMPLOYEE_ID:
+        return user.employee_id
+    return dict(user.extension_attributes).get(rule.number_from)
+
+
+def directory_number(rule: GroupRule, user: DirectoryUser) -> str | None:
+    """The number a `number_from` rule takes from the directory, or None when the user's
+    value gives none: for the business phone, the last `digits` digits of the first phone
+    (None with fewer digits); for an attribute, its value when it is all digits (spaces
+    around it aside), cut to its last `digits` digits when the rule sets `digits`."""
+    if rule.number_from == BUSINESS_PHONE:
+        for phone in user.business_phones:
+            digits = "".join(c for c in phone if c.isascii() and c.isdigit())
+            if digits:
+                return digits[-rule.digits :] if len(digits) >= rule.digits else None
+        return None
+    value = directory_value(rule, user)
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    if rule.digits:
+        return text[-rule.digits :] if len(text) >= rule.digits else None
+    return text

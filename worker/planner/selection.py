@@ -5,15 +5,22 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from worker.planner.accounts import describe_account
-from worker.planner.actions import Action, ActionKind, ConflictKind, Plan, Reason
+from worker.planner.actions import Action, ActionKind, ConflictKind, FieldChange, Plan, Reason
 from worker.planner.directory import changes_for
+from worker.planner.dirnumbers import take_directory_number
 from worker.planner.emails import describe_holders
 from worker.planner.gcpause import gc_paused
 from worker.planner.inputs import PlanInput
-from worker.planner.numbering import format_number_spec, is_extension_number, spec_contains
+from worker.planner.numbering import (
+    NumberPool,
+    format_number_spec,
+    is_extension_number,
+    spec_contains,
+)
+from worker.planner.rules import GroupRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,8 @@ def plan_selection(inp: PlanInput, chosen: Sequence[tuple[str, str | None]]) -> 
 
     `chosen` is (user id, requested number or None) in the order the admin sees them; users
     without a number get the lowest free ones in that order. A user chosen twice counts once.
+    With group rules, each user is numbered by their rule as a round would: the rule's own
+    ranges, or the number from the directory, and the rule's template at create.
     """
     with gc_paused():
         return _Selection(inp).run(chosen)
@@ -36,7 +45,8 @@ def plan_selection(inp: PlanInput, chosen: Sequence[tuple[str, str | None]]) -> 
 class _Selection:
     def __init__(self, inp: PlanInput) -> None:
         self.inp = inp
-        self.pool = inp.number_pool()
+        self._given: set[str] = set()
+        self._pools: dict[str, NumberPool] = {}
         self.actions: list[Action] = []
         self.to_suggest: list[tuple[_Pick, ConflictKind, str]] = []
 
@@ -49,9 +59,9 @@ class _Selection:
         self._assign_requested([p for p in ready if p.requested])
         for pick in ready:
             if not pick.requested:
-                self._create(pick, self.pool.next_free())
+                self._create_next(pick)
         for pick, kind, msg in self.to_suggest:
-            suggestion = self.pool.suggest_after(pick.requested or "")
+            suggestion = self.pool(self._rule(pick.user_id)).suggest_after(pick.requested or "")
             hint = f"; suggested: {suggestion}" if suggestion else ""
             self.actions.append(
                 Action(
@@ -65,7 +75,53 @@ class _Selection:
                     suggested_number=suggestion,
                 )
             )
+        if self.inp.policy.group_rules:
+            self.actions = [self._with_rule(a) for a in self.actions]
         return Plan.of("selection", self.actions)
+
+    def _rule(self, uid: str) -> GroupRule | None:
+        return self.inp.rule_of(uid).rule
+
+    def pool(self, rule: GroupRule | None) -> NumberPool:
+        """The pool of a rule (the link's ranges for none); all share the numbers given."""
+        key = rule.name if rule is not None else ""
+        if key not in self._pools:
+            self._pools[key] = self.inp.number_pool(rule, self._given)
+        return self._pools[key]
+
+    def _create_next(self, pick: _Pick) -> None:
+        """Create with the lowest free number of the user's rule, or with the number from
+        the directory; a directory number that cannot be used is a conflict instead."""
+        rule = self._rule(pick.user_id)
+        if rule is None or not rule.number_from:
+            self._create(pick, self.pool(rule).next_free())
+            return
+        got = take_directory_number(
+            self.inp, rule, self.inp.users[pick.user_id], self.pool(rule), self._given
+        )
+        if isinstance(got, str):
+            self._create(pick, got)
+            return
+        self.actions.append(
+            Action(
+                ActionKind.CONFLICT,
+                Reason.CONFLICT,
+                pick.user_id,
+                got.number,
+                pick.email,
+                message=got.message,
+                conflict=got.kind,
+                suggested_number=got.suggested,
+            )
+        )
+
+    def _with_rule(self, action: Action) -> Action:
+        """Say which group rule applied to the chosen user, and why (as rounds do)."""
+        if not action.user_id or action.user_id not in self.inp.users:
+            return action
+        choice = self.inp.rule_of(action.user_id)
+        note = f"rule {choice.name}: {choice.why}"
+        return replace(action, rule=choice.name, notes=(*action.notes, note))
 
     def _eligible(self, uid: str, requested: str | None) -> _Pick | None:
         inp = self.inp
@@ -113,6 +169,10 @@ class _Selection:
                 ConflictKind.NO_EMAIL,
             )
             return None
+        if inp.rules_unknown:
+            msg = "the group rules' memberships could not be read, so the number is unknown"
+            self._add(ActionKind.SKIP, Reason.SCOPE_UNKNOWN, uid, requested, email, msg)
+            return None
         return _Pick(uid, email, requested)
 
     def _check_emails(self, picks: list[_Pick]) -> list[_Pick]:
@@ -146,19 +206,25 @@ class _Selection:
             if per_number[number] > 1:
                 msg = f"{number} is chosen for more than one user"
                 self.to_suggest.append((pick, ConflictKind.DUPLICATE_SELECTION, msg))
-            elif problem := self._number_problem(number):
+            elif problem := self._number_problem(number, self._rule(pick.user_id)):
                 self.to_suggest.append((pick, ConflictKind.NUMBER, problem))
         for pick in picks:
-            if per_number[pick.requested] == 1 and not self._number_problem(pick.requested or ""):
-                self.pool.take(pick.requested or "")
+            rule = self._rule(pick.user_id)
+            if per_number[pick.requested] == 1 and not self._number_problem(
+                pick.requested or "", rule
+            ):
+                self.pool(rule).take(pick.requested or "")
                 self._create(pick, pick.requested)
 
-    def _number_problem(self, number: str) -> str | None:
-        inp, ranges = self.inp, self.inp.policy.ranges
+    def _number_problem(self, number: str, rule: GroupRule | None = None) -> str | None:
+        inp = self.inp
+        ranges = rule.ranges if rule is not None and rule.ranges else inp.policy.ranges
         if not is_extension_number(number):
             return f"{number!r} is not an extension number (2 to 6 digits, not starting with 0)"
         if not spec_contains(ranges, number):
             spec = format_number_spec(ranges) or "none configured"
+            if rule is not None and rule.ranges:
+                return f"{number} is outside the ranges of rule {rule.name} ({spec})"
             return f"{number} is outside this link's number ranges ({spec})"
         if number in inp.extensions or number in inp.binding_by_number:
             return f"{number} is already in use"
@@ -173,8 +239,10 @@ class _Selection:
         return None
 
     def _create(self, pick: _Pick, number: str | None) -> None:
+        rule = self._rule(pick.user_id)
         if number is None:
-            spec = format_number_spec(self.inp.policy.ranges)
+            ranges = rule.ranges if rule is not None and rule.ranges else self.inp.policy.ranges
+            spec = format_number_spec(ranges)
             msg = f"no free number left in {spec}" if spec else "no number range is configured"
             self._add(
                 ActionKind.CONFLICT,
@@ -187,6 +255,10 @@ class _Selection:
             )
             return
         profile = self.inp.profile(pick.user_id)
+        changes = changes_for(profile, None)
+        if rule is not None and rule.template:
+            # Applied once, at create, as in a round.
+            changes = (*changes, *(FieldChange(k, "", v) for k, v in rule.template))
         self.actions.append(
             Action(
                 ActionKind.CREATE,
@@ -194,7 +266,7 @@ class _Selection:
                 pick.user_id,
                 number,
                 pick.email,
-                changes_for(profile, None),
+                changes,
                 f"new extension {number}",
                 notes=profile.notes,
             )
