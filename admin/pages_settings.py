@@ -20,6 +20,12 @@ from worker.appkeys import DB
 from worker.linkadmin import save_settings
 from worker.linksettings import validated_settings
 from worker.planner import PolicyError
+from worker.polling import (
+    POLL_INTERVAL_DEFAULT_S,
+    POLL_INTERVAL_KEY,
+    SAFETY_POLL_DEFAULT_S,
+    SAFETY_POLL_KEY,
+)
 
 # (name, kind, label, hint): kind "check" is a checkbox, "text" a text field. The hints say
 # what each does in plain words; no Vodia or Graph field names.
@@ -111,6 +117,12 @@ GROUPS: tuple[tuple[str, str, tuple[Field, ...]], ...] = (
                 "Counted over (minutes)",
                 "disables of this many past minutes count toward the threshold",
             ),
+        ),
+    ),
+    (
+        "timing",
+        "How often",
+        (
             (
                 "sweep_interval_hours",
                 "text",
@@ -150,10 +162,10 @@ GROUPS: tuple[tuple[str, str, tuple[Field, ...]], ...] = (
         (
             (
                 "ms_signin",
-                "text",
+                "choice",
                 "Sign in with Microsoft on the PBX",
-                "keep, on or off: lets users log in to their extension's portal with"
-                " Microsoft 365 (the PBX tenant setting)",
+                "lets users log in to their extension's portal with their Microsoft 365"
+                " account (the PBX tenant setting)",
             ),
         ),
     ),
@@ -164,7 +176,21 @@ RULES_HINT = (
 )
 FIELDS = tuple(f for _, _, fields in GROUPS for f in fields)
 CHECKBOXES = tuple((n, label, hint) for n, kind, label, hint in FIELDS if kind == "check")
-TEXTS = tuple((n, label, hint) for n, kind, label, hint in FIELDS if kind == "text")
+TEXTS = tuple((n, label, hint) for n, kind, label, hint in FIELDS if kind in ("text", "choice"))
+# The options of the "choice" fields, as (value, words).
+CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
+    "ms_signin": (
+        ("keep", "Leave as set on the PBX"),
+        ("on", "On"),
+        ("off", "Off"),
+    ),
+}
+# What an unset field means, shown in it (the policy's defaults for settings stored only
+# once an admin changes them).
+SHOWN_DEFAULTS = {
+    POLL_INTERVAL_KEY: str(POLL_INTERVAL_DEFAULT_S),
+    SAFETY_POLL_KEY: str(SAFETY_POLL_DEFAULT_S),
+}
 SCOPE_FIELDS = ("scope", "group_ids", "include_guests")
 
 
@@ -266,13 +292,34 @@ def _form(
                 hint=hint,
                 err=error(name),
             )
+        if kind == "choice":
+            chosen = str(values.get(name) or CHOICES[name][0][0])
+            return fmt(
+                '<div class="field"><label for="s-{n}">{label}</label>'
+                '<select id="s-{n}" name="{n}" aria-describedby="{d}">{options}</select>'
+                ' <small class="hint" id="hint-{n}">{hint}</small>{err}</div>',
+                n=name,
+                label=label,
+                d=described,
+                options=join(
+                    fmt(
+                        '<option value="{v}"{sel}>{w}</option>',
+                        v=v,
+                        w=w,
+                        sel=Markup(" selected") if v == chosen else "",
+                    )
+                    for v, w in CHOICES[name]
+                ),
+                hint=hint,
+                err=error(name),
+            )
         return fmt(
             '<div class="field"><label for="s-{n}">{label}</label>'
             '<input id="s-{n}" name="{n}" value="{v}" aria-describedby="{d}"{inv}>'
             ' <small class="hint" id="hint-{n}">{hint}</small>{err}</div>',
             n=name,
             label=label,
-            v=_text(values.get(name)),
+            v=_text(values.get(name)) or SHOWN_DEFAULTS.get(name, ""),
             d=described,
             hint=hint,
             inv=Markup(' aria-invalid="true"') if name in errors else "",
