@@ -171,3 +171,18 @@ async def test_the_command_copies_and_says_what_it_checked(tmp_path: Path, pg_ur
     assert rc == 2 and "SOURCE must be an existing SQLite file" in out, out
     rc, out = await run(str(source), "mysql://db/x")
     assert rc == 2 and "mysql:// is not a store" in out, out
+
+
+async def test_a_copy_into_a_new_sqlite_file_matches_too(
+    make_stack: MakeStack, tmp_path: Path
+) -> None:
+    stack = await make_stack(users=4, graph_options={"replication_lag_s": 0})
+    await stack.settle()
+    target = await Database.open(tmp_path / "copy.db", stack.db.box)
+    try:
+        report = await copy_store(stack.db, target)
+        tables = [t.name for t in report.tables]
+        assert await _counts(target, tables) == await _counts(stack.db, tables)
+        assert len(await get_bindings(target, stack.link.id)) == 4
+    finally:
+        await target.close()
