@@ -27,7 +27,8 @@ class ViewRow:
     name: str
     email: str
     number: str | None
-    state: str  # linked | disabled | no_extension | email_conflict | extension_missing | unlinked
+    # linked | disabled | no_extension | no_email | email_conflict | extension_missing | unlinked
+    state: str
     detail: str
     last_change: float | None
     last_action: str | None
@@ -111,6 +112,10 @@ def _user_row(inp: PlanInput, uid: str, changes: dict[str, tuple[float, str]]) -
         where = ", ".join(holders)
         detail = f"{email} is already on extension {where}"
         return ViewRow(uid, name, email, None, "email_conflict", detail, None, None, candidates)
+    if inp.email(uid) is None:
+        # Vodia needs an email for an extension; the planner skips the user (no_email).
+        detail = "no usable email in Microsoft 365: give the user a mail address"
+        return ViewRow(uid, name, email, None, "no_email", detail, None, None)
     return ViewRow(uid, name, email, None, "no_extension", "waiting for a number", None, None)
 
 

@@ -31,6 +31,7 @@ STATE_WORDS = {
     "disabled": "Disabled",
     "no_extension": "Waiting for a number",
     "email_conflict": "Email conflict",
+    "no_email": "No usable email",
     "extension_missing": "Extension missing on the PBX",
     "unlinked": "No user",
 }

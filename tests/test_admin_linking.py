@@ -192,8 +192,11 @@ async def test_directory_view_lists_users_and_spare_extensions_with_search_and_p
     assert [(r["state"], r["link_to"]) for r in dan] == [("email_conflict", ["250", "251"])]
     waiting = await _get(http, f"{base}?q=waiting")
     assert waiting["total"] == 0  # the state words are searched as written, not the detail
+    pat = (await _get(http, f"{base}?q=pat%20kim"))["rows"]
+    assert [r["state"] for r in pat] == ["no_email"]  # a guest-style UPN is no email
     found = await _get(http, f"{base}?q=no%20extension")
-    assert found["total"] == len(env.user_ids) - 1  # all but Dan, whose email is taken
+    # All but Dan (his email is taken) and Pat (no usable email): waiting for a number.
+    assert found["total"] == len(env.user_ids) - 2
     spare = await _get(http, f"{base}?view=extensions")
     assert [r["number"] for r in spare["rows"]] == ["200", "250", "251"]
     async with http.get(f"{base}?view=nope") as bad:
