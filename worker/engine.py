@@ -61,7 +61,8 @@ def build_engine(
     leases = LeaseKeeper(
         db, ctx.worker_id, lease_s=ctx.config.lease_s, beat_s=ctx.config.beat_s, clock=clock
     )
-    return Engine(ctx, LinkClientsCache(db, settings, clients_factory), leases)
+    clients = LinkClientsCache(db, settings, clients_factory, idle_s=ctx.config.clients_idle_s)
+    return Engine(ctx, clients, leases)
 
 
 class Engine:
@@ -109,6 +110,7 @@ class Engine:
                 await self._guarded(self.leases.reclaim_dead())
                 await self._guarded(self.links.hand_back_stranded())
                 await self._guarded(self._start_due())
+                await self._guarded(self.clients.evict_idle())
                 await self._sleep(stop)
         finally:
             if maintenance is not None and not maintenance.done():
