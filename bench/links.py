@@ -127,7 +127,7 @@ async def _sweep_events_left(db: Database) -> int:
     return int(row["n"]) if row else 0
 
 
-async def _acks_per_s(url: str, emulators: Emulators) -> tuple[float, int]:
+async def _acks_per_s(url: str, emulators: Emulators) -> tuple[float, int, list[float]]:
     subs = (await emulators.get("/subscriptions"))["first"]
     bodies = []
     for i in range(ACKS):
@@ -148,18 +148,21 @@ async def _acks_per_s(url: str, emulators: Emulators) -> tuple[float, int]:
             }
         )
     statuses: dict[int, int] = {}
+    latencies: list[float] = []
     queue = iter(bodies)
     async with aiohttp.ClientSession() as session:
 
         async def post_all() -> None:
             for body in queue:
+                sent = time.perf_counter()
                 async with session.post(url, json=body) as response:
                     statuses[response.status] = statuses.get(response.status, 0) + 1
+                latencies.append(time.perf_counter() - sent)
 
         started = time.perf_counter()
         await asyncio.gather(*(post_all() for _ in range(ACK_CONCURRENCY)))
         elapsed = time.perf_counter() - started
-    return ACKS / elapsed, statuses.get(202, 0)
+    return ACKS / elapsed, statuses.get(202, 0), latencies
 
 
 async def main(links: int, users: int, wave: int) -> None:
@@ -227,17 +230,20 @@ async def _run(state: Path, emulators: Emulators, n_links: int, wave: int) -> No
         scheduled = sum([await engine.scheduler.schedule_sweep(link) for link in links])
         print(f"  12 h per link: {scheduled} sweeps scheduled right after the wave (expect 0)")
         url = f"{settings.public_url}/graph/notifications"
-        rate, accepted = await _acks_per_s(url, emulators)
+        rate, accepted, acked = await _acks_per_s(url, emulators)
         print(
             f"  webhook, engine working the rounds in the same process (serve): {rate:.0f} acks/s"
-            f" over {len(links)} subscriptions ({accepted}/{ACKS} 202)"
+            f" over {len(links)} subscriptions ({accepted}/{ACKS} 202), ack p50 "
+            f"{percentile(acked, 50) * 1000:.0f} ms, p99 {percentile(acked, 99) * 1000:.0f} ms "
+            f"({ACK_CONCURRENCY} at once; Graph allows 3 s)"
         )
         stop.set()
         await task
-        rate, accepted = await _acks_per_s(url, emulators)
+        rate, accepted, acked = await _acks_per_s(url, emulators)
         print(
             f"  webhook alone (the `web` process of a split deployment): {rate:.0f} acks/s "
-            f"({accepted}/{ACKS} 202)"
+            f"({accepted}/{ACKS} 202), ack p50 {percentile(acked, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(acked, 99) * 1000:.0f} ms"
         )
     finally:
         stop.set()
