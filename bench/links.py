@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 import tempfile
@@ -198,6 +199,9 @@ async def _run(state: Path, emulators: Emulators, n_links: int, wave: int) -> No
     first = build_engine(db, base, config=config)
     await first.run_until_idle(maintain=True)
     await first.shutdown()
+    # That engine stands for the daemon before a restart: its caches are not the new one's.
+    del first
+    gc.collect()
     bound = await db.fetchone("SELECT COUNT(*) AS n FROM bindings")
     print(
         f"  first sync: {n_links} sweeps in {time.perf_counter() - t0:.1f} s, "
