@@ -30,6 +30,10 @@ class EngineConfig:
     heartbeat_s: float = 5.0
     # At most this many sweeps claimed at once (store/sweeps.py); None: no limit.
     max_sweeps: int | None = 4
+    # At most this many rounds running at once in this engine; None: no limit.
+    max_rounds: int | None = 32
+    # A link's clients (sessions, credential) are closed after this long unused.
+    clients_idle_s: float = 300.0
 
     @property
     def beat_s(self) -> float:
@@ -41,6 +45,7 @@ class EngineConfig:
             lease_s=settings.worker_lease_s,
             poll_s=settings.worker_poll_s,
             max_sweeps=settings.max_concurrent_sweeps,
+            max_rounds=settings.max_concurrent_rounds,
         )
 
 

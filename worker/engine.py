@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 import time
@@ -60,7 +61,8 @@ def build_engine(
     leases = LeaseKeeper(
         db, ctx.worker_id, lease_s=ctx.config.lease_s, beat_s=ctx.config.beat_s, clock=clock
     )
-    return Engine(ctx, LinkClientsCache(db, settings, clients_factory), leases)
+    clients = LinkClientsCache(db, settings, clients_factory, idle_s=ctx.config.clients_idle_s)
+    return Engine(ctx, clients, leases)
 
 
 class Engine:
@@ -71,6 +73,11 @@ class Engine:
         self.links = LinkWorker(ctx, clients, leases)
         self.scheduler = Scheduler(ctx, clients)
         self._running: dict[int, asyncio.Task[None]] = {}
+        # When this engine last started each link's round (a counter): the fair order
+        # in which links waiting for a round slot get one.
+        self._started: dict[int, int] = {}
+        self._starts = 0
+        self._capped = False  # links were left waiting for a round slot
         self._claiming = True
         self.last_loop_at = 0.0
         self._listening: bool | None = None  # None: not asked yet
@@ -103,6 +110,7 @@ class Engine:
                 await self._guarded(self.leases.reclaim_dead())
                 await self._guarded(self.links.hand_back_stranded())
                 await self._guarded(self._start_due())
+                await self._guarded(self.clients.evict_idle())
                 await self._sleep(stop)
         finally:
             if maintenance is not None and not maintenance.done():
@@ -159,11 +167,29 @@ class Engine:
         self.ctx.waker.wake(woken_links(payload))
 
     async def _start_due(self) -> None:
-        for link_id in await self._due_links():
-            task = self._running.get(link_id)
-            if self._claiming and (task is None or task.done()):
-                task = asyncio.create_task(self._process(link_id), name=f"link-{link_id}")
-                self._running[link_id] = task
+        """Start a round for each due link, at most `max_rounds` running at once. Links
+        left out stay due (their events unclaimed, so nothing is lost) and go first next
+        time: the order is the one in which this engine last started each link."""
+        if not self._claiming:
+            return
+        running = {link_id for link_id, task in self._running.items() if not task.done()}
+        cap = self.ctx.config.max_rounds
+        free = math.inf if cap is None else cap - len(running)
+        candidates = [link_id for link_id in await self._candidates() if link_id not in running]
+        candidates.sort(key=lambda link_id: self._started.get(link_id, 0))
+        self._capped = False
+        for link_id in candidates:
+            if free <= 0:
+                self._capped = True
+                log.debug("engine.rounds_capped", running=len(running), waiting=len(candidates))
+                return
+            if not await self.links.ready(link_id):
+                continue
+            self._starts += 1
+            self._started[link_id] = self._starts
+            task = asyncio.create_task(self._process(link_id), name=f"link-{link_id}")
+            self._running[link_id] = task
+            free -= 1
 
     async def _process(self, link_id: int) -> None:
         worked = False
@@ -175,21 +201,22 @@ class Engine:
             log.exception("engine.step_failed")
         # Events that arrived during this round were skipped; look again as soon as it
         # ends rather than at the next poll. Not after a round that could not start (its
-        # lease is another worker's): that would spin until the lease is free.
-        if worked:
+        # lease is another worker's): that would spin until the lease is free. Unless
+        # links wait for a round slot: this round's end frees one.
+        if worked or self._capped:
             self.ctx.waker.wake()
 
     async def _due_links(self) -> list[int]:
-        due = []
+        return [link_id for link_id in await self._candidates() if await self.links.ready(link_id)]
+
+    async def _candidates(self) -> list[int]:
+        """Links with claimable work, before their state is looked at."""
         max_sweeps = self.ctx.config.max_sweeps
         if max_sweeps is None:
             candidates = await due_link_ids(self.ctx.db, self.ctx.clock())
         else:
             candidates = await due_link_ids_with_slots(self.ctx.db, max_sweeps, self.ctx.clock())
-        for link_id in candidates:
-            if await self.links.ready(link_id):
-                due.append(link_id)
-        return due
+        return candidates
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         timeout_s = self.ctx.config.poll_s

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -50,7 +52,20 @@ def auth_config(link: Link, settings: Settings) -> AuthConfig:
 def client_ssl(link: Link, settings: Settings) -> ssl.SSLContext | None:
     """Trust the link's (or the daemon's) extra CA bundle; None means the system store."""
     bundle = link.ca_bundle or (str(settings.ca_bundle) if settings.ca_bundle else None)
-    return ssl.create_default_context(cafile=bundle) if bundle else None
+    if not bundle:
+        return None
+    try:
+        mtime = os.stat(bundle).st_mtime_ns
+    except OSError:
+        return ssl.create_default_context(cafile=bundle)  # raises the usual error
+    return _bundle_context(bundle, mtime)
+
+
+@functools.lru_cache(maxsize=64)
+def _bundle_context(bundle: str, _mtime_ns: int) -> ssl.SSLContext:
+    # One context per bundle (and version of it), shared by every link that trusts it:
+    # hundreds of links would otherwise each load the bundle into contexts of their own.
+    return ssl.create_default_context(cafile=bundle)
 
 
 async def token_provider(db: Database, link: Link, settings: Settings) -> TokenProvider:

@@ -107,7 +107,8 @@ class LinkWorker:
                 )
                 if events:
                     try:
-                        await self._work_with_heartbeat(link, events)
+                        async with self.clients.hold(link_id):
+                            await self._work_with_heartbeat(link, events)
                     except Exception:
                         self._stranded[link_id] = [e.id for e in events]
                         raise

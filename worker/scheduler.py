@@ -109,10 +109,16 @@ class Scheduler:
         public_url = ctx.settings.public_url
         assert public_url is not None
         try:
-            clients = await self.clients.get(link)
-            result = await ensure_subscription(
-                ctx.db, link, clients.graph, public_url, now=ctx.clock(), verified=self._verified
-            )
+            async with self.clients.hold(link.id):
+                clients = await self.clients.get(link)
+                result = await ensure_subscription(
+                    ctx.db,
+                    link,
+                    clients.graph,
+                    public_url,
+                    now=ctx.clock(),
+                    verified=self._verified,
+                )
         except SetupRequired as exc:
             await mark_setup_required(ctx, self.clients, link, exc)
             return

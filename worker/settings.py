@@ -48,6 +48,9 @@ class Settings:
     worker_poll_s: float = 2.0
     # Sweeps running at once across all links (a sweep reads every extension's cell).
     max_concurrent_sweeps: int = 4
+    # Rounds running at once in this process, across links: 500 links woken together must
+    # not crowd the event loop the webhook acks on.
+    max_concurrent_rounds: int = 32
     # M365SYNC_ADMIN_LISTEN: a second, private listener for the admin page, its API,
     # /readyz and /metrics; the public one then serves only Graph, OAuth and /healthz.
     admin_listen: tuple[str, int] | None = None
@@ -94,6 +97,7 @@ class Settings:
             admin_listen=admin_listen,
             metrics_token=_get(env, "M365SYNC_METRICS_TOKEN"),
             max_concurrent_sweeps=_count(env, "M365SYNC_MAX_CONCURRENT_SWEEPS", 4, 1, 1000),
+            max_concurrent_rounds=_count(env, "M365SYNC_MAX_CONCURRENT_ROUNDS", 32, 1, 1000),
             sqlite_synchronous=_choice(
                 env, "M365SYNC_SQLITE_SYNCHRONOUS", SQLITE_SYNC_MODES, "full"
             )

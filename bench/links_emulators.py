@@ -1,0 +1,188 @@
+"""The emulated side of bench/links.py, in a process of its own so the benchmark reads the
+daemon's RSS alone: one Graph emulator per tenant, one PBX with a domain per tenant, and a
+small plain-HTTP control API on loopback for what the benchmark asks of them.
+
+Run by bench/links.py as `python -m bench.links_emulators STATE LINKS USERS`; prints one
+JSON line ({"control": URL, "rss_mb": N, "up_s": S}) when ready and stops when stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from emulators.graph.config import GraphEmulatorConfig
+from emulators.graph.server import GraphEmulator
+from emulators.harness import emulator_info
+from emulators.pbx import PbxEmulator, PbxEmulatorConfig
+from emulators.tenant import EmulatedTenant
+from emulators.tls import create_test_ca
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tenant_of(n: int) -> EmulatedTenant:
+    # One multi-tenant app registration (one client id), consented in every tenant.
+    return EmulatedTenant(
+        tenant_id=str(uuid.UUID(int=n + 1)),
+        domain=f"t{n:03d}.example",
+        initial_domain=f"t{n:03d}.onmicrosoft.com",
+        admin_upn=f"admin@t{n:03d}.example",
+    )
+
+
+def domain_of(n: int) -> str:
+    return f"t{n:03d}.pbx.example"
+
+
+def user_of(tenant: EmulatedTenant, k: int) -> dict[str, Any]:
+    mail = f"user{k:05d}@{tenant.domain}"
+    return {
+        "displayName": f"User {k}",
+        "givenName": "User",
+        "surname": f"N{k}",
+        "mail": mail,
+        "userPrincipalName": mail,
+        "accountEnabled": True,
+        "userType": "Member",
+    }
+
+
+async def start_emulators(
+    state: Path, links: int, users: int
+) -> tuple[list[GraphEmulator], PbxEmulator]:
+    ca = create_test_ca(state / "ca")
+    pbx = PbxEmulator(PbxEmulatorConfig(domains=tuple(domain_of(n) for n in range(links))))
+    await pbx.start()
+    graphs = []
+    for n in range(links):
+        tenant = tenant_of(n)
+        graph = GraphEmulator(
+            GraphEmulatorConfig(
+                state_dir=state / "ca",
+                tenant=tenant,
+                tls=ca,
+                allow_http_loopback_notifications=True,
+            )
+        )
+        await graph.start()
+        graph.identity.grant_admin_consent(tenant.client_id)
+        for k in range(users):
+            props = user_of(tenant, k)
+            graph.directory.create_user(**props)
+            # The extension the planner would make for this user: the sweep only binds.
+            pbx.state.add_extension(
+                str(1000 + k),
+                domain=domain_of(n),
+                first_name=props["givenName"],
+                last_name=props["surname"],
+                email=props["mail"],
+            )
+        graphs.append(graph)
+    return graphs, pbx
+
+
+def control_app(graphs: list[GraphEmulator], pbx: PbxEmulator) -> web.Application:
+    """Bench-only control API: trusted input from the benchmark on loopback."""
+
+    async def infos(_: web.Request) -> web.Response:
+        out = []
+        for n, graph in enumerate(graphs):
+            info = emulator_info(graph, pbx)
+            info.update(
+                pbx_domain=domain_of(n), pbx_tenant_admin=pbx.config.tenant_admin(domain_of(n))
+            )
+            out.append(info)
+        return web.json_response(out)
+
+    async def subscriptions(_: web.Request) -> web.Response:
+        first = []
+        total = 0
+        for graph in graphs:
+            subs = graph.context.subscriptions.all()
+            total += len(subs)
+            if subs:
+                first.append(
+                    {
+                        "id": subs[0].id,
+                        "client_state": subs[0].client_state,
+                        "tenant_id": graph.config.tenant.tenant_id,
+                    }
+                )
+        return web.json_response({"total": total, "first": first})
+
+    async def delivery_idle(_: web.Request) -> web.Response:
+        for graph in graphs:
+            await graph.delivery_idle()
+        return web.json_response({})
+
+    async def create_user(request: web.Request) -> web.Response:
+        # Creates a user in tenant `link` and answers once the PBX has its extension:
+        # the time between the two is the notification -> extension latency.
+        body = await request.json()
+        n, k = int(body["link"]), int(body["k"])
+        props = user_of(graphs[n].config.tenant, k)
+        started = time.perf_counter()
+        graphs[n].directory.create_user(**props)
+        deadline = started + float(body.get("timeout_s", 30.0))
+        while time.perf_counter() < deadline:
+            if any(
+                a.settings.get("email_address") == props["mail"]
+                for a in pbx.state.extensions(domain_of(n))
+            ):
+                return web.json_response({"elapsed_s": time.perf_counter() - started})
+            await asyncio.sleep(0.005)
+        return web.json_response({"error": "no extension"}, status=504)
+
+    async def rss(_: web.Request) -> web.Response:
+        return web.json_response({"rss_mb": rss_mb()})
+
+    app = web.Application()
+    app.router.add_get("/infos", infos)
+    app.router.add_get("/subscriptions", subscriptions)
+    app.router.add_post("/delivery-idle", delivery_idle)
+    app.router.add_post("/users", create_user)
+    app.router.add_get("/rss", rss)
+    return app
+
+
+async def main(state: Path, links: int, users: int) -> None:
+    started = time.perf_counter()
+    graphs, pbx = await start_emulators(state, links, users)
+    runner = web.AppRunner(control_app(graphs, pbx), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    ready = {
+        "control": f"http://127.0.0.1:{port}",
+        "rss_mb": rss_mb(),
+        "up_s": time.perf_counter() - started,
+    }
+    print(json.dumps(ready), flush=True)
+    # The benchmark reads one line only: anything the emulators print later goes to stderr,
+    # not into a pipe nobody empties.
+    os.dup2(2, 1)
+    # Stop when the benchmark closes our stdin (or exits).
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await runner.cleanup()
+    for graph in graphs:
+        await graph.stop()
+    await pbx.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
