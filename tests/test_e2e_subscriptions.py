@@ -177,3 +177,18 @@ async def test_a_trusted_subscription_is_looked_up_every_15_minutes_not_every_pa
     await stack.engine.run_until_idle(maintain=True)
     assert looks.hits == 1
     assert [s.id for s in await link_subscriptions(stack.db, stack.link.id)] == [sub.id]
+
+
+async def test_upkeep_of_a_trusted_subscription_opens_no_clients(make_stack: MakeStack) -> None:
+    """A subscription confirmed within VERIFY_EVERY_S needs no Graph call, so the upkeep
+    does not open the link's clients (a token request) just to keep it."""
+    stack = await make_stack()
+    await stack.settle()
+    await stack.engine.clients.drop(stack.link.id)
+    assert len(stack.engine.clients) == 0
+    await stack.engine.scheduler.keep_subscription(stack.link)
+    assert len(stack.engine.clients) == 0
+    stack.shift_clock(VERIFY_EVERY_S)
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
+    await stack.engine.scheduler.keep_subscription(stack.link)
+    assert len(stack.engine.clients) == 1  # the next look at Graph opens them

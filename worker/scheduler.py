@@ -27,7 +27,7 @@ from worker.polling import poll_event, poll_mode
 from worker.rounds import link_policy
 from worker.setuprequired import mark_setup_required
 from worker.status import NOTIFIED_KINDS
-from worker.subscriptions import ensure_subscription, failure_reason
+from worker.subscriptions import ensure_subscription, failure_reason, trusted_subscription
 
 log = structlog.get_logger("m365sync.scheduler")
 
@@ -108,6 +108,10 @@ class Scheduler:
         ctx = self.ctx
         public_url = ctx.settings.public_url
         assert public_url is not None
+        trusted = await trusted_subscription(ctx.db, link, public_url, ctx.clock(), self._verified)
+        if trusted is not None:
+            metrics.SUBSCRIPTION_TTL.labels(link=link.name).set(trusted.expires_at - ctx.clock())
+            return
         try:
             async with self.clients.hold(link.id):
                 clients = await self.clients.get(link)
