@@ -4,7 +4,6 @@ Unmatched preview with unticked rows: the real app against both emulators, signe
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -12,29 +11,16 @@ import pytest
 
 from admin.linking import last_seen_by_email
 from store.directory import get_bindings
-from store.links import update_link
-from store.models import AuthMode, DirectoryUser
+from store.models import DirectoryUser
 from store.records import list_audit
 from tests.plugins.browser import AdminEnv
-from tests.test_admin_security import _csrf, _sign_in
-from worker.linkadmin import check_link
+from tests.test_admin_pages import signed_in as _signed_in  # noqa: F401 (the fixture)
 
 
 @pytest.fixture
-async def http(admin_env: AdminEnv) -> AsyncIterator[aiohttp.ClientSession]:
+def http(signed_in: aiohttp.ClientSession) -> aiohttp.ClientSession:
     """A tenant-admin session on an active link after one round (application mode)."""
-    env = admin_env
-    env.emus.graph.identity.grant_admin_consent(env.emus.info["client_id"])
-    await update_link(env.db, env.link.id, auth_mode=AuthMode.APPLICATION)
-    link = await check_link(env.db, env.link.id, env.settings)
-    assert link.state.value == "active", link.state_reason
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(env.base_url, cookie_jar=jar) as session:
-        assert (await _sign_in(session, *env.tenant_admin)).status == 303
-        session.headers["X-CSRF-Token"] = await _csrf(session)
-        async with session.post(f"/api/links/{env.link.id}/resync", json={}) as synced:
-            assert synced.status == 200, await synced.text()
-        yield session
+    return signed_in
 
 
 async def _post(http: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, Any]:

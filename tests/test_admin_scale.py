@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -13,17 +15,22 @@ from cli.app import create_daemon_app
 from emulators.harness import running_emulators
 from store import Database, SecretBox, generate_key
 from store.admins import set_admin_account
-from store.models import AuthMode
+from store.models import AuthMode, Link
 from tests.plugins.browser import DAEMON_ADMIN, DAEMON_PASSWORD, link_for_emulators
 from tests.test_admin_security import _csrf, _sign_in
 from worker.linkadmin import add_link, check_link
 from worker.settings import Settings
 
 
-@pytest.mark.slow
-async def test_ten_thousand_users_page_search_and_preview(tmp_path: Path) -> None:
-    """With 10,000 directory users, paging, search and the conflict preview all work."""
-    async with running_emulators(tmp_path / "emulators", users=10_000) as emus:
+@asynccontextmanager
+async def large_tenant(
+    tmp_path: Path, *, users: int, extensions: int = 0
+) -> AsyncIterator[tuple[aiohttp.ClientSession, Link]]:
+    """The real daemon app on emulators with `users` directory users, after a full resync,
+    and the daemon admin's signed-in session (CSRF header set)."""
+    async with running_emulators(
+        tmp_path / "emulators", users=users, extensions=extensions
+    ) as emus:
         db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
         settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
         server = TestServer(create_daemon_app(settings, db=db), host="127.0.0.1")
@@ -45,20 +52,27 @@ async def test_ten_thousand_users_page_search_and_preview(tmp_path: Path) -> Non
                 http.headers["X-CSRF-Token"] = await _csrf(http)
                 async with http.post(f"/api/links/{link.id}/resync", json={"full": True}) as r:
                     assert r.status == 200
-                async with http.get(f"/api/links/{link.id}/users?offset=5000&limit=50") as r:
-                    page = await r.json()
-                assert page["total"] > 5000 and len(page["users"]) == 50
-                async with http.get(f"/api/links/{link.id}/users?q=smith") as r:
-                    found = await r.json()
-                assert 0 < found["total"] < page["total"]
-                visible = [u["id"] for u in page["users"]]
-                chosen = [{"id": uid, "number": None} for uid in visible[:20]]
-                async with http.post(
-                    f"/api/links/{link.id}/selection/preview",
-                    json={"chosen": chosen, "visible": visible},
-                ) as r:
-                    preview = await r.json()
-                assert len(preview["results"]) == 50
+                yield http, link
         finally:
             await server.close()
             await db.close()
+
+
+@pytest.mark.slow
+async def test_ten_thousand_users_page_search_and_preview(tmp_path: Path) -> None:
+    """With 10,000 directory users, paging, search and the conflict preview all work."""
+    async with large_tenant(tmp_path, users=10_000) as (http, link):
+        async with http.get(f"/api/links/{link.id}/users?offset=5000&limit=50") as r:
+            page = await r.json()
+        assert page["total"] > 5000 and len(page["users"]) == 50
+        async with http.get(f"/api/links/{link.id}/users?q=smith") as r:
+            found = await r.json()
+        assert 0 < found["total"] < page["total"]
+        visible = [u["id"] for u in page["users"]]
+        chosen = [{"id": uid, "number": None} for uid in visible[:20]]
+        async with http.post(
+            f"/api/links/{link.id}/selection/preview",
+            json={"chosen": chosen, "visible": visible},
+        ) as r:
+            preview = await r.json()
+        assert len(preview["results"]) == 50
