@@ -14,11 +14,11 @@ from store.directory import get_bindings
 from store.models import DirectoryUser
 from store.records import list_audit
 from tests.plugins.browser import AdminEnv
-from tests.test_admin_pages import signed_in as _signed_in  # noqa: F401 (the fixture)
+from tests.test_admin_pages import signed_in  # noqa: F401 (the fixture)
 
 
 @pytest.fixture
-def http(signed_in: aiohttp.ClientSession) -> aiohttp.ClientSession:
+def http(signed_in: aiohttp.ClientSession) -> aiohttp.ClientSession:  # noqa: F811
     """A tenant-admin session on an active link after one round (application mode)."""
     return signed_in
 
