@@ -52,7 +52,13 @@ class InstanceB:
 @pytest.fixture
 async def instance_b(make_stack: MakeStack) -> AsyncIterator[tuple[Stack, InstanceB]]:
     # Instance A: the webhook (and an engine nobody runs); B: a worker on the same database.
-    stack = await make_stack(backend="postgresql", graph_options={"replication_lag_s": 0})
+    # The safety poll (every 15 min by default, at the link's own phase) could fall due
+    # within the test and wake B on its own; once a day it almost never does.
+    stack = await make_stack(
+        backend="postgresql",
+        graph_options={"replication_lag_s": 0},
+        policy={"safety_poll_s": 86400},
+    )
     await stack.settle()
     assert stack.settings.database_url is not None
     db = await open_database(stack.settings.database_url, SecretBox([stack.secret_key.encode()]))
