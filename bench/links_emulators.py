@@ -95,6 +95,30 @@ async def start_emulators(
     return graphs, pbx
 
 
+def subscription_counts(graphs: list[GraphEmulator]) -> dict[str, Any]:
+    """How many subscriptions Graph holds, each tenant's first, and the tenants that do not
+    hold exactly one."""
+    first = []
+    total = 0
+    other = {}
+    holders = {}  # subscription id -> the tenant number holding it
+    for n, graph in enumerate(graphs):
+        subs = graph.context.subscriptions.all()
+        total += len(subs)
+        holders.update({sub.id: n for sub in subs})
+        if len(subs) != 1:
+            other[n] = len(subs)
+        if subs:
+            first.append(
+                {
+                    "id": subs[0].id,
+                    "client_state": subs[0].client_state,
+                    "tenant_id": graph.config.tenant.tenant_id,
+                }
+            )
+    return {"total": total, "first": first, "other": other, "holders": holders}
+
+
 def control_app(graphs: list[GraphEmulator], pbx: PbxEmulator) -> web.Application:
     """Bench-only control API: trusted input from the benchmark on loopback."""
 
@@ -109,20 +133,7 @@ def control_app(graphs: list[GraphEmulator], pbx: PbxEmulator) -> web.Applicatio
         return web.json_response(out)
 
     async def subscriptions(_: web.Request) -> web.Response:
-        first = []
-        total = 0
-        for graph in graphs:
-            subs = graph.context.subscriptions.all()
-            total += len(subs)
-            if subs:
-                first.append(
-                    {
-                        "id": subs[0].id,
-                        "client_state": subs[0].client_state,
-                        "tenant_id": graph.config.tenant.tenant_id,
-                    }
-                )
-        return web.json_response({"total": total, "first": first})
+        return web.json_response(subscription_counts(graphs))
 
     async def delivery_idle(_: web.Request) -> web.Response:
         for graph in graphs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -31,6 +32,7 @@ from worker.graph.auth import (
     finish_auth_code_flow,
     start_auth_code_flow,
 )
+from worker.graph.auth.delegated import http_session
 
 REDIRECT = "https://127.0.0.1:9/oauth/callback"
 LOCAL_GRAPH = "https://127.0.0.1:8443/v1.0"
@@ -249,6 +251,28 @@ async def test_app_503_from_platform_is_transient(test_ca: tls.TestCA) -> None:
 
 
 # -- delegated mode ---------------------------------------------------------------------------
+
+
+async def test_msal_sessions_of_all_links_verify_with_one_shared_context(
+    identity_server: IdentityServer, config: AuthConfig
+) -> None:
+    """urllib3 would load the bundle into a context per connection (~1 MB each with
+    public roots): every link's MSAL session shares one, holding only the bundle."""
+    sessions = [http_session(config) for _ in range(3)]
+    trust = sessions[0].get_adapter(identity_server.origin).trust
+    assert all(s.get_adapter(identity_server.origin).trust is trust for s in sessions)
+    before = trust.session_stats()["connect"]
+    url = f"{identity_server.origin}/{config.tenant_id}/v2.0/.well-known/openid-configuration"
+    try:
+        for session in sessions:
+            response = await asyncio.to_thread(session.get, url, timeout=10)
+            assert response.status_code == 200
+    finally:
+        for session in sessions:
+            session.close()
+    assert trust.session_stats()["connect"] == before + len(sessions)  # its handshakes
+    # Only the link's bundle: neither certifi's roots nor REQUESTS_CA_BUNDLE got in.
+    assert trust.cert_store_stats()["x509_ca"] == 1
 
 
 async def test_sign_in_returns_account_and_saves_cache(

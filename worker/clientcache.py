@@ -1,8 +1,9 @@
 """Open clients per link, kept between rounds and replaced when the link changes.
 
-Clients idle for `idle_s` are closed: with hundreds of links, each link's sessions (TLS
-contexts, credential, connection pools) would otherwise stay in memory between rounds
-that may be hours apart. The next round opens them again (one token request more).
+Clients idle for `idle_s` are closed: with hundreds of links, each link's sessions and
+credential would otherwise stay in memory between rounds that may be hours apart. The
+next round opens them again (one token request more). The connections themselves are
+pooled across links (worker/connpool.py) and outlive any one link's clients.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import structlog
 
 from store import Database
 from store.models import Link
+from worker.connpool import ConnectionPools
 from worker.linkctx import LinkClients, open_link_clients
 from worker.settings import Settings
 
@@ -28,13 +30,15 @@ DEFAULT_IDLE_S = 300.0
 
 class LinkClientsCache:
     """One `LinkClients` per link, tagged with the link's `updated_at`: any change to the
-    link (secrets, settings, state) opens fresh clients on next use."""
+    link (secrets, settings, state) opens fresh clients on next use.
+
+    Without a `factory`, clients are opened on this cache's shared connection pools."""
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
-        factory: ClientsFactory = open_link_clients,
+        factory: ClientsFactory | None = None,
         *,
         idle_s: float = DEFAULT_IDLE_S,
         clock: Callable[[], float] = time.monotonic,
@@ -42,6 +46,7 @@ class LinkClientsCache:
         self._db = db
         self._settings = settings
         self._factory = factory
+        self.pools = ConnectionPools()
         self._idle_s = idle_s
         self._clock = clock
         self._clients: dict[int, tuple[float, LinkClients]] = {}
@@ -58,7 +63,10 @@ class LinkClientsCache:
             return cached[1]
         if cached is not None:
             await cached[1].close()
-        clients = await self._factory(self._db, link, self._settings)
+        if self._factory is None:
+            clients = await open_link_clients(self._db, link, self._settings, self.pools)
+        else:
+            clients = await self._factory(self._db, link, self._settings)
         self._clients[link.id] = (link.updated_at, clients)
         return clients
 
@@ -75,9 +83,10 @@ class LinkClientsCache:
                 del self._holds[link_id]
             self._used[link_id] = self._clock()
 
-    async def evict_idle(self) -> int:
-        """Close the clients of links not held and not used for `idle_s`; how many."""
-        cutoff = self._clock() - self._idle_s
+    async def evict_idle(self, idle_s: float | None = None) -> int:
+        """Close the clients of links not held and not used for `idle_s` (the cache's own
+        unless given); how many."""
+        cutoff = self._clock() - (self._idle_s if idle_s is None else idle_s)
         idle = [
             link_id
             for link_id in self._clients
@@ -98,3 +107,4 @@ class LinkClientsCache:
     async def close(self) -> None:
         for link_id in list(self._clients):
             await self.drop(link_id)
+        await self.pools.close()

@@ -32,7 +32,8 @@ class EngineConfig:
     max_sweeps: int | None = 4
     # At most this many rounds running at once in this engine; None: no limit.
     max_rounds: int | None = 32
-    # A link's clients (sessions, credential) are closed after this long unused.
+    # A link's clients (sessions, credential) are closed, and its cached directory
+    # forgotten, after this long unused.
     clients_idle_s: float = 300.0
 
     @property

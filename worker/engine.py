@@ -24,8 +24,8 @@ from store.sweeps import due_link_ids_with_slots
 from worker.alerts import Alerts
 from worker.clientcache import ClientsFactory, LinkClientsCache
 from worker.context import EngineConfig, WorkerContext
+from worker.heap import HeapTrimmer
 from worker.leasing import LeaseKeeper
-from worker.linkctx import open_link_clients
 from worker.linkwork import LinkWorker
 from worker.mail import alerts_from_settings
 from worker.metrics import WORKER_HEARTBEAT
@@ -43,7 +43,7 @@ def build_engine(
     waker: Waker | None = None,
     config: EngineConfig | None = None,
     alerts: Alerts | None = None,
-    clients_factory: ClientsFactory = open_link_clients,
+    clients_factory: ClientsFactory | None = None,
     clock: Callable[[], float] = time.time,
     worker_id: str | None = None,
 ) -> Engine:
@@ -72,6 +72,8 @@ class Engine:
         self.leases = leases
         self.links = LinkWorker(ctx, clients, leases)
         self.scheduler = Scheduler(ctx, clients)
+        self.heap = HeapTrimmer()
+        self._rounds_seen = 0
         self._running: dict[int, asyncio.Task[None]] = {}
         # When this engine last started each link's round (a counter): the fair order
         # in which links waiting for a round slot get one.
@@ -110,7 +112,7 @@ class Engine:
                 await self._guarded(self.leases.reclaim_dead())
                 await self._guarded(self.links.hand_back_stranded())
                 await self._guarded(self._start_due())
-                await self._guarded(self.clients.evict_idle())
+                await self._guarded(self.release_idle())
                 await self._sleep(stop)
         finally:
             if maintenance is not None and not maintenance.done():
@@ -130,6 +132,7 @@ class Engine:
             await self.links.hand_back_stranded()
             worked = [await self.links.process(link_id) for link_id in await self._due_links()]
             if not any(worked):
+                await self.release_idle()
                 return
 
     async def shutdown(self) -> None:
@@ -236,6 +239,18 @@ class Engine:
         for task in (stopper, waker):
             task.cancel()
         await asyncio.gather(stopper, waker, return_exceptions=True)
+
+    async def release_idle(self, idle_s: float | None = None, *, trim_now: bool = False) -> None:
+        """Let idle links hold nothing: close their clients and forget their cached
+        directories once unused for `idle_s` (the config's `clients_idle_s` unless
+        given); after that, or after rounds, hand the freed heap back (worker/heap.py)."""
+        idle = self.ctx.config.clients_idle_s if idle_s is None else idle_s
+        closed = await self.clients.evict_idle(idle)
+        forgotten = self.links.forget_idle_directories(idle)
+        if closed or forgotten or self.rounds_run != self._rounds_seen:
+            self.heap.freed()
+        self._rounds_seen = self.rounds_run
+        await self.heap.trim_if_due(force=trim_now)
 
     async def _guarded(self, work: Awaitable[object]) -> None:
         """The loop must outlive any one failure; log it and go on."""

@@ -11,6 +11,7 @@ from types import TracebackType
 from store import Database
 from store.links import get_secret, load_token_cache, save_token_cache
 from store.models import AuthMode, Link
+from worker.connpool import ConnectionPools
 from worker.errors import SetupRequired
 from worker.graph.auth import (
     ApplicationTokenProvider,
@@ -68,7 +69,9 @@ def _bundle_context(bundle: str, _mtime_ns: int) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=bundle)
 
 
-async def token_provider(db: Database, link: Link, settings: Settings) -> TokenProvider:
+async def token_provider(
+    db: Database, link: Link, settings: Settings, pools: ConnectionPools | None = None
+) -> TokenProvider:
     config = auth_config(link, settings)
     secret = await get_secret(db, link.id, CLIENT_SECRET)
     if link.auth_mode is AuthMode.DELEGATED:
@@ -80,9 +83,12 @@ async def token_provider(db: Database, link: Link, settings: Settings) -> TokenP
         raise SetupRequired(
             "no client secret or certificate stored for this link", error_code="no_secret"
         )
+    session = pools.identity_session(client_ssl(link, settings)) if pools else None
     if certificate is not None:
-        return ApplicationTokenProvider(config, certificate_pem=certificate.encode())
-    return ApplicationTokenProvider(config, client_secret=secret)
+        return ApplicationTokenProvider(
+            config, certificate_pem=certificate.encode(), session=session
+        )
+    return ApplicationTokenProvider(config, client_secret=secret, session=session)
 
 
 @dataclass(slots=True)
@@ -111,19 +117,35 @@ class LinkClients:
             await self.tokens.close()
 
 
-def vodia_client(link: Link, password: str, settings: Settings) -> VodiaClient:
+def vodia_client(
+    link: Link, password: str, settings: Settings, pools: ConnectionPools | None = None
+) -> VodiaClient:
     pbx_ssl = client_ssl(link, settings) if link.pbx_url.startswith("https:") else None
-    return VodiaClient(link.pbx_url, link.pbx_domain, link.pbx_user, password, ssl=pbx_ssl)
+    connector = pools.connector(pbx_ssl) if pools else None
+    return VodiaClient(
+        link.pbx_url, link.pbx_domain, link.pbx_user, password, ssl=pbx_ssl, connector=connector
+    )
 
 
-async def open_link_clients(db: Database, link: Link, settings: Settings) -> LinkClients:
-    """Open the three clients for a link; the caller closes them (async with)."""
+async def open_link_clients(
+    db: Database, link: Link, settings: Settings, pools: ConnectionPools | None = None
+) -> LinkClients:
+    """Open the three clients for a link; the caller closes them (async with).
+
+    With `pools` (the engine's, worker/connpool.py) they send on connections shared with
+    the other links; without, they hold connections of their own."""
     password = await get_secret(db, link.id, PBX_PASSWORD)
     if password is None:
         raise SetupRequired("no PBX password stored for this link", error_code="no_pbx_password")
-    tokens = await token_provider(db, link, settings)
-    graph = GraphClient(link.graph_url, tokens, ssl=client_ssl(link, settings))
-    pbx = vodia_client(link, password, settings)
+    tokens = await token_provider(db, link, settings, pools)
+    graph_ssl = client_ssl(link, settings)
+    graph = GraphClient(
+        link.graph_url,
+        tokens,
+        ssl=graph_ssl,
+        connector=pools.connector(graph_ssl) if pools else None,
+    )
+    pbx = vodia_client(link, password, settings, pools)
     try:
         await graph.__aenter__()
         await pbx.__aenter__()

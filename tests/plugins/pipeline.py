@@ -23,7 +23,7 @@ from worker.alerts import Alerts
 from worker.context import EngineConfig
 from worker.engine import Engine, build_engine
 from worker.linkadmin import check_link
-from worker.linkctx import LinkClients, open_link_clients
+from worker.linkctx import LinkClients
 from worker.settings import Settings
 
 DEFAULT_POLICY = {"auto_create": True, "ranges": "200-299", "phone_region": "US"}
@@ -145,7 +145,7 @@ async def make_stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
         pbx_latency_s: float = 0.0,
         graph_options: dict[str, Any] | None = None,
         tenant_id: str | None = None,
-        clients_factory: Callable[..., Awaitable[LinkClients]] = open_link_clients,
+        clients_factory: Callable[..., Awaitable[LinkClients]] | None = None,
         alerts: Callable[[Database], Alerts] | None = None,
         backend: str = "sqlite",
         public_url: str | None = None,

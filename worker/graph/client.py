@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
+import aiohttp
 import yarl
 
 from worker.errors import GraphError, ResyncRequired, ThrottledError, TransientError
@@ -62,6 +63,9 @@ PREFER_MINIMAL = {"Prefer": "return=minimal"}
 class GraphClient:
     """An async context manager holding one aiohttp session to Graph.
 
+    With `connector` (a pool shared by many links, worker/connpool.py) the session
+    borrows it and `ssl` is the connector's business; without, the session owns its own.
+
     `sleep` is what the client awaits between retries; tests pass a recorder to observe
     the waits without spending them. The token provider is borrowed, not closed here.
     """
@@ -72,6 +76,7 @@ class GraphClient:
         tokens: TokenProvider,
         *,
         ssl: ssl_module.SSLContext | bool | None = None,
+        connector: aiohttp.BaseConnector | None = None,
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 60.0,
         max_attempts: int = 5,
@@ -94,6 +99,7 @@ class GraphClient:
         self._transport = GraphTransport(
             tokens,
             ssl=ssl,
+            connector=connector,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
             policy=policy,

@@ -77,6 +77,7 @@ class GraphTransport:
         tokens: TokenProvider,
         *,
         ssl: ssl_module.SSLContext | bool | None,
+        connector: aiohttp.BaseConnector | None = None,
         connect_timeout_s: float,
         read_timeout_s: float,
         policy: RetryPolicy,
@@ -85,6 +86,7 @@ class GraphTransport:
     ) -> None:
         self._tokens = tokens
         self._ssl: ssl_module.SSLContext | bool = True if ssl is None else ssl
+        self._connector = connector
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
@@ -95,9 +97,12 @@ class GraphTransport:
 
     async def open(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl)
+            shared = self._connector is not None and not self._connector.closed
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
+                connector=self._connector if shared else aiohttp.TCPConnector(ssl=self._ssl),
+                connector_owner=not shared,
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
             )
 
     async def close(self) -> None:

@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
+
 from store.models import Extension
 from worker.errors import PbxError, PbxNotFoundError, PbxWriteNotApplied
 from worker.vodia import confirm, rows
@@ -54,6 +56,7 @@ class VodiaClient:
         password: str,
         *,
         ssl: ssl_module.SSLContext | bool | None = None,
+        connector: aiohttp.BaseConnector | None = None,
         max_in_flight: int = 8,
         timeout_s: float = 30.0,
         retries: int = 4,
@@ -69,6 +72,7 @@ class VodiaClient:
             username,
             password,
             ssl=ssl,
+            connector=connector,
             max_in_flight=max_in_flight,
             timeout_s=timeout_s,
             retries=retries,

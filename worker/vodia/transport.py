@@ -51,6 +51,7 @@ class PbxTransport:
         password: str,
         *,
         ssl: ssl_module.SSLContext | bool | None = None,
+        connector: aiohttp.BaseConnector | None = None,
         max_in_flight: int = 8,
         timeout_s: float = 30.0,
         retries: int = 4,
@@ -62,6 +63,7 @@ class PbxTransport:
         self._base_url = base_url.rstrip("/")
         self._authorization = aiohttp.encode_basic_auth(username, password)
         self._ssl: ssl_module.SSLContext | bool = True if ssl is None else ssl
+        self._connector = connector  # borrowed, shared with other links (worker/connpool.py)
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 10.0))
         self._retries = retries
@@ -72,8 +74,10 @@ class PbxTransport:
 
     async def open(self) -> None:
         if self._session is None:
+            shared = self._connector if self._connector and not self._connector.closed else None
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl),
+                connector=shared if shared else aiohttp.TCPConnector(ssl=self._ssl),
+                connector_owner=not shared,
                 timeout=self._timeout,
                 headers={"Authorization": self._authorization, "Accept": "application/json"},
                 # Basic auth on every request: a session cookie would only add state to lose.

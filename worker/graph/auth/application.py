@@ -7,7 +7,9 @@ import base64
 import json
 from typing import Any
 
+import aiohttp
 from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
 from worker.errors import SetupRequired, TransientError
@@ -22,13 +24,17 @@ class ApplicationTokenProvider:
         client_secret: str | None = None,
         certificate_pem: bytes | None = None,
         retry_total: int = 3,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
+        """With `session` (shared by many links' credentials, worker/connpool.py) the token
+        requests go out on it, and its connector's trust replaces `config.ca_bundle`."""
         if (client_secret is None) == (certificate_pem is None):
             raise ValueError("give exactly one of client_secret and certificate_pem")
         self._config = config
         self._client_secret = client_secret
         self._certificate_pem = certificate_pem
         self._retry_total = retry_total
+        self._session = session
         self._credential: ClientSecretCredential | CertificateCredential | None = None
         self._lock = asyncio.Lock()
 
@@ -70,7 +76,10 @@ class ApplicationTokenProvider:
             "disable_instance_discovery": not self._config.is_microsoft_authority,
             "retry_total": self._retry_total,
         }
-        if self._config.ca_bundle:
+        if self._session is not None and not self._session.closed:
+            # Borrowed: closing the credential leaves the shared session open.
+            options["transport"] = AioHttpTransport(session=self._session, session_owner=False)
+        elif self._config.ca_bundle:
             options["connection_verify"] = self._config.ca_bundle
         config = self._config
         if self._client_secret is not None:
