@@ -3,6 +3,7 @@ lifecycle events, and forged notifications."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -68,6 +69,23 @@ async def test_subscription_is_recreated_when_graph_lost_it(make_stack: MakeStac
     assert after is not None
     assert rounds_before is not None
     assert after.id > rounds_before.id, "a delta round should follow the gap"
+
+
+async def test_upkeep_running_twice_at_once_keeps_one_subscription(make_stack: MakeStack) -> None:
+    """Two upkeeps of one link at once (the minute's maintenance and a lifecycle round,
+    say) must not each create a subscription and delete the other's as an orphan: Graph
+    and the store end up agreeing on exactly one."""
+    stack = await make_stack()
+    await stack.settle()
+    (old,) = await link_subscriptions(stack.db, stack.link.id)
+    stack.emus.graph.context.subscriptions.remove(old.id)
+    stack.shift_clock(VERIFY_EVERY_S)
+    stack.emus.graph.advance_clock(VERIFY_EVERY_S)
+    scheduler = stack.engine.scheduler
+    await asyncio.gather(*(scheduler.keep_subscription(stack.link) for _ in range(3)))
+    local = [s.id for s in await link_subscriptions(stack.db, stack.link.id)]
+    assert [s.id for s in _remote(stack)] == local
+    assert len(local) == 1 and local != [old.id]
 
 
 async def test_lifecycle_subscription_removed_recreates_and_catches_up(

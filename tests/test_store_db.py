@@ -107,6 +107,35 @@ async def test_a_write_cancelled_while_waiting_to_begin_leaves_no_transaction_op
     assert await db.fetchone("SELECT * FROM meta WHERE key = 'b'") is not None
 
 
+async def test_a_committed_write_is_seen_by_the_next_read_while_other_reads_run(
+    db: Database,
+) -> None:
+    """Read-your-writes. On SQLite the reads share one connection, whose read transaction
+    in autocommit mode ends only when its last active statement is reset: reads of other
+    coroutines interleaving there kept one WAL snapshot alive, and a caller missed the
+    row it had just committed (178 of 300 before the reader took one statement at a
+    time; a just-created Graph subscription was then deleted as an orphan)."""
+    for n in range(20):
+        await db.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"seed-{n}", b"x"))
+    done = asyncio.Event()
+
+    async def keep_reading() -> None:
+        while not done.is_set():
+            await db.fetchone("SELECT key FROM meta ORDER BY key")
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(4)]
+    missed = []
+    try:
+        for n in range(200):
+            await db.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"new-{n}", b"y"))
+            if await db.fetchone("SELECT key FROM meta WHERE key = ?", (f"new-{n}",)) is None:
+                missed.append(n)
+    finally:
+        done.set()
+        await asyncio.gather(*readers)
+    assert missed == []
+
+
 async def test_atomic_refuses_to_nest(db: Database) -> None:
     """Nesting would silently join transactions; it is refused instead."""
     async with db.atomic():

@@ -6,8 +6,9 @@ back into the engine or into each other.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from store import Database
 from worker.alerts import Alerts
@@ -59,3 +60,10 @@ class WorkerContext:
     worker_id: str
     alerts: Alerts
     waker: Waker
+    _subscription_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def subscription_lock(self, link_id: int) -> asyncio.Lock:
+        """Held while a link's subscription is checked, renewed or made: the upkeep and a
+        lifecycle event's round could otherwise both create one, and each would delete the
+        other's as an orphan (worker/subscriptions.py)."""
+        return self._subscription_locks.setdefault(link_id, asyncio.Lock())

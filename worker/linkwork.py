@@ -225,25 +225,31 @@ class LinkWorker:
 
     async def _lifecycle(self, link: Link, clients: LinkClients, events: Sequence[Event]) -> None:
         """Act on lifecycle events before the round that follows them."""
-        public_url = self.ctx.settings.public_url
         for event in events:
             if event.kind is not EventKind.LIFECYCLE:
                 continue
             name = event.payload.get("lifecycleEvent")
             subscription_id = str(event.payload.get("subscriptionId", ""))
             log.info("lifecycle.received", lifecycle_event=name, subscription=subscription_id)
-            try:
-                if name == "reauthorizationRequired":
-                    await clients.graph.reauthorize_subscription(subscription_id)
-                elif name == "subscriptionRemoved":
-                    await forget(self.ctx.db, subscription_id)
-                    if public_url:
-                        await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
-            except GraphError as exc:
-                log.warning("lifecycle.failed", error=str(exc))
-                if public_url and exc.status == 404:
-                    await forget(self.ctx.db, subscription_id)
+            async with self.ctx.subscription_lock(link.id):
+                await self._lifecycle_event(link, clients, name, subscription_id)
+
+    async def _lifecycle_event(
+        self, link: Link, clients: LinkClients, name: object, subscription_id: str
+    ) -> None:
+        public_url = self.ctx.settings.public_url
+        try:
+            if name == "reauthorizationRequired":
+                await clients.graph.reauthorize_subscription(subscription_id)
+            elif name == "subscriptionRemoved":
+                await forget(self.ctx.db, subscription_id)
+                if public_url:
                     await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
+        except GraphError as exc:
+            log.warning("lifecycle.failed", error=str(exc))
+            if public_url and exc.status == 404:
+                await forget(self.ctx.db, subscription_id)
+                await ensure_subscription(self.ctx.db, link, clients.graph, public_url)
 
     def _rechecks(
         self, events: Sequence[Event], missing: frozenset[str], waiting: Set[str] = frozenset()

@@ -113,7 +113,7 @@ class Scheduler:
             metrics.SUBSCRIPTION_TTL.labels(link=link.name).set(trusted.expires_at - ctx.clock())
             return
         try:
-            async with self.clients.hold(link.id):
+            async with self.clients.hold(link.id), ctx.subscription_lock(link.id):
                 clients = await self.clients.get(link)
                 result = await ensure_subscription(
                     ctx.db,
