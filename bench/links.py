@@ -48,7 +48,6 @@ import certifi
 from aiohttp.test_utils import TestServer
 
 from bench.links_emulators import rss_mb
-from bench.signin import oauth_token
 from bench.stack import percentile
 from cli.app import create_daemon_app
 from cli.commands.demo import add_emulator_link
@@ -56,6 +55,7 @@ from store import Database, SecretBox, generate_key
 from store.events import enqueue_events
 from store.models import AuthMode, EventKind, Link, NewEvent
 from store.sweeps import running_sweeps
+from tests.signin import oauth_token
 from webhook.keys import WAKER
 from worker.context import EngineConfig
 from worker.engine import build_engine

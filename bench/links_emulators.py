@@ -13,17 +13,14 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from emulators.graph.config import GraphEmulatorConfig
+from emulators.fleet import fleet_domain, fleet_info, fleet_tenant, fleet_user, start_fleet_graph
 from emulators.graph.server import GraphEmulator
-from emulators.harness import emulator_info
 from emulators.pbx import PbxEmulator, PbxEmulatorConfig
-from emulators.tenant import EmulatedTenant
 from emulators.tls import create_test_ca
 
 
@@ -34,31 +31,12 @@ def rss_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
-def tenant_of(n: int) -> EmulatedTenant:
-    # One multi-tenant app registration (one client id), consented in every tenant.
-    return EmulatedTenant(
-        tenant_id=str(uuid.UUID(int=n + 1)),
-        domain=f"t{n:03d}.example",
-        initial_domain=f"t{n:03d}.onmicrosoft.com",
-        admin_upn=f"admin@t{n:03d}.example",
-    )
+def label_of(n: int) -> str:
+    return f"t{n:03d}"
 
 
 def domain_of(n: int) -> str:
-    return f"t{n:03d}.pbx.example"
-
-
-def user_of(tenant: EmulatedTenant, k: int) -> dict[str, Any]:
-    mail = f"user{k:05d}@{tenant.domain}"
-    return {
-        "displayName": f"User {k}",
-        "givenName": "User",
-        "surname": f"N{k}",
-        "mail": mail,
-        "userPrincipalName": mail,
-        "accountEnabled": True,
-        "userType": "Member",
-    }
+    return fleet_domain(label_of(n))
 
 
 async def start_emulators(
@@ -69,19 +47,10 @@ async def start_emulators(
     await pbx.start()
     graphs = []
     for n in range(links):
-        tenant = tenant_of(n)
-        graph = GraphEmulator(
-            GraphEmulatorConfig(
-                state_dir=state / "ca",
-                tenant=tenant,
-                tls=ca,
-                allow_http_loopback_notifications=True,
-            )
-        )
-        await graph.start()
-        graph.identity.grant_admin_consent(tenant.client_id)
+        tenant = fleet_tenant(n, label_of(n))
+        graph = await start_fleet_graph(state / "ca", tenant, ca, allow_http_loopback=True)
         for k in range(users):
-            props = user_of(tenant, k)
+            props = fleet_user(tenant, k)
             graph.directory.create_user(**props)
             # The extension the planner would make for this user: the sweep only binds.
             pbx.state.add_extension(
@@ -123,14 +92,9 @@ def control_app(graphs: list[GraphEmulator], pbx: PbxEmulator) -> web.Applicatio
     """Bench-only control API: trusted input from the benchmark on loopback."""
 
     async def infos(_: web.Request) -> web.Response:
-        out = []
-        for n, graph in enumerate(graphs):
-            info = emulator_info(graph, pbx)
-            info.update(
-                pbx_domain=domain_of(n), pbx_tenant_admin=pbx.config.tenant_admin(domain_of(n))
-            )
-            out.append(info)
-        return web.json_response(out)
+        return web.json_response(
+            [fleet_info(graph, pbx, domain_of(n)) for n, graph in enumerate(graphs)]
+        )
 
     async def subscriptions(_: web.Request) -> web.Response:
         return web.json_response(subscription_counts(graphs))
@@ -145,7 +109,7 @@ def control_app(graphs: list[GraphEmulator], pbx: PbxEmulator) -> web.Applicatio
         # the time between the two is the notification -> extension latency.
         body = await request.json()
         n, k = int(body["link"]), int(body["k"])
-        props = user_of(graphs[n].config.tenant, k)
+        props = fleet_user(graphs[n].config.tenant, k)
         started = time.perf_counter()
         graphs[n].directory.create_user(**props)
         deadline = started + float(body.get("timeout_s", 30.0))

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
-import aiohttp
 import pytest
 
 from store.links import get_link, load_token_cache, save_token_cache, update_link
 from store.models import AuthMode
 from tests.plugins.doctor import DoctorEnv
+from tests.signin import oauth_token
 from worker.doctor.claims import (
     UnreadableToken,
     granted,
@@ -21,9 +20,7 @@ from worker.doctor.claims import (
     missing_permissions,
     required_permissions,
 )
-from worker.graph.auth import finish_auth_code_flow, start_auth_code_flow
 from worker.linkadmin import save_settings
-from worker.linkctx import StoreTokenCache, auth_config
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -109,19 +106,9 @@ async def test_group_scope_with_an_unknown_group(doctor_env: DoctorEnv) -> None:
 
 
 async def _oauth_token(env: DoctorEnv) -> None:
-    """What the "OAuth Token" button does, without the browser (as test_e2e_delegated)."""
     link = await get_link(env.db, env.link.id)
-    config = auth_config(link, env.settings)
     secret = env.emus.info["client_secret"]
-    flow = await start_auth_code_flow(config, secret, redirect_uri="http://127.0.0.1:9/cb")
-    connector = aiohttp.TCPConnector(ssl=env.emus.graph.client_ssl_context())
-    async with (
-        aiohttp.ClientSession(connector=connector) as http,
-        http.get(flow["auth_uri"], allow_redirects=False) as response,
-    ):
-        page = await response.text()
-    reply = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page))
-    await finish_auth_code_flow(config, secret, StoreTokenCache(env.db, link.id), flow, reply)
+    await oauth_token(env.db, link, env.settings, secret, env.emus.graph.client_ssl_context())
 
 
 async def test_delegated_link_without_then_with_oauth_token(doctor_env: DoctorEnv) -> None:

@@ -4,35 +4,20 @@ Setup Required and keeps its events; "OAuth Token" again resumes it, settings in
 
 from __future__ import annotations
 
-import re
-
-import aiohttp
-
 from store.events import list_events
 from store.links import get_link, update_link
 from store.models import AuthMode, EventStatus, LinkState
 from tests.plugins.pipeline import MakeStack, Stack, graph_user
-from worker.graph.auth import finish_auth_code_flow, start_auth_code_flow
+from tests.signin import oauth_token
 from worker.linkadmin import check_link
-from worker.linkctx import StoreTokenCache, auth_config
-
-REDIRECT = "http://127.0.0.1:9/auth/token"
 
 
 async def _oauth_token(stack: Stack) -> None:
     """What the "OAuth Token" button does, without the browser."""
     link = await get_link(stack.db, stack.link.id)
-    config = auth_config(link, stack.settings)
     secret = stack.emus.info["client_secret"]
-    flow = await start_auth_code_flow(config, secret, redirect_uri=REDIRECT)
-    connector = aiohttp.TCPConnector(ssl=stack.emus.graph.client_ssl_context())
-    async with (
-        aiohttp.ClientSession(connector=connector) as http,
-        http.get(flow["auth_uri"], allow_redirects=False) as response,
-    ):
-        page = await response.text()
-    reply = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page))
-    await finish_auth_code_flow(config, secret, StoreTokenCache(stack.db, link.id), flow, reply)
+    trust = stack.emus.graph.client_ssl_context()
+    await oauth_token(stack.db, link, stack.settings, secret, trust)
     assert (await check_link(stack.db, link.id, stack.settings)).state is LinkState.ACTIVE
 
 

@@ -11,134 +11,41 @@ the Graph emulator of one tenant, the paths of one PBX domain.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import statistics
 import time
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from cli.app import create_daemon_app
-from cli.commands.demo import add_emulator_link
 from emulators.faults import FaultRule
-from emulators.graph.config import GraphEmulatorConfig
-from emulators.graph.server import GraphEmulator
-from emulators.harness import emulator_info
-from emulators.pbx import PbxEmulator, PbxEmulatorConfig
-from emulators.tenant import EmulatedTenant
-from emulators.tls import create_test_ca
-from store import Database, SecretBox, generate_key
+from emulators.fleet import fleet_domain, fleet_user
 from store.events import enqueue_events
-from store.models import EventKind, Link, NewEvent
-from webhook.keys import WAKER
+from store.models import EventKind, NewEvent
+from tests.fleet import Fleet, running_fleet
 from worker.context import EngineConfig
-from worker.engine import Engine, build_engine
-from worker.linkadmin import check_link
-from worker.settings import Settings
 
 QUIET, THROTTLED, HUNG = 0, 1, 2
 # Below this a difference is scheduling noise on a shared machine, not a slowdown.
 FLOOR_S = 0.25
 
 
-@dataclass
-class Fleet:
-    graphs: list[GraphEmulator]
-    pbx: PbxEmulator
-    links: list[Link]
-    engine: Engine
-    db: Database
-
-
 def _domain(n: int) -> str:
-    return f"t{n}.pbx.example"
-
-
-def _tenant(n: int) -> EmulatedTenant:
-    return EmulatedTenant(
-        tenant_id=str(uuid.UUID(int=n + 1)),
-        domain=f"t{n}.example",
-        initial_domain=f"t{n}.onmicrosoft.com",
-        admin_upn=f"admin@t{n}.example",
-    )
+    return fleet_domain(f"t{n}")
 
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    ca = create_test_ca(tmp_path / "ca")
-    pbx = PbxEmulator(PbxEmulatorConfig(domains=tuple(_domain(n) for n in range(3))))
-    await pbx.start()
-    graphs = []
-    db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
-    settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
-    app = create_daemon_app(settings, db=db)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    # With push: maintenance checks every link's subscription with Graph.
-    settings = replace(settings, public_url=str(server.make_url("")).rstrip("/"))
-    links = []
-    for n in range(3):
-        tenant = _tenant(n)
-        graph = GraphEmulator(
-            GraphEmulatorConfig(
-                state_dir=tmp_path / "ca",
-                tenant=tenant,
-                tls=ca,
-                allow_http_loopback_notifications=True,
-            )
-        )
-        await graph.start()
-        graphs.append(graph)
-        graph.identity.grant_admin_consent(tenant.client_id)
-        info = emulator_info(graph, pbx)
-        info.update(pbx_domain=_domain(n), pbx_tenant_admin=pbx.config.tenant_admin(_domain(n)))
-        link = await add_emulator_link(
-            db, info, name=f"t{n}", settings={"auto_create": True, "ranges": "200-299"}
-        )
-        link = await check_link(db, link.id, settings)
-        assert link.state.value == "active", link.state_reason
-        links.append(link)
     # Maintenance every 0.1 s, so it runs (and meets the throttled tenant) during the test.
     config = EngineConfig(poll_s=0.05, shutdown_grace_s=0.1, maintenance_every_s=0.1)
-    engine = build_engine(db, settings, waker=app[WAKER], config=config)
-    await engine.run_until_idle(maintain=True)
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    try:
-        yield Fleet(graphs, pbx, links, engine, db)
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await task
-        await server.close()
-        await db.close()
-        for graph in graphs:
-            await graph.stop()
-        await pbx.stop()
-
-
-def _user(n: int, k: int) -> dict[str, Any]:
-    mail = f"user{k}@t{n}.example"
-    return {
-        "displayName": f"User {k}",
-        "givenName": "User",
-        "surname": f"N{k}",
-        "mail": mail,
-        "userPrincipalName": mail,
-        "accountEnabled": True,
-        "userType": "Member",
-    }
+    async with running_fleet(tmp_path, "t", 3, config, push=True) as running:
+        yield running
 
 
 async def _notify(fleet: Fleet, n: int, k: int) -> str:
     """A new user in tenant n and the notification event the webhook would commit."""
-    created = fleet.graphs[n].directory.create_user(**_user(n, k))
+    created = fleet.graphs[n].directory.create_user(**fleet_user(fleet.graphs[n].config.tenant, k))
     event = NewEvent(fleet.links[n].id, EventKind.NOTIFICATION, user_id=created["id"])
     await enqueue_events(fleet.db, [event])
     fleet.engine.ctx.waker.wake({fleet.links[n].id})

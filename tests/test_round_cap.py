@@ -10,89 +10,34 @@ round lock, which a started round waits on: it counts as running without finishi
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from cli.commands.demo import add_emulator_link
-from emulators.graph.config import GraphEmulatorConfig
-from emulators.graph.server import GraphEmulator
-from emulators.harness import emulator_info
-from emulators.pbx import PbxEmulator, PbxEmulatorConfig
-from emulators.tenant import EmulatedTenant
-from emulators.tls import create_test_ca
-from store import Database, SecretBox, generate_key
+from emulators.fleet import fleet_domain
+from store import Database
 from store.events import enqueue_events
-from store.models import EventKind, Link, NewEvent
+from store.models import EventKind, NewEvent
+from tests.fleet import Fleet, running_fleet
 from tests.waiting import until
 from worker.context import EngineConfig
-from worker.engine import Engine, build_engine
-from worker.linkadmin import check_link
+from worker.engine import Engine
 from worker.settings import Settings, SettingsError
 
 LINKS = 4
 CAP = 2
 
 
-@dataclass
-class Fleet:
-    graphs: list[GraphEmulator]
-    pbx: PbxEmulator
-    links: list[Link]
-    engine: Engine
-    db: Database
-
-
 def _domain(n: int) -> str:
-    return f"c{n}.pbx.example"
+    return fleet_domain(f"c{n}")
 
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    ca = create_test_ca(tmp_path / "ca")
-    pbx = PbxEmulator(PbxEmulatorConfig(domains=tuple(_domain(n) for n in range(LINKS))))
-    await pbx.start()
-    db = await Database.open(tmp_path / "m365sync.db", SecretBox([generate_key().encode()]))
-    settings = Settings(data_dir=tmp_path, database=tmp_path / "m365sync.db")
-    graphs, links = [], []
-    for n in range(LINKS):
-        tenant = EmulatedTenant(
-            tenant_id=str(uuid.UUID(int=n + 1)),
-            domain=f"c{n}.example",
-            initial_domain=f"c{n}.onmicrosoft.com",
-            admin_upn=f"admin@c{n}.example",
-        )
-        graph = GraphEmulator(GraphEmulatorConfig(state_dir=tmp_path / "ca", tenant=tenant, tls=ca))
-        await graph.start()
-        graphs.append(graph)
-        graph.identity.grant_admin_consent(tenant.client_id)
-        info = emulator_info(graph, pbx)
-        info.update(pbx_domain=_domain(n), pbx_tenant_admin=pbx.config.tenant_admin(_domain(n)))
-        link = await add_emulator_link(
-            db, info, name=f"c{n}", settings={"auto_create": True, "ranges": "200-299"}
-        )
-        link = await check_link(db, link.id, settings)
-        assert link.state.value == "active", link.state_reason
-        links.append(link)
     config = EngineConfig(poll_s=0.05, shutdown_grace_s=0.1, max_rounds=CAP)
-    engine = build_engine(db, settings, config=config)
-    await engine.run_until_idle(maintain=True)
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    try:
-        yield Fleet(graphs, pbx, links, engine, db)
-    finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await task
-        await db.close()
-        for graph in graphs:
-            await graph.stop()
-        await pbx.stop()
+    async with running_fleet(tmp_path, "c", LINKS, config) as running:
+        yield running
 
 
 def _running(engine: Engine) -> set[int]:

@@ -21,6 +21,7 @@ REDIRECT = "http://127.0.0.1:9/auth/token"
 async def oauth_token(
     db: Database, link: Link, settings: Settings, secret: str, trust: ssl.SSLContext
 ) -> None:
+    """What the "OAuth Token" button does: the link's MSAL cache then holds the admin."""
     config = auth_config(link, settings)
     flow = await start_auth_code_flow(config, secret, redirect_uri=REDIRECT)
     async with (
